@@ -1,0 +1,29 @@
+"""runlab: content-addressed, immutable runs of study stages on a laptop or a SLURM cluster.
+
+A study is a manifest (``jobs/<study>.yaml``) of stages and a config with ``CANON.`` references. Each
+stage of a resolved config has one run id and one run directory; ``runlab submit`` runs or queues
+what is not complete. Stages receive a :class:`Run` and write through it.
+"""
+
+from .errors import (
+    ConfigError,
+    DeterminismError,
+    ExitCode,
+    MissingUpstreamError,
+    RunExistsError,
+    RunlabError,
+    SchemaError,
+)
+from .run import Run, RunView
+
+__all__ = [
+    "ConfigError",
+    "DeterminismError",
+    "ExitCode",
+    "MissingUpstreamError",
+    "Run",
+    "RunExistsError",
+    "RunView",
+    "RunlabError",
+    "SchemaError",
+]

@@ -1,0 +1,72 @@
+"""The one home of runlab's exit codes and the errors that carry them.
+
+Every failure a user can cause maps to one exception class here; the CLI turns it into one line
+(``what is wrong; what to do``) and its exit code. The exceptions keep their fields when pickled, since
+they cross the job boundary (a SLURM job raises, the submitting side reports).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "ConfigError",
+    "DeterminismError",
+    "ExitCode",
+    "MissingUpstreamError",
+    "RunExistsError",
+    "RunlabError",
+    "SchemaError",
+]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1  # a stage raised, or the cluster refused a job: not a user input problem
+    SCHEMA = 2  # malformed input, schema or determinism failure, tampered artifact
+    MISSING_UPSTREAM = 3
+    RUN_EXISTS = 4
+
+
+class RunlabError(Exception):
+    """A failure with a user-facing message, a hint on what to do, and an exit code."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class ConfigError(RunlabError):
+    """Bad YAML, an unresolved CANON reference, an unknown key, an unsafe path or id."""
+
+    exit_code = ExitCode.SCHEMA
+
+
+class SchemaError(RunlabError):
+    """A run record or artifact that fails validation or its recorded hash."""
+
+    exit_code = ExitCode.SCHEMA
+
+
+class DeterminismError(RunlabError):
+    """A required deterministic setting that could not be applied."""
+
+    exit_code = ExitCode.SCHEMA
+
+
+class MissingUpstreamError(RunlabError):
+    """An upstream run that does not exist or is not complete."""
+
+    exit_code = ExitCode.MISSING_UPSTREAM
+
+
+class RunExistsError(RunlabError):
+    """A run directory that exists where a new one was to be created."""
+
+    exit_code = ExitCode.RUN_EXISTS

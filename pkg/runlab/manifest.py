@@ -1,0 +1,141 @@
+"""Job manifests (``jobs/<study>.yaml``): a study's stages, their upstream stages and resources.
+
+The manifest is the only place where resources are set. Relative paths in it are relative to the
+manifest's own folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConfigError
+from .run_id import validate_stage_tag
+from .schema import check_schema, packaged_validator
+from .yamlio import load_yaml_file
+
+__all__ = ["Manifest", "Resources", "Stage", "import_callable", "load_manifest"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job (or one array task) of a stage asks the scheduler for."""
+
+    cpus: int = 1
+    mem_gb: float = 1.0
+    gpus: int = 0
+    time_min: int = 10
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: ``entry(run)`` or, with ``array``, ``entry(run, task_index)`` then ``fan_in(run)``."""
+
+    tag: str
+    entry: str
+    needs: tuple[str, ...]
+    resources: Resources
+    array: int | None = None
+    fan_in: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A study's stage graph and the files it refers to (absolute paths)."""
+
+    path: Path
+    study: str
+    canon: Path
+    config: Path
+    config_schema: Path | None
+    python_path: tuple[Path, ...]
+    stages: dict[str, Stage]
+
+    def order(self) -> list[str]:
+        """Stage tags in dependency order (upstream first; ties in manifest order)."""
+        sorter = TopologicalSorter({tag: stage.needs for tag, stage in self.stages.items()})
+        position = {tag: number for number, tag in enumerate(self.stages)}
+        ordered: list[str] = []
+        sorter.prepare()
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=position.__getitem__)
+            ordered.extend(ready)
+            sorter.done(*ready)
+        return ordered
+
+    def closure(self, targets: list[str]) -> list[str]:
+        """``targets`` and everything upstream of them, in dependency order."""
+        wanted: set[str] = set()
+        pending = list(targets)
+        while pending:
+            tag = pending.pop()
+            if tag not in self.stages:
+                raise ConfigError(f"stage {tag} is not in {self.path}", f"stages: {', '.join(self.stages)}")
+            if tag not in wanted:
+                wanted.add(tag)
+                pending.extend(self.stages[tag].needs)
+        return [tag for tag in self.order() if tag in wanted]
+
+    def enable_imports(self) -> None:
+        """Put the manifest's ``python_path`` folders on ``sys.path`` so its entries import."""
+        for folder in reversed(self.python_path):
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read, validate and check the stage graph of a manifest."""
+    path = Path(path).resolve()
+    data = load_yaml_file(path, "manifest")
+    check_schema(data, packaged_validator("manifest"), f"manifest {path}", ConfigError, "fix the manifest")
+    folder = path.parent
+    stages = {tag: _stage(validate_stage_tag(tag), spec) for tag, spec in data["stages"].items()}
+    for stage in stages.values():
+        unknown = [need for need in stage.needs if need not in stages]
+        if unknown:
+            raise ConfigError(f"manifest {path}: stage {stage.tag} needs unknown stage(s) {', '.join(unknown)}",
+                              f"declared stages: {', '.join(stages)}")
+        if stage.fan_in is not None and stage.array is None:
+            raise ConfigError(f"manifest {path}: stage {stage.tag} has fan_in but no array", "add array: N or drop fan_in")
+    manifest = Manifest(
+        path=path,
+        study=data["study"],
+        canon=(folder / data["canon"]).resolve(),
+        config=(folder / data["config"]).resolve(),
+        config_schema=(folder / data["config_schema"]).resolve() if "config_schema" in data else None,
+        python_path=tuple((folder / entry).resolve() for entry in data.get("python_path", [])),
+        stages=stages,
+    )
+    try:
+        manifest.order()
+    except CycleError as exc:
+        raise ConfigError(f"manifest {path}: stages form a cycle: {' -> '.join(exc.args[1])}", "remove one need") from exc
+    return manifest
+
+
+def _stage(tag: str, spec: dict[str, Any]) -> Stage:
+    return Stage(
+        tag=tag,
+        entry=spec["entry"],
+        needs=tuple(spec.get("needs", [])),
+        resources=Resources(**spec.get("resources", {})),
+        array=spec.get("array"),
+        fan_in=spec.get("fan_in"),
+    )
+
+
+def import_callable(reference: str) -> Callable[..., Any]:
+    """Import ``package.module:function``; a failure is a ConfigError naming the reference."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import stage entry {reference}: {exc}",
+                          "check the manifest's entry and python_path") from exc
+    if not callable(function):
+        raise ConfigError(f"stage entry {reference} is not callable", "point entry at a function")
+    return function

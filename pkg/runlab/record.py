@@ -1,0 +1,112 @@
+"""``run_record.json``: build, validate (JSON Schema, on every write), read and write atomically.
+
+The schema is ``runlab/schemas/run_record.schema.json``; its prose is ``spec/14_RUN_RECORD_SCHEMA.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import subprocess
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+from .atomic import atomic_write_bytes
+from .errors import SchemaError
+from .schema import check_schema, packaged_validator
+
+__all__ = [
+    "RECORD_NAME",
+    "SCHEMA_VERSION",
+    "collect_versions",
+    "host_name",
+    "parse_utc",
+    "read_record",
+    "utc_now",
+    "validate_record",
+    "write_record",
+]
+
+RECORD_NAME = "run_record.json"
+SCHEMA_VERSION = 1
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_VERSIONED_PACKAGES = ("numpy", "torch", "transformers", "jax")
+
+
+def utc_now() -> str:
+    """Current UTC time as ``YYYY-mm-ddTHH:MM:SS.ffffffZ``."""
+    return datetime.now(timezone.utc).strftime(_UTC_FORMAT)
+
+
+def parse_utc(text: str) -> datetime:
+    """Inverse of :func:`utc_now` (an aware datetime)."""
+    return datetime.strptime(text, _UTC_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def host_name() -> str:
+    """Short host name of this machine."""
+    return socket.gethostname().split(".")[0] or "unknown"
+
+
+def validate_record(record: Mapping[str, Any], source: str = RECORD_NAME) -> None:
+    """Raise SchemaError naming the first violation of the run record schema."""
+    check_schema(record, packaged_validator("run_record"), source, SchemaError, "the run record is corrupt")
+
+
+def write_record(run_dir: Path, record: Mapping[str, Any]) -> None:
+    """Validate and atomically write the record of ``run_dir``."""
+    validate_record(record, str(Path(run_dir) / RECORD_NAME))
+    text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write_bytes(Path(run_dir) / RECORD_NAME, text.encode("utf-8"))
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """Read and validate the record of ``run_dir``."""
+    path = Path(run_dir) / RECORD_NAME
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise SchemaError(f"{path} is missing", "the run directory is corrupt") from exc
+    except (OSError, ValueError) as exc:
+        raise SchemaError(f"{path} is not readable JSON: {exc}", "the run directory is corrupt") from exc
+    validate_record(record, str(path))
+    return record
+
+
+@lru_cache(maxsize=1)
+def collect_versions() -> dict[str, str | None]:
+    """Versions of python, this package, its git commit and the numerical stack (None if absent)."""
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "runlab": _distribution_version("runlab-suite") or "0+unknown",
+        "git_commit": _git_commit(),
+    }
+    for name in _VERSIONED_PACKAGES:
+        versions[name] = _distribution_version(name)
+    return versions
+
+
+def _distribution_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    source = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if dirty else head

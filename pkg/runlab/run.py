@@ -1,0 +1,163 @@
+"""What a stage sees: its run (config, upstream runs, artifact writers, checkpoints).
+
+A stage is ``def stage(run: Run) -> None`` (or ``stage(run, task_index)`` for array stages). It reads
+``run.config`` and ``run.upstream(TAG)`` and writes only through ``run.write_*``: each write is atomic
+and registers the file's sha256 in the record's ``artifact_index``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import numpy as np
+
+from . import formats
+from .atomic import atomic_write_bytes
+from .errors import ConfigError, MissingUpstreamError, SchemaError
+from .layout import CHECKPOINT_DIR, assert_no_symlinks, validate_artifact_path
+from .record import utc_now
+from .store import RunStore, sha256_file
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["RunView", "Run"]
+
+
+class RunView:
+    """Read-only view of a run as its record stands: the record and hash-checked access to its artifacts."""
+
+    def __init__(self, store: RunStore, run_id: str, record: Mapping[str, Any]) -> None:
+        self.run_id = run_id
+        self.dir = store.run_dir(run_id)
+        self.record = record
+        self._index = {entry["relative_path"]: entry for entry in record["artifact_index"]}
+
+    @property
+    def artifacts(self) -> list[str]:
+        return list(self._index)
+
+    def artifact_path(self, relative_path: str) -> Path:
+        """Path of a registered artifact after checking its size and sha256 against the record."""
+        entry = self._index.get(relative_path)
+        if entry is None:
+            raise MissingUpstreamError(f"run {self.run_id} has no artifact {relative_path}",
+                                       f"it has: {', '.join(self._index) or 'none'}")
+        path = self.dir / relative_path
+        assert_no_symlinks(self.dir, relative_path)
+        if not path.is_file() or path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+            raise SchemaError(f"artifact {relative_path} of run {self.run_id} does not match its recorded sha256",
+                              f"run `runlab verify {self.run_id}`; the run is damaged")
+        return path
+
+    def read_bytes(self, relative_path: str) -> bytes:
+        return self.artifact_path(relative_path).read_bytes()
+
+
+class Run:
+    """An executing run of one stage (or one array task of it)."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        record: Mapping[str, Any],
+        config: Mapping[str, Any],
+        task_index: int | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id: str = record["run_id"]
+        self.stage_tag: str = record["stage_tag"]
+        self.seed: int = record["seeds"]["global"]
+        self.config = config
+        self.task_index = task_index
+        self.dir = store.run_dir(self.run_id)
+        self._upstream_ids: Mapping[str, str] = dict(record["upstream_run_ids"])
+
+    # -- upstream ------------------------------------------------------------------------------
+
+    def upstream(self, stage_tag: str) -> RunView:
+        """The complete upstream run of ``stage_tag`` (exit 3 if missing or incomplete)."""
+        run_id = self._upstream_ids.get(stage_tag)
+        if run_id is None:
+            raise ConfigError(f"stage {self.stage_tag} does not declare {stage_tag} upstream",
+                              f"add it to the stage's needs in the manifest (it has: {', '.join(self._upstream_ids) or 'none'})")
+        return RunView(self.store, run_id, self.store.complete_record(run_id, needed_by=self.run_id))
+
+    def view(self) -> RunView:
+        """This run's artifacts as registered so far (a fan-in reads its tasks' shards through it)."""
+        record = self.store.read_record(self.run_id)
+        assert record is not None
+        return RunView(self.store, self.run_id, record)
+
+    def task_seed(self) -> int:
+        """Seed for this array task, derived from the run seed and the task index (the run seed if not an array)."""
+        if self.task_index is None:
+            return self.seed
+        return int(np.random.SeedSequence([self.seed, self.task_index]).generate_state(1)[0])
+
+    # -- artifacts -----------------------------------------------------------------------------
+
+    def write_bytes(self, relative_path: str, data: bytes) -> dict[str, Any]:
+        """Write ``data`` to ``relative_path`` atomically and register it; returns the index entry."""
+        validate_artifact_path(relative_path)
+        assert_no_symlinks(self.dir, relative_path)
+        target = self.dir / relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+        entry = {"relative_path": relative_path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                 "created_utc": utc_now()}
+
+        def register(record: dict[str, Any]) -> None:
+            others = [item for item in record["artifact_index"] if item["relative_path"] != relative_path]
+            record["artifact_index"] = sorted([*others, entry], key=lambda item: item["relative_path"])
+
+        self.store.update_record(self.run_id, register)
+        return entry
+
+    def write_results(self, name: str, table: formats.TableLike) -> dict[str, Any]:
+        """``results/<name>.parquet``."""
+        return self.write_bytes(f"results/{name}.parquet", formats.parquet_bytes(table))
+
+    def write_table(self, name: str, table: formats.TableLike) -> list[dict[str, Any]]:
+        """``tables/<name>.csv`` and ``tables/<name>.parquet`` of the same table."""
+        return [
+            self.write_bytes(f"tables/{name}.csv", formats.csv_bytes(table)),
+            self.write_bytes(f"tables/{name}.parquet", formats.parquet_bytes(table)),
+        ]
+
+    def write_json(self, relative_path: str, obj: Any) -> dict[str, Any]:
+        """Canonical JSON at ``relative_path`` (any artifact folder)."""
+        return self.write_bytes(relative_path, formats.json_bytes(obj))
+
+    def write_jsonl(self, name: str, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """``logs/<name>.jsonl``, one JSON object per line."""
+        return self.write_bytes(f"logs/{name}.jsonl", formats.jsonl_bytes(records))
+
+    def write_hdf5(self, name: str, arrays: Mapping[str, np.ndarray],
+                   attrs: Mapping[str, str | int | float] | None = None) -> dict[str, Any]:
+        """``data/<name>.h5`` holding ``arrays`` as datasets."""
+        return self.write_bytes(f"data/{name}.h5", formats.hdf5_bytes(arrays, attrs))
+
+    def write_figure(self, name: str, figure: "Figure") -> list[dict[str, Any]]:
+        """``figs/<name>.pdf`` and ``figs/<name>.png`` of one matplotlib figure."""
+        return [self.write_bytes(f"figs/{name}.{fmt}", formats.figure_bytes(figure, fmt)) for fmt in ("pdf", "png")]
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def save_checkpoint(self, state: Mapping[str, Any]) -> None:
+        """Persist JSON resume state for this run (or array task); a requeued or resumed job reads it back."""
+        atomic_write_bytes(self._checkpoint_path(), formats.json_bytes(state))
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The last saved resume state, or None on a fresh start."""
+        try:
+            return json.loads(self._checkpoint_path().read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def _checkpoint_path(self) -> Path:
+        name = "state.json" if self.task_index is None else f"task_{self.task_index:06d}.json"
+        return self.dir / CHECKPOINT_DIR / name

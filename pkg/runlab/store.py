@@ -1,0 +1,282 @@
+"""The run store: immutable, content-addressed run directories under one runs root.
+
+Every change to a run directory or its record happens under that run's lock (see ``lock.py``). A run
+directory appears atomically: it is built under a temporary name and renamed into place with its
+record and resolved config already inside, so a run directory without a record never exists. A
+complete run is final; an incomplete one (``started`` or ``failed``) is reopened only by the
+submission that created it (array siblings, a requeued job) or when the caller allows resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterator, Mapping
+
+from .atomic import atomic_write_bytes, remove_stale_temporaries
+from .config import ResolvedConfig
+from .errors import ConfigError, MissingUpstreamError, RunExistsError, SchemaError
+from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR
+from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
+from .record import (
+    RECORD_NAME,
+    SCHEMA_VERSION,
+    collect_versions,
+    host_name,
+    read_record,
+    utc_now,
+    write_record,
+)
+from .run_id import timestamp_run_id, validate_run_id, validate_stage_tag
+
+__all__ = ["RUNS_ROOT_ENV", "ExecutionContext", "RunSpec", "RunStore", "resolve_runs_root", "sha256_file"]
+
+RUNS_ROOT_ENV = "RUNLAB_RUNS_ROOT"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that identifies a run and goes into its record at creation."""
+
+    run_id: str
+    stage_tag: str
+    study: str
+    run_id_mode: str
+    config: ResolvedConfig
+    upstream_run_ids: Mapping[str, str]
+    submission_id: str
+    array_size: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """Where and how a run is executed: host, executor, and the SLURM job if any."""
+
+    executor: str
+    host: str = field(default_factory=host_name)
+    slurm_job_id: str | None = None
+    slurm_array_job_id: str | None = None
+    slurm_array_task_id: int | None = None
+    restart_count: int = 0
+
+    @classmethod
+    def from_environment(cls, executor: str, environ: Mapping[str, str] = os.environ) -> "ExecutionContext":
+        """Read the SLURM job variables of the current process, if it runs under SLURM."""
+        task = environ.get("SLURM_ARRAY_TASK_ID")
+        return cls(
+            executor=executor,
+            slurm_job_id=environ.get("SLURM_JOB_ID"),
+            slurm_array_job_id=environ.get("SLURM_ARRAY_JOB_ID"),
+            slurm_array_task_id=int(task) if task else None,
+            restart_count=int(environ.get("SLURM_RESTART_COUNT", "0") or 0),
+        )
+
+    def slurm_block(self) -> dict[str, Any]:
+        return {
+            "job_id": self.slurm_job_id,
+            "array_job_id": self.slurm_array_job_id,
+            "array_task_id": self.slurm_array_task_id,
+            "restart_count": self.restart_count,
+        }
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RunStore:
+    """A runs root: run directories ``RUN_*`` plus ``.runlab/`` (locks, submission claims, scheduler logs)."""
+
+    def __init__(self, root: Path, *, lease_s: float = DEFAULT_LEASE_S, lock_wait_s: float = DEFAULT_WAIT_S) -> None:
+        self.root = Path(root).resolve()
+        self.lease_s = lease_s
+        self.lock_wait_s = lock_wait_s
+
+    # -- layout -------------------------------------------------------------------------------
+
+    @property
+    def internal_dir(self) -> Path:
+        return self.root / INTERNAL_DIR
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / validate_run_id(run_id)
+
+    def exists(self, run_id: str) -> bool:
+        return self.run_dir(run_id).is_dir()
+
+    def lock(self, run_id: str) -> ContextManager[None]:
+        """Hold the lock of ``run_id``."""
+        return self._held(f"{validate_run_id(run_id)}.lock", f"run {run_id}")
+
+    def allocation_lock(self, stage_tag: str) -> ContextManager[None]:
+        """Hold the lock that serializes ``timestamp_counter`` id allocation for ``stage_tag``."""
+        return self._held(f"allocate_{validate_stage_tag(stage_tag)}.lock", f"id allocation for {stage_tag}")
+
+    @contextmanager
+    def _held(self, name: str, what: str) -> Iterator[None]:
+        locks = self.internal_dir / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with held_lock(locks / name, what=what, lease_s=self.lease_s, wait_s=self.lock_wait_s):
+            yield
+
+    def read_record(self, run_id: str) -> dict[str, Any] | None:
+        """The record of ``run_id``, or None if there is no such run."""
+        run_dir = self.run_dir(run_id)
+        if not run_dir.is_dir():
+            return None
+        return read_record(run_dir)
+
+    def run_ids(self) -> list[str]:
+        """Ids of every run directory under the root, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(entry.name for entry in os.scandir(self.root) if entry.name.startswith("RUN_") and entry.is_dir())
+
+    # -- creating and reopening ---------------------------------------------------------------
+
+    def open_run(self, spec: RunSpec, context: ExecutionContext, *, allow_resume: bool) -> dict[str, Any] | None:
+        """Create the run of ``spec`` or reopen it for execution; None if it is already complete.
+
+        Reopening an incomplete run is allowed to the submission that created it, or when
+        ``allow_resume``; otherwise RunExistsError (exit 4). A run whose stored config differs from
+        ``spec.config`` is corrupt (SchemaError).
+        """
+        with self.lock(spec.run_id):
+            record = self.read_record(spec.run_id)
+            if record is None:
+                record = self._new_record(spec, context)
+                self._materialize(spec, record)
+                return record
+            self._check_same_run(spec, record)
+            if record["stage_status"] == "complete":
+                return None
+            if record["submission_id"] != spec.submission_id and not allow_resume:
+                raise RunExistsError(
+                    f"run {spec.run_id} exists and is incomplete ({record['stage_status']})",
+                    "pass --allow_resume to continue it",
+                )
+            return self._reopen(spec, context, record, allow_resume=allow_resume)
+
+    def allocate_timestamp_id(self, stage_tag: str, is_taken: Callable[[str], bool]) -> str:
+        """A fresh ``timestamp_counter`` id for ``stage_tag`` that is neither a run nor ``is_taken``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        now = datetime.now(timezone.utc)
+        for counter in range(1000):
+            candidate = timestamp_run_id(stage_tag, now, counter)
+            if not self.exists(candidate) and not is_taken(candidate):
+                return candidate
+        return timestamp_run_id(stage_tag, now, 1000)  # raises the ConfigError for an exhausted second
+
+    def _new_record(self, spec: RunSpec, context: ExecutionContext) -> dict[str, Any]:
+        now = utc_now()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": spec.run_id,
+            "stage_tag": spec.stage_tag,
+            "study": spec.study,
+            "stage_status": "started",
+            "run_id_mode": spec.run_id_mode,
+            "config_hash": spec.config.sha256,
+            "upstream_run_ids": dict(spec.upstream_run_ids),
+            "submission_id": spec.submission_id,
+            "versions": collect_versions(),
+            "determinism": {},
+            "seeds": {"global": spec.seed},
+            "host": context.host,
+            "executor": context.executor,
+            "slurm": context.slurm_block(),
+            "array": None if spec.array_size is None else {"size": spec.array_size, "done": []},
+            "timings": {"created_utc": now, "started_utc": now, "completed_utc": None, "elapsed_s": None, "attempts": 1},
+            "error": None,
+            "artifact_index": [],
+        }
+
+    def _materialize(self, spec: RunSpec, record: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".{spec.run_id}.{secrets.token_hex(6)}.creating"
+        try:
+            staging.mkdir()
+            for name in (*ARTIFACT_DIRS, CHECKPOINT_DIR):
+                (staging / name).mkdir()
+            atomic_write_bytes(staging / CONFIG_NAME, spec.config.yaml_bytes)
+            write_record(staging, record)
+            os.rename(staging, self.run_dir(spec.run_id))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def _check_same_run(self, spec: RunSpec, record: Mapping[str, Any]) -> None:
+        if record["run_id"] != spec.run_id or record["config_hash"] != spec.config.sha256:
+            raise SchemaError(
+                f"run directory {self.run_dir(spec.run_id)} holds another run "
+                f"(record says {record['run_id']} with config {record['config_hash'][:12]})",
+                "the runs root is corrupt; move that directory away",
+            )
+
+    def _reopen(self, spec: RunSpec, context: ExecutionContext, record: dict[str, Any], *,
+                allow_resume: bool) -> dict[str, Any]:
+        """Join the run as its own submission's task, or restart it (resume, requeue) as a new attempt."""
+        run_dir = self.run_dir(spec.run_id)
+        same_submission = record["submission_id"] == spec.submission_id
+        requeued = context.restart_count > record["slurm"]["restart_count"]
+        joining = same_submission and not requeued and (record["stage_status"] == "started" or not allow_resume)
+        record["timings"]["attempts"] += 1
+        if not joining:  # siblings may be writing now; a restart follows dead writers only
+            remove_stale_temporaries(run_dir)
+            record.update(stage_status="started", error=None, submission_id=spec.submission_id,
+                          host=context.host, executor=context.executor)
+            record["slurm"] = context.slurm_block()
+            record["timings"]["started_utc"] = utc_now()
+        write_record(run_dir, record)
+        return record
+
+    # -- changes made by an executing run ----------------------------------------------------
+
+    def update_record(self, run_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Apply ``change`` to the record of an incomplete run under its lock and write it back."""
+        with self.lock(run_id):
+            record = self.read_record(run_id)
+            if record is None:
+                raise MissingUpstreamError(f"run {run_id} does not exist", "it was removed while running")
+            if record["stage_status"] == "complete":
+                raise RunExistsError(f"run {run_id} is complete and final", "a complete run is never rewritten")
+            change(record)
+            write_record(self.run_dir(run_id), record)
+            return record
+
+    # -- reading complete runs ----------------------------------------------------------------
+
+    def complete_record(self, run_id: str, *, needed_by: str = "") -> dict[str, Any]:
+        """Record of a complete run; MissingUpstreamError (exit 3) if absent or incomplete."""
+        who = f" (needed by {needed_by})" if needed_by else ""
+        record = self.read_record(run_id)
+        if record is None:
+            raise MissingUpstreamError(f"upstream run {run_id}{who} does not exist under {self.root}",
+                                       "run its stage first (runlab submit runs the whole chain)")
+        if record["stage_status"] != "complete":
+            raise MissingUpstreamError(f"upstream run {run_id}{who} is {record['stage_status']}, not complete",
+                                       "wait for it, or resume it with --allow_resume")
+        return record
+
+
+def resolve_runs_root(flag: str | None, canon_default: Any, environ: Mapping[str, str] = os.environ) -> Path:
+    """Runs root from ``--runs_root``, else ``$RUNLAB_RUNS_ROOT``, else ``CANON.PATH.RUNS_DIR``."""
+    chosen = flag or environ.get(RUNS_ROOT_ENV) or canon_default
+    if not isinstance(chosen, str) or not chosen:
+        raise ConfigError("no runs root is set", f"pass --runs_root, set {RUNS_ROOT_ENV}, or define CANON.PATH.RUNS_DIR")
+    root = Path(chosen).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"runs root {root} is not a directory", "choose another --runs_root")
+    return root.resolve()

@@ -1,0 +1,81 @@
+"""``runlab verify``: rehash every artifact of a run and check its record, config and id."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .config import resolved_from_bytes
+from .errors import RunlabError
+from .layout import ARTIFACT_DIRS, CONFIG_NAME
+from .record import RECORD_NAME, read_record
+from .run_id import content_hash_run_id
+from .store import RunStore, sha256_file
+
+__all__ = ["verify_run"]
+
+
+def verify_run(store: RunStore, run_id: str) -> list[str]:
+    """Problems found in run ``run_id`` (empty when it checks out): one line each."""
+    run_dir = store.run_dir(run_id)
+    if not run_dir.is_dir() or run_dir.is_symlink():
+        return [f"{run_id}: no run directory under {store.root}"]
+    problems = [f"{path.relative_to(run_dir)}: symbolic link" for path in _symlinks(run_dir)]
+    try:
+        record = read_record(run_dir)
+    except RunlabError as exc:
+        return problems + [exc.message]
+    if record["run_id"] != run_id:
+        problems.append(f"{RECORD_NAME}: names run {record['run_id']}, not {run_id}")
+    problems += _check_config(run_dir, record)
+    problems += _check_artifacts(run_dir, record)
+    return problems
+
+
+def _check_config(run_dir: Path, record: dict) -> list[str]:
+    path = run_dir / CONFIG_NAME
+    if path.is_symlink() or not path.is_file():
+        return [f"{CONFIG_NAME}: missing"]
+    try:
+        config = resolved_from_bytes(path.read_bytes(), str(path))
+    except RunlabError as exc:
+        return [f"{CONFIG_NAME}: {exc.message}"]
+    if config.sha256 != record["config_hash"]:
+        return [f"{CONFIG_NAME}: sha256 {config.sha256[:12]} differs from config_hash {record['config_hash'][:12]}"]
+    if record["run_id_mode"] == "content_hash":
+        expected = content_hash_run_id(config.yaml_bytes, record["stage_tag"])
+        if expected != record["run_id"]:
+            return [f"run id {record['run_id']} does not match its config (expected {expected})"]
+    return []
+
+
+def _check_artifacts(run_dir: Path, record: dict) -> list[str]:
+    problems = []
+    indexed = set()
+    for entry in record["artifact_index"]:
+        relative = entry["relative_path"]
+        indexed.add(relative)
+        path = run_dir / relative
+        if path.is_symlink() or not path.is_file():
+            problems.append(f"{relative}: missing")
+        elif path.stat().st_size != entry["bytes"]:
+            problems.append(f"{relative}: {path.stat().st_size} bytes, recorded {entry['bytes']}")
+        elif sha256_file(path) != entry["sha256"]:
+            problems.append(f"{relative}: sha256 differs from the record")
+    for folder in ARTIFACT_DIRS:
+        for path in sorted((run_dir / folder).rglob("*")):
+            relative = path.relative_to(run_dir).as_posix()
+            if path.is_file() and relative not in indexed and not path.name.startswith("."):
+                problems.append(f"{relative}: not in the artifact index")
+    return problems
+
+
+def _symlinks(run_dir: Path) -> list[Path]:
+    found = []
+    for folder, directories, files in os.walk(run_dir):
+        for name in (*directories, *files):
+            path = Path(folder) / name
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                found.append(path)
+    return sorted(found)
