@@ -11,13 +11,22 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "remove_stale_temporaries", "TEMP_SUFFIX"]
+__all__ = ["TEMP_SUFFIX", "atomic_write_bytes", "commit_temporary", "remove_stale_temporaries", "write_temporary"]
 
 TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` by ``data`` atomically and durably; its folder must exist."""
+    temporary = write_temporary(path, data, mode)
+    try:
+        commit_temporary(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_temporary(path: Path, data: bytes, mode: int = 0o644) -> Path:
+    """Write and fsync ``data`` to a fresh hidden temporary beside ``path``; returns the temporary's path."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -27,11 +36,16 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    return temporary
+
+
+def commit_temporary(temporary: Path, path: Path) -> None:
+    """Rename a temporary from :func:`write_temporary` onto ``path`` and fsync the folder."""
+    os.replace(temporary, path)
+    _fsync_directory(Path(path).parent)
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

@@ -22,13 +22,13 @@ CONFIG_NAME = "config_resolved.yaml"
 ARTIFACT_DIRS = ("results", "tables", "figs", "logs", "data")
 CHECKPOINT_DIR = ".checkpoint"  # runtime-owned resume state, not an artifact
 INTERNAL_DIR = ".runlab"  # in the runs root: locks, submission claims, scheduler logs
-_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def validate_artifact_path(relative_path: str) -> str:
     """Return ``relative_path`` if it is ``<artifact dir>/<name>[/<name>...]`` with safe names."""
     parts = relative_path.split("/") if isinstance(relative_path, str) else []
-    if len(parts) < 2 or parts[0] not in ARTIFACT_DIRS or not all(_PART_RE.match(part) for part in parts[1:]):
+    if len(parts) < 2 or parts[0] not in ARTIFACT_DIRS or not all(_PART_RE.fullmatch(part) for part in parts[1:]):
         raise ConfigError(
             f"invalid artifact path {relative_path!r}",
             f"use <{'|'.join(ARTIFACT_DIRS)}>/<name> with letters, digits, '.', '_' and '-' (no '..', no absolute paths)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from .errors import ConfigError
 from .schema import check_schema, packaged_validator
@@ -47,14 +48,18 @@ class Profile:
     container: ContainerSettings | None = None
 
 
-def profile_path(name_or_path: str, profiles_dir: Path) -> Path:
-    """A profile given as a path, or by name from ``profiles_dir``."""
+def profile_path(name_or_path: str, search: Sequence[Path]) -> Path:
+    """A profile given as a ``.yaml`` path, or by name: the first ``<folder>/<name>.yaml`` in ``search``."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         return candidate
     if not name_or_path.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"invalid profile name {name_or_path!r}", "use a name from configs/profiles or a .yaml path")
-    return profiles_dir / f"{name_or_path}.yaml"
+    for folder in search:
+        if (folder / f"{name_or_path}.yaml").is_file():
+            return folder / f"{name_or_path}.yaml"
+    raise ConfigError(f"no profile {name_or_path!r} in {', '.join(str(folder) for folder in search)}",
+                      "pass --profile with a .yaml path or add the profile")
 
 
 def load_profile(path: Path) -> Profile:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 import numpy as np
 
 from . import formats
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, commit_temporary, write_temporary
 from .errors import ConfigError, MissingUpstreamError, SchemaError
 from .layout import CHECKPOINT_DIR, assert_no_symlinks, validate_artifact_path
 from .record import utc_now
@@ -78,6 +78,11 @@ class Run:
 
     # -- upstream ------------------------------------------------------------------------------
 
+    @property
+    def upstream_tags(self) -> list[str]:
+        """Stage tags this stage declares in its manifest ``needs``."""
+        return sorted(self._upstream_ids)
+
     def upstream(self, stage_tag: str) -> RunView:
         """The complete upstream run of ``stage_tag`` (exit 3 if missing or incomplete)."""
         run_id = self._upstream_ids.get(stage_tag)
@@ -106,15 +111,19 @@ class Run:
         assert_no_symlinks(self.dir, relative_path)
         target = self.dir / relative_path
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, data)
+        temporary = write_temporary(target, data)
         entry = {"relative_path": relative_path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                  "created_utc": utc_now()}
 
-        def register(record: dict[str, Any]) -> None:
+        def commit_and_register(record: dict[str, Any]) -> None:
+            commit_temporary(temporary, target)  # under the lock, and only while the run is incomplete
             others = [item for item in record["artifact_index"] if item["relative_path"] != relative_path]
             record["artifact_index"] = sorted([*others, entry], key=lambda item: item["relative_path"])
 
-        self.store.update_record(self.run_id, register)
+        try:
+            self.store.update_record(self.run_id, commit_and_register)
+        finally:
+            temporary.unlink(missing_ok=True)
         return entry
 
     def write_results(self, name: str, table: formats.TableLike) -> dict[str, Any]:

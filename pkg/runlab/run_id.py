@@ -24,20 +24,20 @@ __all__ = [
 
 RUN_ID_MODES = ("content_hash", "timestamp_counter")
 _TAG = r"[A-Z][A-Z0-9]{0,15}"
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_RUN_ID_RE = re.compile(rf"^RUN_({_TAG})_(?:[0-9a-f]{{12}}|[0-9]{{8}}T[0-9]{{6}}Z_[0-9]{{3}})$")
+_TAG_RE = re.compile(_TAG)
+_RUN_ID_RE = re.compile(rf"RUN_({_TAG})_(?:[0-9a-f]{{12}}|[0-9]{{8}}T[0-9]{{6}}Z_[0-9]{{3}})")
 
 
 def validate_stage_tag(tag: str) -> str:
     """Return ``tag`` if it is 1-16 upper-case letters and digits starting with a letter."""
-    if not isinstance(tag, str) or not _TAG_RE.match(tag):
+    if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
         raise ConfigError(f"invalid stage tag {tag!r}", "use 1-16 upper-case letters and digits, e.g. S01 or S06ARC")
     return tag
 
 
 def validate_run_id(run_id: str) -> str:
     """Return ``run_id`` if it is well formed (no separators, no dots, no traversal)."""
-    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
         raise ConfigError(
             f"invalid run id {run_id!r}",
             "a run id looks like RUN_S01_0123456789ab or RUN_S01_20260101T000000Z_001",
@@ -47,7 +47,7 @@ def validate_run_id(run_id: str) -> str:
 
 def stage_tag_of(run_id: str) -> str:
     """Stage tag inside a valid run id."""
-    match = _RUN_ID_RE.match(validate_run_id(run_id))
+    match = _RUN_ID_RE.fullmatch(validate_run_id(run_id))
     assert match is not None
     return match.group(1)
 

@@ -1,0 +1,21 @@
+# Two commands do all the set-up on a fresh machine (see README.md):
+#   make quickstart   creates .venv, installs the suite, runs the quickstart pipeline locally
+#   make test         the same install, starts the one-node SLURM cluster (as root), runs every test
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: quickstart test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[studies,test]'
+	touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(VENV)/bin/runlab submit jobs/quickstart.yaml
+
+test: $(STAMP)
+	@if [ "$$(id -u)" = 0 ]; then slurm/one-node/start.sh; \
+	else echo "not root: the SLURM integration tests will skip here (in CI they must run)"; fi
+	$(VENV)/bin/python -m pytest

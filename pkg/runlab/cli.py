@@ -1,0 +1,236 @@
+"""The ``runlab`` command: submit, status, ls, show, verify, and exec-stage (what a job runs).
+
+Every user error ends as one line on stderr, ``runlab: error: <what is wrong>; <what to do>``, and the
+exit code of its class (see ``errors.py``); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from .canon import CanonRegistry, load_registry
+from .config import ResolvedConfig, resolve_config
+from .errors import ConfigError, ExitCode, RunlabError, SchemaError
+from .launcher import SubmitOptions, Submitter, build_stage_job
+from .manifest import Manifest, load_manifest
+from .profile import load_profile, profile_path
+from .run_id import RUN_ID_MODES, content_hash_run_id, validate_run_id
+from .status import render_table, status_rows
+from .store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
+from .verify import verify_run
+from .yamlio import load_yaml_file
+
+__all__ = ["main"]
+
+_DEFAULT_CANON = Path("spec/00_CANONICAL.md")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``runlab`` console script; returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed as one line
+        return int(exc.code or 0)
+    try:
+        return args.handler(args)
+    except RunlabError as exc:
+        if args.debug:
+            raise
+        print(f"runlab: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except Exception as exc:  # a stage's own failure: one line, the record holds the rest
+        if args.debug:
+            raise
+        print(f"runlab: error: {type(exc).__name__}: {exc}; rerun with --debug for the traceback", file=sys.stderr)
+        return int(ExitCode.FAILURE)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line and exit 2, like every other input error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(int(ExitCode.SCHEMA), f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="runlab", description="Content-addressed, immutable runs of study stages.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    submit = commands.add_parser("submit", help="run or queue every stage that is not complete")
+    _add_study_arguments(submit)
+    submit.add_argument("--profile", default="local",
+                        help="execution profile: a .yaml path, or a name in ./configs/profiles or the manifest's project")
+    submit.add_argument("--stage", action="append", default=[], help="only this stage and its upstream (repeatable)")
+    submit.add_argument("--run_id_mode", choices=RUN_ID_MODES, default="content_hash")
+    submit.add_argument("--allow_resume", action="store_true", help="continue incomplete runs")
+    submit.add_argument("--dry_run", action="store_true", help="resolve, validate and plan; write nothing")
+    submit.set_defaults(handler=_submit)
+
+    status = commands.add_parser("status", help="state of a study's runs, or of every run and queued job")
+    status.add_argument("manifest", type=Path, nargs="?", help="jobs/<study>.yaml (default: the whole runs root)")
+    status.add_argument("--config", type=Path, help="study config (default: the manifest's)")
+    status.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+    status.set_defaults(handler=_status)
+
+    listing = commands.add_parser("ls", help="list run directories")
+    listing.add_argument("--runs_root")
+    listing.set_defaults(handler=_ls)
+
+    show = commands.add_parser("show", help="print a run's record summary and artifacts")
+    show.add_argument("run_id")
+    show.add_argument("--runs_root")
+    show.add_argument("--json", action="store_true", help="print the whole run_record.json")
+    show.set_defaults(handler=_show)
+
+    verify = commands.add_parser("verify", help="rehash every artifact and validate the record (exit 2 on mismatch)")
+    verify.add_argument("run_id")
+    verify.add_argument("--runs_root")
+    verify.set_defaults(handler=_verify)
+
+    execute = commands.add_parser("exec-stage", help="run one stage (or array task, or fan-in) in this process")
+    _add_study_arguments(execute)
+    execute.add_argument("--stage", required=True)
+    task = execute.add_mutually_exclusive_group()
+    task.add_argument("--array-index", type=int, help="run this array task ($SLURM_ARRAY_TASK_ID)")
+    task.add_argument("--fan-in", action="store_true", help="complete an array run whose tasks are all done")
+    execute.add_argument("--allow_resume", action="store_true")
+    execute.set_defaults(handler=_exec_stage)
+    return parser
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", type=Path, help="jobs/<study>.yaml")
+    parser.add_argument("--config", type=Path, help="study config (default: the one the manifest names)")
+    parser.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def _load_study(args: argparse.Namespace) -> tuple[Manifest, ResolvedConfig, RunStore]:
+    manifest = load_manifest(args.manifest)
+    registry = load_registry(manifest.canon)
+    schema = load_yaml_file(manifest.config_schema, "config schema") if manifest.config_schema else None
+    config = resolve_config(args.config or manifest.config, registry, schema)
+    root = resolve_runs_root(args.runs_root, _canon_runs_dir(registry))
+    return manifest, config, RunStore(root)
+
+
+def _canon_runs_dir(registry: CanonRegistry) -> Any:
+    return registry.values.get("PATH", {}).get("RUNS_DIR")
+
+
+def _store_without_manifest(args: argparse.Namespace) -> RunStore:
+    if args.runs_root or os.environ.get(RUNS_ROOT_ENV) or not _DEFAULT_CANON.is_file():
+        return RunStore(resolve_runs_root(args.runs_root, None))
+    return RunStore(resolve_runs_root(None, _canon_runs_dir(load_registry(_DEFAULT_CANON))))
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _submit(args: argparse.Namespace) -> int:
+    manifest, config, store = _load_study(args)
+    search = (Path.cwd() / "configs" / "profiles", manifest.path.parent.parent / "configs" / "profiles")
+    profile = load_profile(profile_path(args.profile, search))
+    options = SubmitOptions(allow_resume=args.allow_resume, dry_run=args.dry_run,
+                            run_id_mode=args.run_id_mode, targets=tuple(args.stage))
+    print(f"study {manifest.study}: config {config.sha256[:12]}, runs root {store.root}, profile {profile.name}",
+          flush=True)
+    Submitter(manifest, config, profile, store, options, say=lambda line: print(line, flush=True)).submit()
+    return int(ExitCode.OK)
+
+
+def _status(args: argparse.Namespace) -> int:
+    if args.manifest is None:
+        store = _store_without_manifest(args)
+        rows = status_rows(store, None)
+    else:
+        manifest, config, store = _load_study(args)
+        rows = status_rows(store, {tag: content_hash_run_id(config.yaml_bytes, tag) for tag in manifest.order()})
+    print(render_table(rows))
+    return int(ExitCode.OK)
+
+
+def _ls(args: argparse.Namespace) -> int:
+    store = _store_without_manifest(args)
+    for run_id in store.run_ids():
+        print(run_id)
+    return int(ExitCode.OK)
+
+
+def _show(args: argparse.Namespace) -> int:
+    store = _store_without_manifest(args)
+    record = store.read_record(validate_run_id(args.run_id))
+    if record is None:
+        raise ConfigError(f"no run {args.run_id} under {store.root}", "see `runlab ls`")
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return int(ExitCode.OK)
+    timings = record["timings"]
+    print(f"run        {record['run_id']}  ({record['study']} stage {record['stage_tag']})")
+    print(f"status     {record['stage_status']}  attempts {timings['attempts']}  elapsed {timings['elapsed_s']} s")
+    print(f"config     {record['config_hash']}")
+    print(f"upstream   {', '.join(record['upstream_run_ids'].values()) or '-'}")
+    print(f"executor   {record['executor']} on {record['host']}  slurm job {record['slurm']['job_id'] or '-'}")
+    if record["error"]:
+        print(f"error      {record['error']['message']}")
+    for entry in record["artifact_index"]:
+        print(f"  {entry['sha256'][:12]}  {entry['bytes']:>12}  {entry['relative_path']}")
+    return int(ExitCode.OK)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    store = _store_without_manifest(args)
+    problems = verify_run(store, validate_run_id(args.run_id))
+    if problems:
+        for problem in problems[1:]:
+            print(f"  {problem}", file=sys.stderr)
+        raise SchemaError(f"run {args.run_id} does not verify: {problems[0]}"
+                          + (f" (+{len(problems) - 1} more above)" if len(problems) > 1 else ""),
+                          "the run is damaged; move it away and submit again to recompute it")
+    record = store.read_record(args.run_id)
+    print(f"{args.run_id}: ok ({record['stage_status']}, {len(record['artifact_index'])} artifacts rehashed)")
+    return int(ExitCode.OK)
+
+
+def _exec_stage(args: argparse.Namespace) -> int:
+    manifest, config, store = _load_study(args)
+    stage = manifest.stages.get(args.stage)
+    if stage is None:
+        raise ConfigError(f"stage {args.stage} is not in {manifest.path}", f"stages: {', '.join(manifest.stages)}")
+    if (args.array_index is not None or args.fan_in) and stage.array is None:
+        raise ConfigError(f"stage {stage.tag} is not an array stage", "drop --array-index/--fan-in")
+    if stage.array is not None and args.array_index is None and not args.fan_in:
+        raise ConfigError(f"stage {stage.tag} is an array of {stage.array} tasks", "pass --array-index N or --fan-in")
+    run_ids = {tag: content_hash_run_id(config.yaml_bytes, tag) for tag in manifest.stages}
+    job = build_stage_job(
+        manifest, config, stage, run_ids[stage.tag], {need: run_ids[need] for need in stage.needs},
+        runs_root=str(store.root), executor="slurm" if "SLURM_JOB_ID" in os.environ else "local",
+        submission_id=_hand_submission_id(), allow_resume=args.allow_resume,
+    )
+    if args.array_index is not None:
+        if not 0 <= args.array_index < stage.array:
+            raise ConfigError(f"array index {args.array_index} is outside 0-{stage.array - 1}", "check --array-index")
+        job = replace(job, task_index=args.array_index)
+    if args.fan_in:
+        job = replace(job, fan_in=True)
+    print(job(), flush=True)
+    return int(ExitCode.OK)
+
+
+def _hand_submission_id() -> str:
+    """One id per hand-submitted SLURM job or array (tasks and requeues share it); random elsewhere."""
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    if job is None:
+        return secrets.token_hex(8)
+    return hashlib.sha256(f"slurm-job:{job}".encode()).hexdigest()[:16]

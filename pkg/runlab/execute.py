@@ -1,0 +1,153 @@
+"""Running one job: a whole stage, one array task of it, or the fan-in that completes an array run.
+
+The same :class:`StageJob` runs in-process for the local executor and inside a SLURM job through
+submitit. It is checkpointable: when SLURM signals a time limit or preemption, submitit requeues the
+same job, which reopens its run (same submission id) and the stage resumes from ``run.load_checkpoint()``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import submitit
+
+from .determinism import DeterminismSettings, seed_everything, watch_nondeterminism
+from .errors import MissingUpstreamError, RunlabError, SchemaError
+from .manifest import import_callable
+from .record import parse_utc, utc_now
+from .run import Run
+from .store import ExecutionContext, RunSpec, RunStore
+
+__all__ = ["StageJob", "complete_run"]
+
+
+@dataclass
+class StageJob(submitit.helpers.Checkpointable):
+    """One unit of work: ``task_index`` None runs the stage (or, with ``fan_in``, completes its array)."""
+
+    spec: RunSpec
+    entry: str
+    fan_in_entry: str | None
+    runs_root: str
+    executor: str
+    allow_resume: bool
+    determinism: Mapping[str, Any]
+    python_path: tuple[str, ...] = ()
+    task_index: int | None = None
+    fan_in: bool = False
+
+    def __call__(self) -> str:
+        for folder in reversed(self.python_path):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+        store = RunStore(self.runs_root)
+        context = ExecutionContext.from_environment(self.executor)
+        if self.fan_in:
+            return self._complete_array(store, context)
+        record = store.open_run(self.spec, context, allow_resume=self.allow_resume)
+        if record is None:
+            return f"{self.spec.run_id} is already complete"
+        if self.task_index is not None and self.task_index in record["array"]["done"]:
+            return f"{self.spec.run_id} task {self.task_index} is already done"
+        run = Run(store, record, self.spec.config.data, self.task_index)
+        determinism = self._run_stage(store, run)
+        if self.task_index is None:
+            complete_run(store, self.spec.run_id, determinism)
+            return f"{self.spec.run_id} complete"
+        store.update_record(self.spec.run_id, lambda rec: _mark_task_done(rec, self.task_index, determinism))
+        return f"{self.spec.run_id} task {self.task_index} done"
+
+    def _run_stage(self, store: RunStore, run: Run, entry: str | None = None) -> dict[str, Any]:
+        function = import_callable(entry or self.entry)
+        determinism = seed_everything(DeterminismSettings.from_config(self.determinism))
+        try:
+            with watch_nondeterminism(determinism):
+                if self.task_index is None:
+                    function(run)
+                else:
+                    function(run, self.task_index)
+        except Exception as exc:
+            store.update_record(run.run_id, lambda rec: _mark_failed(rec, exc))
+            raise
+        return determinism
+
+    def _complete_array(self, store: RunStore, context: ExecutionContext) -> str:
+        record = store.read_record(self.spec.run_id)
+        if record is None:
+            raise MissingUpstreamError(f"array run {self.spec.run_id} does not exist", "submit the stage first")
+        if record["stage_status"] == "complete":
+            return f"{self.spec.run_id} is already complete"
+        missing = sorted(set(range(record["array"]["size"])) - set(record["array"]["done"]))
+        if missing:
+            raise MissingUpstreamError(
+                f"array run {self.spec.run_id} lacks tasks {_ranges(missing)}",
+                "resubmit with --allow_resume to run the missing tasks",
+            )
+        # Every task is done: completing the run is what is left, whoever submitted the tasks.
+        record = store.open_run(self.spec, context, allow_resume=True)
+        if record is None:
+            return f"{self.spec.run_id} is already complete"
+        determinism = record["determinism"]
+        if self.fan_in_entry is not None:
+            determinism = self._run_stage(store, Run(store, record, self.spec.config.data), self.fan_in_entry)
+        complete_run(store, self.spec.run_id, determinism)
+        return f"{self.spec.run_id} complete ({record['array']['size']} tasks)"
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        """Requeue this same job; the stage resumes from the run's checkpoint."""
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -> None:
+    """Mark a run complete after checking that every registered artifact is on disk at its size."""
+    run_dir = store.run_dir(run_id)
+
+    def finish(record: dict[str, Any]) -> None:
+        for entry in record["artifact_index"]:
+            path = run_dir / entry["relative_path"]
+            if not path.is_file() or path.stat().st_size != entry["bytes"]:
+                raise SchemaError(f"artifact {entry['relative_path']} of {run_id} is missing or truncated",
+                                  "the run directory was changed while running")
+        now = utc_now()
+        record["determinism"] = dict(determinism)
+        record["stage_status"] = "complete"
+        record["error"] = None
+        record["timings"]["completed_utc"] = now
+        elapsed = parse_utc(now) - parse_utc(record["timings"]["started_utc"])
+        record["timings"]["elapsed_s"] = round(max(0.0, elapsed.total_seconds()), 6)
+
+    store.update_record(run_id, finish)
+
+
+def _mark_task_done(record: dict[str, Any], task_index: int, determinism: Mapping[str, Any]) -> None:
+    done = set(record["array"]["done"]) | {task_index}
+    record["array"]["done"] = sorted(done)
+    merged = dict(record["determinism"]) or dict(determinism)
+    kernels = set(merged.get("unavailable_deterministic_kernels", [])) | set(
+        determinism.get("unavailable_deterministic_kernels", [])
+    )
+    merged["unavailable_deterministic_kernels"] = sorted(kernels)
+    record["determinism"] = merged
+
+
+def _mark_failed(record: dict[str, Any], exc: Exception) -> None:
+    message = str(exc) if isinstance(exc, RunlabError) else f"{type(exc).__name__}: {exc}"
+    record["stage_status"] = "failed"
+    record["error"] = {"type": type(exc).__name__, "message": message[:4000], "utc": utc_now()}
+
+
+def _ranges(indices: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
+    spans: list[str] = []
+    start = previous = indices[0]
+    for index in indices[1:] + [None]:  # type: ignore[list-item]
+        if index is not None and index == previous + 1:
+            previous = index
+            continue
+        spans.append(str(start) if start == previous else f"{start}-{previous}")
+        if index is not None:
+            start = previous = index
+    return ",".join(spans)
+

@@ -1,0 +1,115 @@
+"""Queueing stages on SLURM through submitit: one job, or arrays plus a fan-in, with ``afterok`` chains."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import submitit
+
+from .errors import RunlabError
+from .execute import StageJob
+from .manifest import Stage
+from .profile import Profile
+from .scheduler import max_array_size
+from .store import RunStore
+
+__all__ = ["SbatchPacer", "SlurmBackend", "array_chunks"]
+
+
+class SbatchPacer:
+    """Spaces ``sbatch`` calls at least ``1 / rate_per_s`` seconds apart, whatever the number of stages."""
+
+    def __init__(self, rate_per_s: float) -> None:
+        self.interval_s = 1.0 / rate_per_s
+        self._next = 0.0
+        self._guard = threading.Lock()
+
+    def wait(self) -> None:
+        with self._guard:
+            now = time.monotonic()
+            if now < self._next:
+                time.sleep(self._next - now)
+            self._next = max(now, self._next) + self.interval_s
+
+
+def array_chunks(tasks: list[int], limit: int) -> list[list[int]]:
+    """Split task indices into consecutive arrays of at most ``limit`` tasks (the cluster's MaxArraySize)."""
+    if limit < 1:
+        raise ValueError(f"array size limit must be positive, got {limit}")
+    return [tasks[start : start + limit] for start in range(0, len(tasks), limit)]
+
+
+class SlurmBackend:
+    """Queues the jobs of one submission; each stage's jobs log under ``<runs root>/.runlab/slurm/<run id>``."""
+
+    def __init__(self, profile: Profile, store: RunStore, study: str) -> None:
+        self.profile = profile
+        self.store = store
+        self.study = study
+        self.pacer = SbatchPacer(profile.slurm.sbatch_per_s)
+        self._array_limit: int | None = None
+
+    def launch(self, stage: Stage, job: StageJob, tasks: list[int] | None, after: list[str]) -> tuple[str, ...]:
+        """Queue ``job`` (or its ``tasks`` as arrays and a fan-in); returns job ids, the completing one last."""
+        executor = self._executor(stage, job)
+        if tasks is None:
+            return (self._submit_one(executor, job, after),)
+        array_ids = []
+        for chunk in array_chunks(tasks, self.array_limit()):
+            self._set_dependency(executor, after)
+            self.pacer.wait()
+            with executor.batch():
+                submitted = [executor.submit(replace(job, task_index=task)) for task in chunk]
+            array_ids.append(submitted[0].job_id.split("_")[0])
+        return (*array_ids, self._submit_one(executor, replace(job, fan_in=True), [*after, *array_ids]))
+
+    def array_limit(self) -> int:
+        """Tasks per array: the profile's cap or the cluster's MaxArraySize, whichever is smaller."""
+        if self._array_limit is None:
+            cluster = max_array_size()
+            wanted = self.profile.slurm.max_array_size
+            self._array_limit = min(cluster, wanted) if wanted else cluster
+        return self._array_limit
+
+    def _submit_one(self, executor: submitit.SlurmExecutor, job: StageJob, after: list[str]) -> str:
+        self._set_dependency(executor, after)
+        self.pacer.wait()
+        return executor.submit(job).job_id
+
+    def _set_dependency(self, executor: submitit.SlurmExecutor, after: list[str]) -> None:
+        extra = {"requeue": True}
+        if after:
+            extra["dependency"] = "afterok:" + ":".join(after)
+        executor.update_parameters(additional_parameters=extra)
+
+    def _executor(self, stage: Stage, job: StageJob) -> submitit.SlurmExecutor:
+        settings = self.profile.slurm
+        folder = self.store.internal_dir / "slurm" / job.spec.run_id / "%j"
+        python = None
+        if self.profile.container is not None:
+            python = self.profile.container.python_command(self.store.root)
+        try:
+            executor = submitit.SlurmExecutor(folder=Path(folder), python=python)
+        except RuntimeError as exc:  # submitit: no sbatch on this machine
+            raise RunlabError(f"cannot reach SLURM: {exc}", "use --profile local, or run where sbatch works") from exc
+        resources = stage.resources
+        parameters = {
+            "job_name": f"{self.study}.{stage.tag}",
+            "time": resources.time_min,
+            "cpus_per_task": resources.cpus,
+            "mem": f"{int(resources.mem_gb * 1024)}M",
+            "signal_delay_s": settings.signal_delay_s,
+            "array_parallelism": settings.array_parallelism,
+            "use_srun": False,
+            "setup": [f"export PYTHONHASHSEED={job.spec.seed}", *settings.setup],
+        }
+        if resources.gpus:
+            parameters["gpus_per_node"] = resources.gpus
+        for name in ("partition", "account", "qos", "constraint"):
+            if getattr(settings, name):
+                parameters[name] = getattr(settings, name)
+        executor.update_parameters(**parameters)
+        return executor

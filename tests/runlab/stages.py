@@ -1,0 +1,79 @@
+"""Stages used only by the runtime's tests. Knobs come from the config's ``test`` section."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from runlab import Run
+
+
+def _witness(run: Run, what: str) -> None:
+    """Leave one file per execution in ``test.witness_dir`` (outside the run), so tests can count them."""
+    folder = run.config["test"].get("witness_dir")
+    if folder:
+        name = f"{run.stage_tag}_{what}_{os.getpid()}_{time.monotonic_ns()}"
+        Path(folder, name).touch(exist_ok=False)
+
+
+def echo(run: Run) -> None:
+    """Write the config's values, or the first upstream's values plus one."""
+    _witness(run, "echo")
+    time.sleep(float(run.config["test"].get("sleep_s", 0)))
+    values = list(run.config["test"]["values"])
+    for tag in run.upstream_tags[:1]:
+        upstream = pq.read_table(run.upstream(tag).artifact_path("results/values.parquet"))
+        values = [value + 1 for value in upstream.column("value").to_pylist()]
+    run.write_results("values", {"value": values})
+    run.write_jsonl("echo", [{"stage": run.stage_tag, "value": value} for value in values])
+
+
+def count(run: Run) -> None:
+    """Count to ``test.steps``, checkpointing after every step; ``starts`` in the checkpoint lists resumptions."""
+    _witness(run, "count")
+    steps = int(run.config["test"]["steps"])
+    state = run.load_checkpoint() or {"next": 0, "total": 0, "starts": []}
+    state["starts"].append(state["next"])
+    for step in range(state["next"], steps):
+        time.sleep(float(run.config["test"]["step_s"]))
+        state.update(next=step + 1, total=state["total"] + step * step)
+        run.save_checkpoint(state)
+    run.write_results("count", {"steps": [steps], "sum_of_squares": [state["total"]]})
+
+
+def shard(run: Run, task_index: int) -> None:
+    """One array task: a small JSON shard derived from the task's seed."""
+    _witness(run, f"shard{task_index}")
+    value = int(np.random.default_rng(run.task_seed()).integers(0, 1_000_000))
+    run.write_json(f"data/shard_{task_index:04d}.json", {"task": task_index, "value": value})
+
+
+def gather(run: Run) -> None:
+    """Fan-in: every shard, in task order, into one table."""
+    view = run.view()
+    rows = [json.loads(view.read_bytes(path)) for path in sorted(view.artifacts) if path.startswith("data/shard_")]
+    run.write_results("gathered", {"task": [row["task"] for row in rows], "value": [row["value"] for row in rows]})
+
+
+def big_writer(run: Run) -> None:
+    """Write ``test.blocks`` blocks of ``test.block_mb`` MiB of seeded bytes, so a kill can land mid-write."""
+    size = int(float(run.config["test"]["block_mb"]) * (1 << 20))
+    for block in range(int(run.config["test"]["blocks"])):
+        data = np.random.default_rng([run.seed, block]).bytes(size)
+        run.write_bytes(f"data/block_{block:03d}.bin", data)
+
+
+def fail(run: Run) -> None:
+    """Always fails, after writing one artifact."""
+    run.write_json("logs/before_failure.json", {"stage": run.stage_tag})
+    raise ValueError("this stage always fails")
+
+
+def escape(run: Run) -> None:
+    """Tries to write outside its run directory."""
+    run.write_bytes("results/../../escaped.txt", b"should never be written")

@@ -1,0 +1,133 @@
+"""The launcher against a real one-node SLURM cluster (slurm/one-node/start.sh): chains, arrays, requeue, races."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from .conftest import CHAIN, REPO, artifact_bytes, run_cli
+
+pytestmark = pytest.mark.slurm
+PROFILE = str(REPO / "configs" / "profiles" / "one-node.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _cluster(slurm_cluster):
+    return slurm_cluster
+
+
+def _submit(study, *extra: str, profile: str = PROFILE) -> subprocess.CompletedProcess:
+    result = run_cli(*study.args("submit", *extra, profile=profile))
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _wait_complete(runs_root: Path, tag: str, timeout_s: float = 240) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = list(runs_root.glob(f"RUN_{tag}_*/run_record.json"))
+        if found:
+            record = json.loads(found[0].read_text())
+            if record["stage_status"] == "complete":
+                return record
+            assert record["stage_status"] != "failed", record["error"]
+        time.sleep(0.5)
+    logs = "\n".join(path.read_text()[-2000:] for path in runs_root.glob(".runlab/slurm/*/*/*.err"))
+    raise AssertionError(f"{tag} did not complete in {timeout_s} s; job logs:\n{logs}")
+
+
+def _queued_jobs(stdout: str) -> dict[str, list[str]]:
+    """Stage tag -> job ids from submit's 'queued' lines."""
+    jobs = {}
+    for line in stdout.splitlines():
+        match = re.match(r"(\S+)\s+RUN_\S+\s+queued\s+SLURM job\(s\) (\S+)", line)
+        if match:
+            jobs[match.group(1)] = match.group(2).split(",")
+    return jobs
+
+
+def test_three_stage_chain_is_queued_with_afterok_dependencies(make_study):
+    study = make_study(CHAIN, {"values": [1, 2]})
+    result = _submit(study)
+    jobs = _queued_jobs(result.stdout)
+    assert sorted(jobs) == ["S01", "S02", "S03"]
+    assert f"after {jobs['S01'][-1]}" in result.stdout and f"after {jobs['S02'][-1]}" in result.stdout
+    status = run_cli("status", str(study.manifest), "--config", str(study.config), "--runs_root", str(study.runs_root))
+    assert status.returncode == 0 and status.stdout.count("RUN_S0") == 3
+    record = _wait_complete(study.runs_root, "S03")
+    assert record["executor"] == "slurm" and record["slurm"]["job_id"] == jobs["S03"][0]
+    (s03,) = study.runs_root.glob("RUN_S03_*")
+    assert pq.read_table(s03 / "results" / "values.parquet").column("value").to_pylist() == [3, 4]
+    again = _submit(study)
+    assert again.stdout.count("already complete; skipped") == 3 and not _queued_jobs(again.stdout)
+
+
+def test_fifty_task_array_fans_into_one_run(make_study):
+    stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 50, "fan_in": "tests.runlab.stages:gather"}}
+    study = make_study(stages, {})
+    jobs = _queued_jobs(_submit(study).stdout)["S01"]
+    assert len(jobs) == 2  # one sbatch --array and its fan-in
+    record = _wait_complete(study.runs_root, "S01")
+    assert record["array"] == {"size": 50, "done": list(range(50))}
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    gathered = pq.read_table(run_dir / "results" / "gathered.parquet").to_pydict()
+    assert gathered["task"] == list(range(50)) and len(set(gathered["value"])) == 50
+    local_root = study.folder / "local"
+    assert run_cli(*study.args("submit")[:-4], "--runs_root", str(local_root), "--profile", "local").returncode == 0
+    assert artifact_bytes(run_dir) == artifact_bytes(local_root / run_dir.name)
+
+
+def test_array_larger_than_max_array_size_is_split(make_study, tmp_path):
+    profile = tmp_path / "small-arrays.yaml"
+    profile.write_text("schema_version: 1\nexecutor: slurm\nslurm: {partition: debug, max_array_size: 5}\n")
+    stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 12, "fan_in": "tests.runlab.stages:gather"}}
+    study = make_study(stages, {})
+    result = _submit(study, profile=str(profile))
+    jobs = _queued_jobs(result.stdout)["S01"]
+    assert len(jobs) == 4  # arrays of 5, 5 and 2 tasks, then the fan-in after all three
+    assert _wait_complete(study.runs_root, "S01")["array"]["done"] == list(range(12))
+
+
+def test_requeued_job_resumes_from_checkpoint_with_identical_bytes(make_study):
+    study = make_study({"S01": {"entry": "tests.runlab.stages:count"}}, {"steps": 40, "step_s": 0.25})
+    (job,) = _queued_jobs(_submit(study).stdout)["S01"]
+    deadline = time.monotonic() + 120
+    checkpoint = None
+    while checkpoint is None or json.loads(checkpoint.read_text())["next"] < 5:
+        assert time.monotonic() < deadline, "the job never reached step 5"
+        found = list(study.runs_root.glob("RUN_S01_*/.checkpoint/state.json"))
+        checkpoint = found[0] if found else None
+        time.sleep(0.1)
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    record = _wait_complete(study.runs_root, "S01")
+    state = json.loads(checkpoint.read_text())
+    assert state["starts"][0] == 0 and state["starts"][1] >= 5, state
+    assert record["slurm"]["restart_count"] == 1 and record["timings"]["attempts"] == 2
+    run_dir = checkpoint.parents[1]
+    local_root = study.folder / "uninterrupted"
+    assert run_cli(*study.args("submit")[:-4], "--runs_root", str(local_root), "--profile", "local").returncode == 0
+    assert artifact_bytes(run_dir) == artifact_bytes(local_root / run_dir.name)
+
+
+def test_thirty_two_racing_submits_queue_one_set_of_jobs(make_study, tmp_path):
+    witness = tmp_path / "witness"
+    witness.mkdir()
+    study = make_study(CHAIN, {"values": [5], "witness_dir": str(witness)})
+    command = [sys.executable, "-m", "runlab", *study.args("submit", profile=PROFILE)]
+    racers = [subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(32)]
+    outputs = [racer.communicate(timeout=300) for racer in racers]
+    assert [racer.returncode for racer in racers] == [0] * 32, [err for _, err in outputs if err][:3]
+    queued = [_queued_jobs(out) for out, _ in outputs]
+    for tag in ("S01", "S02", "S03"):
+        assert sum(tag in jobs for jobs in queued) == 1, tag
+    _wait_complete(study.runs_root, "S03")
+    assert sorted(name.split("_")[0] for name in os.listdir(witness)) == ["S01", "S02", "S03"]

@@ -1,0 +1,156 @@
+"""The run store on a real filesystem: creation, reopening rules, records, and locks left by dead holders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runlab.config import resolve_config
+from runlab.canon import load_registry
+from runlab.errors import MissingUpstreamError, RunExistsError, SchemaError
+from runlab.record import read_record
+from runlab.run import Run
+from runlab.run_id import content_hash_run_id
+from runlab.store import ExecutionContext, RunSpec, RunStore
+from runlab.verify import verify_run
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> RunSpec:
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text("x: 1\nruns: CANON.PATH.RUNS_DIR\n")
+    config = resolve_config(config_path, load_registry(REPO / "spec" / "00_CANONICAL.md"))
+    return RunSpec(run_id=content_hash_run_id(config.yaml_bytes, "S01"), stage_tag="S01", study="testing",
+                   run_id_mode="content_hash", config=config, upstream_run_ids={}, submission_id="a" * 16,
+                   array_size=None, seed=3)
+
+
+LOCAL = ExecutionContext(executor="local")
+
+
+def test_new_run_has_layout_record_and_config(tmp_path, spec):
+    store = RunStore(tmp_path / "runs")
+    record = store.open_run(spec, LOCAL, allow_resume=False)
+    run_dir = store.run_dir(spec.run_id)
+    assert sorted(path.name for path in run_dir.iterdir()) == [
+        ".checkpoint", "config_resolved.yaml", "data", "figs", "logs", "results", "run_record.json", "tables"]
+    assert (run_dir / "config_resolved.yaml").read_bytes() == b"x: 1\nruns: runs\n"
+    assert read_record(run_dir) == record
+    assert record["stage_status"] == "started" and record["seeds"] == {"global": 3}
+    assert not list(store.root.glob(".*.creating"))
+
+
+def test_reopen_rules(tmp_path, spec):
+    store = RunStore(tmp_path / "runs")
+    store.open_run(spec, LOCAL, allow_resume=False)
+    sibling = store.open_run(spec, LOCAL, allow_resume=False)  # same submission: an array sibling
+    assert sibling["timings"]["attempts"] == 2
+    other = RunSpec(**{**spec.__dict__, "submission_id": "b" * 16})
+    with pytest.raises(RunExistsError, match="--allow_resume") as caught:
+        store.open_run(other, LOCAL, allow_resume=False)
+    assert caught.value.exit_code == 4
+    resumed = store.open_run(other, LOCAL, allow_resume=True)
+    assert resumed["submission_id"] == "b" * 16 and resumed["timings"]["attempts"] == 3
+
+
+def test_complete_run_is_final_and_verifies(tmp_path, spec):
+    from runlab.execute import complete_run
+
+    store = RunStore(tmp_path / "runs")
+    record = store.open_run(spec, LOCAL, allow_resume=False)
+    run = Run(store, record, spec.config.data)
+    run.write_json("results/answer.json", {"answer": 42})
+    complete_run(store, spec.run_id, {})
+    assert store.open_run(spec, LOCAL, allow_resume=True) is None
+    with pytest.raises(RunExistsError, match="complete and final"):
+        run.write_json("results/late.json", {})
+    assert verify_run(store, spec.run_id) == []
+    answer = store.run_dir(spec.run_id) / "results" / "answer.json"
+    answer.write_bytes(answer.read_bytes().replace(b"42", b"41"))
+    assert verify_run(store, spec.run_id) == ["results/answer.json: sha256 differs from the record"]
+
+
+def test_run_directory_holding_another_config_is_corrupt(tmp_path, spec):
+    store = RunStore(tmp_path / "runs")
+    store.open_run(spec, LOCAL, allow_resume=False)
+    record_path = store.run_dir(spec.run_id) / "run_record.json"
+    record = json.loads(record_path.read_text())
+    record["config_hash"] = "0" * 64
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(SchemaError, match="holds another run"):
+        store.open_run(spec, LOCAL, allow_resume=True)
+
+
+def test_upstream_must_exist_and_be_complete(tmp_path, spec):
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(MissingUpstreamError, match="does not exist") as caught:
+        store.complete_record(spec.run_id)
+    assert caught.value.exit_code == 3
+    store.open_run(spec, LOCAL, allow_resume=False)
+    with pytest.raises(MissingUpstreamError, match="is started, not complete"):
+        store.complete_record(spec.run_id)
+
+
+def test_corrupt_record_is_a_schema_error(tmp_path, spec):
+    store = RunStore(tmp_path / "runs")
+    store.open_run(spec, LOCAL, allow_resume=False)
+    record_path = store.run_dir(spec.run_id) / "run_record.json"
+    record = json.loads(record_path.read_text())
+    record["stage_status"] = "finished"
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(SchemaError, match="stage_status"):
+        store.read_record(spec.run_id)
+
+
+def _holder(lock_path: Path, ready: Path) -> subprocess.Popen:
+    code = ("import sys, time, pathlib; from runlab.lock import held_lock\n"
+            f"with held_lock(pathlib.Path({str(lock_path)!r}), what='test', lease_s=2.0):\n"
+            f"    pathlib.Path({str(ready)!r}).touch(); time.sleep(600)\n")
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return process
+
+
+def test_lock_of_a_killed_holder_is_broken_at_once(tmp_path):
+    from runlab.lock import held_lock
+
+    lock_path = tmp_path / "run.lock"
+    holder = _holder(lock_path, tmp_path / "ready")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    started = time.monotonic()
+    with held_lock(lock_path, what="test", lease_s=2.0, wait_s=10):
+        pass
+    assert time.monotonic() - started < 1.5  # dead pid on this host: no need to wait for the lease
+
+
+def test_lock_of_a_frozen_holder_is_broken_after_the_lease(tmp_path):
+    from runlab.errors import RunlabError
+    from runlab.lock import held_lock
+
+    lock_path = tmp_path / "run.lock"
+    holder = _holder(lock_path, tmp_path / "ready")
+    try:
+        with pytest.raises(RunlabError, match="is locked"):
+            with held_lock(lock_path, what="test", lease_s=2.0, wait_s=0.5):
+                pass
+        os.kill(holder.pid, signal.SIGSTOP)  # alive but silent, like a holder on a node that hung
+        started = time.monotonic()
+        with held_lock(lock_path, what="test", lease_s=2.0, wait_s=30):
+            waited = time.monotonic() - started
+        assert 1.5 < waited < 10
+    finally:
+        holder.kill()
+        holder.wait()
