@@ -14,7 +14,16 @@ from .errors import (
     RunlabError,
     SchemaError,
 )
-from .run import Run, RunView
+
+_LAZY = {"Run": "run", "RunView": "run"}  # what stages use; importing it costs numpy and pyarrow
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ConfigError",

@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-import numpy as np
-
 from runlab.errors import ConfigError, DeterminismError
 
 __all__ = ["DeterminismSettings", "seed_everything", "watch_nondeterminism"]
@@ -84,6 +82,8 @@ def seed_everything(settings: DeterminismSettings) -> dict[str, Any]:
     env_before = {name: os.environ.get(name) for name in ("CUBLAS_WORKSPACE_CONFIG", "XLA_FLAGS")}
     frameworks = _frameworks_to_seed(settings.frameworks)
     random.seed(settings.seed)
+    import numpy as np  # here, not at module level: submitters validate settings without paying for numpy
+
     np.random.seed(settings.seed)
     record: dict[str, Any] = {
         "seed": settings.seed,

@@ -1,30 +1,33 @@
 """Running one job: a whole stage, one array task of it, or the fan-in that completes an array run.
 
 The same :class:`StageJob` runs in-process for the local executor and inside a SLURM job through
-submitit. It is checkpointable: when SLURM signals a time limit or preemption, submitit requeues the
-same job, which reopens its run (same submission id) and the stage resumes from ``run.load_checkpoint()``.
+submitit. It is checkpointable (submitit looks for a ``checkpoint`` method): when SLURM signals a
+time limit or preemption, submitit requeues the same job, which reopens its run (same submission
+id) and the stage resumes from ``run.load_checkpoint()``.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-import submitit
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .determinism import DeterminismSettings, seed_everything, watch_nondeterminism
 from .errors import MissingUpstreamError, RunlabError, SchemaError
 from .manifest import import_callable
 from .record import parse_utc, utc_now
-from .run import Run
 from .store import ExecutionContext, RunSpec, RunStore
+
+if TYPE_CHECKING:
+    from submitit.helpers import DelayedSubmission
+
+    from .run import Run
 
 __all__ = ["StageJob", "complete_run"]
 
 
 @dataclass
-class StageJob(submitit.helpers.Checkpointable):
+class StageJob:
     """One unit of work: ``task_index`` None runs the stage (or, with ``fan_in``, completes its array)."""
 
     spec: RunSpec
@@ -39,6 +42,8 @@ class StageJob(submitit.helpers.Checkpointable):
     fan_in: bool = False
 
     def __call__(self) -> str:
+        from .run import Run  # stage-time imports (numpy, pyarrow) stay out of the submitter's start-up
+
         for folder in reversed(self.python_path):
             if folder not in sys.path:
                 sys.path.insert(0, folder)
@@ -46,21 +51,21 @@ class StageJob(submitit.helpers.Checkpointable):
         context = ExecutionContext.from_environment(self.executor)
         if self.fan_in:
             return self._complete_array(store, context)
+        function = import_callable(self.entry)  # before the run exists: a bad entry writes nothing
         record = store.open_run(self.spec, context, allow_resume=self.allow_resume)
         if record is None:
             return f"{self.spec.run_id} is already complete"
         if self.task_index is not None and self.task_index in record["array"]["done"]:
             return f"{self.spec.run_id} task {self.task_index} is already done"
         run = Run(store, record, self.spec.config.data, self.task_index)
-        determinism = self._run_stage(store, run)
+        determinism = self._run_stage(store, run, function)
         if self.task_index is None:
             complete_run(store, self.spec.run_id, determinism)
             return f"{self.spec.run_id} complete"
         store.update_record(self.spec.run_id, lambda rec: _mark_task_done(rec, self.task_index, determinism))
         return f"{self.spec.run_id} task {self.task_index} done"
 
-    def _run_stage(self, store: RunStore, run: Run, entry: str | None = None) -> dict[str, Any]:
-        function = import_callable(entry or self.entry)
+    def _run_stage(self, store: RunStore, run: "Run", function: Callable[..., Any]) -> dict[str, Any]:
         determinism = seed_everything(DeterminismSettings.from_config(self.determinism))
         try:
             with watch_nondeterminism(determinism):
@@ -85,19 +90,24 @@ class StageJob(submitit.helpers.Checkpointable):
                 f"array run {self.spec.run_id} lacks tasks {_ranges(missing)}",
                 "resubmit with --allow_resume to run the missing tasks",
             )
+        fan_in = import_callable(self.fan_in_entry) if self.fan_in_entry is not None else None
         # Every task is done: completing the run is what is left, whoever submitted the tasks.
         record = store.open_run(self.spec, context, allow_resume=True)
         if record is None:
             return f"{self.spec.run_id} is already complete"
         determinism = record["determinism"]
-        if self.fan_in_entry is not None:
-            determinism = self._run_stage(store, Run(store, record, self.spec.config.data), self.fan_in_entry)
+        if fan_in is not None:
+            from .run import Run
+
+            determinism = self._run_stage(store, Run(store, record, self.spec.config.data), fan_in)
         complete_run(store, self.spec.run_id, determinism)
         return f"{self.spec.run_id} complete ({record['array']['size']} tasks)"
 
-    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+    def checkpoint(self, *args: Any, **kwargs: Any) -> "DelayedSubmission":
         """Requeue this same job; the stage resumes from the run's checkpoint."""
-        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
 
 
 def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -> None:

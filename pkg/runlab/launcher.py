@@ -16,7 +16,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .config import ResolvedConfig
 from .determinism import DeterminismSettings
@@ -28,9 +28,11 @@ from .profile import Profile
 from .record import host_name
 from .run_id import content_hash_run_id
 from .scheduler import JobState, query_job_states
-from .slurm_backend import SlurmBackend
 from .store import RunSpec, RunStore
 from .verify import verify_run
+
+if TYPE_CHECKING:
+    from .slurm_backend import SlurmBackend
 
 __all__ = ["StageOutcome", "SubmitOptions", "Submitter", "build_stage_job"]
 
@@ -86,7 +88,11 @@ class Submitter:
         self.say = say
         self.ledger = Ledger(store)
         self.submission_id = secrets.token_hex(8)
-        self.slurm = SlurmBackend(profile, store, manifest.study) if profile.executor == "slurm" else None
+        self.slurm: SlurmBackend | None = None
+        if profile.executor == "slurm":
+            from .slurm_backend import SlurmBackend  # submitit loads only for SLURM profiles
+
+            self.slurm = SlurmBackend(profile, store, manifest.study)
         self.tags = manifest.closure(list(options.targets)) if options.targets else manifest.order()
         _check_entries(manifest, self.tags)
         self.run_ids = self._run_ids()
@@ -246,7 +252,7 @@ class Submitter:
 
 
 def _check_entries(manifest: Manifest, tags: list[str]) -> None:
-    """Import every entry and fan-in now, so a typo fails the submit rather than a queued job."""
+    """Import every entry and fan-in now, so a typo fails the submit before anything is written or queued."""
     manifest.enable_imports()
     for tag in tags:
         stage = manifest.stages[tag]

@@ -80,9 +80,9 @@ class SlurmBackend:
         return executor.submit(job).job_id
 
     def _set_dependency(self, executor: submitit.SlurmExecutor, after: list[str]) -> None:
-        extra = {"requeue": True}
-        if after:
-            extra["dependency"] = "afterok:" + ":".join(after)
+        extra: dict[str, object] = {"requeue": True}
+        if after:  # a failed upstream cancels this job instead of leaving it pending forever
+            extra.update(dependency="afterok:" + ":".join(after), kill_on_invalid_dep="yes")
         executor.update_parameters(additional_parameters=extra)
 
     def _executor(self, stage: Stage, job: StageJob) -> submitit.SlurmExecutor:
