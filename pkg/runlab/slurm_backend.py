@@ -103,7 +103,6 @@ class SlurmBackend:
             "mem": f"{int(resources.mem_gb * 1024)}M",
             "signal_delay_s": settings.signal_delay_s,
             "array_parallelism": settings.array_parallelism,
-            "use_srun": False,
             "setup": [f"export PYTHONHASHSEED={job.spec.seed}", *settings.setup],
         }
         if resources.gpus:

@@ -19,11 +19,6 @@ pytestmark = pytest.mark.slurm
 PROFILE = str(REPO / "configs" / "profiles" / "one-node.yaml")
 
 
-@pytest.fixture(autouse=True)
-def _cluster(slurm_cluster):
-    return slurm_cluster
-
-
 def _submit(study, *extra: str, profile: str = PROFILE) -> subprocess.CompletedProcess:
     result = run_cli(*study.args("submit", *extra, profile=profile))
     assert result.returncode == 0, result.stderr
