@@ -94,7 +94,11 @@ class Submitter:
 
             self.slurm = SlurmBackend(profile, store, manifest.study)
         self.tags = manifest.closure(list(options.targets)) if options.targets else manifest.order()
-        _check_entries(manifest, self.tags)
+        # SLURM and dry runs import every entry up front, so a typo fails before anything is queued;
+        # local runs import a stage's entry only when they are about to run it, so that racing
+        # submitters that only wait for a winner do not pay for the study's imports.
+        if self.slurm is not None or options.dry_run:
+            _check_entries(manifest, self.tags)
         self.run_ids = self._run_ids()
         self._completing_job: dict[str, str] = {}  # tag -> SLURM job whose success completes its run
         self._foreign: dict[str, Claim] = {}  # tag -> live claim of another submitter
@@ -154,6 +158,8 @@ class Submitter:
         run_id = self.run_ids[stage.tag]
         if self.options.dry_run:
             return self._peek(stage, run_id)
+        if self.slurm is None and self._may_run(run_id, states):
+            _check_entries(self.manifest, [stage.tag])  # before its lock: a bad entry writes nothing
         with self.store.lock(run_id):
             record = self.store.read_record(run_id)
             if record is not None and record["stage_status"] == "complete":
@@ -173,6 +179,14 @@ class Submitter:
             claim = self._claim(run_id)
             self.ledger.write(claim)
         return self._run_here(stage, job, record, claim)
+
+    def _may_run(self, run_id: str, states: Mapping[str, JobState]) -> bool:
+        """Read-only guess whether this submitter will run ``run_id`` (decided for real under its lock)."""
+        record = self.store.read_record(run_id)
+        if record is not None and record["stage_status"] == "complete":
+            return False
+        claim = self.ledger.read(run_id)
+        return claim is None or claim.submission_id == self.submission_id or not claim.is_live(states)
 
     def _peek(self, stage: Stage, run_id: str) -> StageOutcome:
         record = self.store.read_record(run_id)
