@@ -52,6 +52,8 @@ class StageJob:
         if self.fan_in:
             return self._complete_array(store, context)
         function = import_callable(self.entry)  # before the run exists: a bad entry writes nothing
+        for upstream in self.spec.upstream_run_ids.values():
+            store.complete_record(upstream, needed_by=self.spec.run_id)  # exit 3 before anything is written
         record = store.open_run(self.spec, context, allow_resume=self.allow_resume)
         if record is None:
             return f"{self.spec.run_id} is already complete"

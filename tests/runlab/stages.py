@@ -47,8 +47,11 @@ def count(run: Run) -> None:
 
 
 def shard(run: Run, task_index: int) -> None:
-    """One array task: a small JSON shard derived from the task's seed."""
+    """One array task: a small JSON shard derived from the task's seed; task 3 fails while ``test.fail_marker`` exists."""
     _witness(run, f"shard{task_index}")
+    marker = run.config["test"].get("fail_marker")
+    if marker and task_index == 3 and Path(marker).exists():
+        raise RuntimeError("task 3 told to fail")
     value = int(np.random.default_rng(run.task_seed()).integers(0, 1_000_000))
     run.write_json(f"data/shard_{task_index:04d}.json", {"task": task_index, "value": value})
 

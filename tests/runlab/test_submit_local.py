@@ -52,15 +52,25 @@ def test_same_config_gives_same_ids_and_bytes_in_two_roots(make_study):
             other_root / run_id / "config_resolved.yaml").read_bytes()
 
 
-def test_array_fans_into_one_run_and_resume_runs_only_missing_tasks(make_study):
+def test_array_fans_into_one_run_and_resume_runs_only_missing_tasks(make_study, tmp_path):
+    witness, marker = tmp_path / "witness", tmp_path / "fail"
+    witness.mkdir()
+    marker.touch()
     stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 6, "fan_in": "tests.runlab.stages:gather"}}
-    study = make_study(stages, {"witness_dir": ""})
-    result = run_cli(*study.args("submit"))
-    assert result.returncode == 0, result.stderr
-    assert "array task 5 done (6/6)" in result.stdout
+    study = make_study(stages, {"witness_dir": str(witness), "fail_marker": str(marker)})
+    failed = run_cli(*study.args("submit"))
+    assert failed.returncode == 1 and "task 3 told to fail" in failed.stderr
     (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    assert _record(run_dir)["stage_status"] == "failed" and _record(run_dir)["array"]["done"] == [0, 1, 2]
+
+    marker.unlink()
+    result = run_cli(*study.args("submit", "--allow_resume"))
+    assert result.returncode == 0, result.stderr
+    assert "array task 5 done (3/3)" in result.stdout
+    executed = sorted(name.split("_")[1] for name in os.listdir(witness))
+    assert executed == ["shard0", "shard1", "shard2", "shard3", "shard3", "shard4", "shard5"]
     record = _record(run_dir)
-    assert record["array"] == {"size": 6, "done": [0, 1, 2, 3, 4, 5]}
+    assert record["stage_status"] == "complete" and record["array"] == {"size": 6, "done": [0, 1, 2, 3, 4, 5]}
     assert pq.read_table(run_dir / "results" / "gathered.parquet").column("task").to_pylist() == list(range(6))
     assert len(record["artifact_index"]) == 7
 
@@ -168,6 +178,7 @@ def test_missing_upstream_is_exit_3(make_study):
     result = run_cli(*study.args("exec-stage", "--stage", "S02"))
     assert result.returncode == 3
     assert result.stderr.startswith("runlab: error: upstream run RUN_S01_") and result.stderr.count("\n") == 1
+    assert not study.runs_root.exists()
 
 
 def test_quickstart_pipeline_runs_and_verifies(tmp_path):
