@@ -194,3 +194,21 @@ def test_quickstart_pipeline_runs_and_verifies(tmp_path):
     assert len(table["task"]) == 8 and abs(table["pi_estimate"][-1] - 3.14159) < 0.01
     assert {path.name for path in (report / "figs").iterdir()} == {
         "fig_F01_CONVERGENCE.pdf", "fig_F01_CONVERGENCE.png"}
+
+
+def test_exec_stage_runs_array_tasks_then_fan_in_as_hand_written_sbatch_would(make_study):
+    stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 3, "fan_in": "tests.runlab.stages:gather"}}
+    study = make_study(stages, {})
+    early = run_cli(*study.args("exec-stage", "--stage", "S01", "--fan-in"))
+    assert early.returncode == 3 and "does not exist" in early.stderr
+    for task in range(3):
+        env = {"SLURM_ARRAY_JOB_ID": "4242", "SLURM_JOB_ID": str(4300 + task), "SLURM_ARRAY_TASK_ID": str(task)}
+        result = run_cli(*study.args("exec-stage", "--stage", "S01", "--array-index", str(task)), env=env)
+        assert result.returncode == 0, result.stderr
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    record = _record(run_dir)
+    assert record["executor"] == "slurm" and record["slurm"]["array_job_id"] == "4242"
+    assert record["timings"]["attempts"] == 3 and record["stage_status"] == "started"
+    done = run_cli(*study.args("exec-stage", "--stage", "S01", "--fan-in"))
+    assert done.returncode == 0 and "complete (3 tasks)" in done.stdout
+    assert pq.read_table(run_dir / "results" / "gathered.parquet").column("task").to_pylist() == [0, 1, 2]
