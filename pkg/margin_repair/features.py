@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from .emnist import GRID
+
 __all__ = ["active_pixels", "facts_unary", "hash_obj", "lock_hash", "semantics_lock", "stable_json"]
 
-GRID = 28
 N_PIXELS = GRID * GRID
 
 
