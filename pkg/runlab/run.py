@@ -19,7 +19,8 @@ from .atomic import atomic_write_bytes, commit_temporary, write_temporary
 from .errors import ConfigError, MissingUpstreamError, SchemaError
 from .layout import CHECKPOINT_DIR, assert_no_symlinks, validate_artifact_path
 from .record import utc_now
-from .store import RunStore, sha256_file
+from .store import RunStore
+from .verify import artifact_problem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,12 +47,12 @@ class RunView:
         if entry is None:
             raise MissingUpstreamError(f"run {self.run_id} has no artifact {relative_path}",
                                        f"it has: {', '.join(self._index) or 'none'}")
-        path = self.dir / relative_path
         assert_no_symlinks(self.dir, relative_path)
-        if not path.is_file() or path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
-            raise SchemaError(f"artifact {relative_path} of run {self.run_id} does not match its recorded sha256",
+        problem = artifact_problem(self.dir, entry)
+        if problem is not None:
+            raise SchemaError(f"artifact of run {self.run_id} does not match its record: {problem}",
                               f"run `runlab verify {self.run_id}`; the run is damaged")
-        return path
+        return self.dir / relative_path
 
     def read_bytes(self, relative_path: str) -> bytes:
         return self.artifact_path(relative_path).read_bytes()

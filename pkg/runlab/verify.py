@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any, Mapping
 
 from .config import resolved_from_bytes
 from .errors import RunlabError
@@ -13,7 +14,7 @@ from .record import RECORD_NAME, read_record
 from .run_id import content_hash_run_id
 from .store import RunStore, sha256_file
 
-__all__ = ["verify_run"]
+__all__ = ["artifact_problem", "verify_run"]
 
 
 def verify_run(store: RunStore, run_id: str) -> list[str]:
@@ -50,19 +51,27 @@ def _check_config(run_dir: Path, record: dict) -> list[str]:
     return []
 
 
+def artifact_problem(run_dir: Path, entry: Mapping[str, Any]) -> str | None:
+    """What is wrong with one indexed artifact on disk (missing, size, sha256), or None if it checks out."""
+    relative = entry["relative_path"]
+    path = run_dir / relative
+    if path.is_symlink() or not path.is_file():
+        return f"{relative}: missing"
+    if path.stat().st_size != entry["bytes"]:
+        return f"{relative}: {path.stat().st_size} bytes, recorded {entry['bytes']}"
+    if sha256_file(path) != entry["sha256"]:
+        return f"{relative}: sha256 differs from the record"
+    return None
+
+
 def _check_artifacts(run_dir: Path, record: dict) -> list[str]:
     problems = []
     indexed = set()
     for entry in record["artifact_index"]:
-        relative = entry["relative_path"]
-        indexed.add(relative)
-        path = run_dir / relative
-        if path.is_symlink() or not path.is_file():
-            problems.append(f"{relative}: missing")
-        elif path.stat().st_size != entry["bytes"]:
-            problems.append(f"{relative}: {path.stat().st_size} bytes, recorded {entry['bytes']}")
-        elif sha256_file(path) != entry["sha256"]:
-            problems.append(f"{relative}: sha256 differs from the record")
+        indexed.add(entry["relative_path"])
+        problem = artifact_problem(run_dir, entry)
+        if problem is not None:
+            problems.append(problem)
     for folder in ARTIFACT_DIRS:
         for path in sorted((run_dir / folder).rglob("*")):
             relative = path.relative_to(run_dir).as_posix()

@@ -16,7 +16,7 @@ from runlab.config import resolve_config
 from runlab.canon import load_registry
 from runlab.errors import MissingUpstreamError, RunExistsError, SchemaError
 from runlab.record import read_record
-from runlab.run import Run
+from runlab.run import Run, RunView
 from runlab.run_id import content_hash_run_id
 from runlab.store import ExecutionContext, RunSpec, RunStore
 from runlab.verify import verify_run
@@ -77,6 +77,9 @@ def test_complete_run_is_final_and_verifies(tmp_path, spec):
     answer = store.run_dir(spec.run_id) / "results" / "answer.json"
     answer.write_bytes(answer.read_bytes().replace(b"42", b"41"))
     assert verify_run(store, spec.run_id) == ["results/answer.json: sha256 differs from the record"]
+    view = RunView(store, spec.run_id, store.complete_record(spec.run_id))
+    with pytest.raises(SchemaError, match="results/answer.json: sha256 differs from the record"):
+        view.artifact_path("results/answer.json")
 
 
 def test_run_directory_holding_another_config_is_corrupt(tmp_path, spec):
