@@ -184,9 +184,15 @@ def _show(args: argparse.Namespace) -> int:
     print(f"executor   {record['executor']} on {record['host']}  slurm job {record['slurm']['job_id'] or '-'}")
     if record["error"]:
         print(f"error      {record['error']['message']}")
+    for key, value in record["annotations"].items():
+        print(f"annotation {key} = {_shortened(json.dumps(value, ensure_ascii=False, separators=(',', ':')))}")
     for entry in record["artifact_index"]:
         print(f"  {entry['sha256'][:12]}  {entry['bytes']:>12}  {entry['relative_path']}")
     return int(ExitCode.OK)
+
+
+def _shortened(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _verify(args: argparse.Namespace) -> int:

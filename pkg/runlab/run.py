@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RunView", "Run"]
 
+_ANNOTATION_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # as in run_record.schema.json
+
 
 class RunView:
     """Read-only view of a run as its record stands: the record and hash-checked access to its artifacts."""
@@ -40,6 +43,11 @@ class RunView:
     @property
     def artifacts(self) -> list[str]:
         return list(self._index)
+
+    @property
+    def annotations(self) -> Mapping[str, Any]:
+        """Facts the stage stated about its run (``Run.annotate``), by key."""
+        return self.record["annotations"]
 
     def artifact_path(self, relative_path: str) -> Path:
         """Path of a registered artifact after checking its size and sha256 against the record."""
@@ -154,6 +162,25 @@ class Run:
     def write_figure(self, name: str, figure: "Figure") -> list[dict[str, Any]]:
         """``figs/<name>.pdf`` and ``figs/<name>.png`` of one matplotlib figure."""
         return [self.write_bytes(f"figs/{name}.{fmt}", formats.figure_bytes(figure, fmt)) for fmt in ("pdf", "png")]
+
+    # -- annotations ---------------------------------------------------------------------------
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Record a fact about this run in ``record["annotations"][key]`` (e.g. that its data is synthetic).
+
+        ``key`` is 1-64 lower-case letters, digits and ``_``; ``value`` is plain JSON (NumPy scalars and
+        arrays become numbers and lists; NaN and infinity are refused). Set again, a key is replaced.
+        Like artifact writes, it happens under the run's lock and only while the run is incomplete.
+        """
+        if not isinstance(key, str) or not _ANNOTATION_KEY_RE.fullmatch(key):
+            raise ConfigError(f"invalid annotation key {key!r} for run {self.run_id}",
+                              "use 1-64 lower-case letters, digits and '_', starting with a letter")
+        try:
+            plain = json.loads(formats.json_bytes(value))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"annotation {key} of run {self.run_id} is not plain JSON: {exc}",
+                              "annotations hold plain JSON: str, int, finite float, bool, null, lists, str-keyed objects") from exc
+        self.store.update_record(self.run_id, lambda record: record["annotations"].update({key: plain}))
 
     # -- checkpoints ---------------------------------------------------------------------------
 

@@ -200,6 +200,7 @@ class RunStore:
             "array": None if spec.array_size is None else {"size": spec.array_size, "done": []},
             "timings": {"created_utc": now, "started_utc": now, "completed_utc": None, "elapsed_s": None, "attempts": 1},
             "error": None,
+            "annotations": {},
             "artifact_index": [],
         }
 

@@ -80,3 +80,15 @@ def fail(run: Run) -> None:
 def escape(run: Run) -> None:
     """Tries to write outside its run directory."""
     run.write_bytes("results/../../escaped.txt", b"should never be written")
+
+
+def annotate(run: Run) -> None:
+    """Annotate the run with ``test.annotations``; then, if ``test.bad_annotation`` is set, with a NaN or a bad key."""
+    for key, value in run.config["test"].get("annotations", {}).items():
+        run.annotate(key, value)
+    bad = run.config["test"].get("bad_annotation")
+    if bad == "nan":
+        run.annotate("score", {"mean": float("nan")})
+    elif bad == "key":
+        run.annotate("Data-Source", "generated")
+    run.write_json("results/annotated.json", {"stage": run.stage_tag})

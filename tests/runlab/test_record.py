@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from runlab.cli import main
 from runlab.errors import SchemaError
-from runlab.record import collect_versions, validate_record
+from runlab.record import collect_versions, read_record, validate_record
 from runlab.schema import packaged_validator
 
 from .conftest import REPO, run_cli
+
+ANNOTATE = {"S01": {"entry": "tests.runlab.stages:annotate"}}
 
 
 def test_every_schema_field_is_documented_in_spec_14():
@@ -45,3 +48,43 @@ def test_record_of_a_real_run_validates_and_extra_fields_do_not(tmp_path):
         validate_record({**record, "extra": 1})
     with pytest.raises(SchemaError, match="relative_path"):
         validate_record({**record, "artifact_index": [{**record["artifact_index"][0], "relative_path": "../x"}]})
+
+
+def test_annotations_round_trip_into_the_record_and_show(make_study, capsys):
+    provenance = {"source": "generated", "rows": 3, "note": "x" * 200}
+    study = make_study(ANNOTATE, {"annotations": {"synthetic": True, "provenance": provenance}})
+    assert main(study.args("submit")) == 0
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    record = read_record(run_dir)  # validates against the schema
+    assert record["stage_status"] == "complete"
+    assert record["annotations"] == {"synthetic": True, "provenance": provenance}
+    capsys.readouterr()
+    assert main(["show", run_dir.name, "--runs_root", str(study.runs_root)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("annotation ")]
+    assert lines[0] == "annotation synthetic = true"
+    assert lines[1].startswith('annotation provenance = {"source":"generated","rows":3,"note":"xxx')
+    assert lines[1].endswith("…") and len(lines[1]) == len("annotation provenance = ") + 100
+    with pytest.raises(SchemaError, match="annotations"):
+        validate_record({**record, "annotations": {"Bad-Key": 1}})
+
+
+def test_a_run_without_annotations_records_an_empty_object(make_study, capsys):
+    study = make_study(ANNOTATE, {})
+    assert main(study.args("submit")) == 0
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    assert read_record(run_dir)["annotations"] == {}
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("nan", "annotation score of run RUN_S01_"),
+    ("key", "invalid annotation key 'Data-Source'"),
+])
+def test_bad_annotation_is_one_line_exit_2_and_fails_the_run(make_study, capsys, bad, message):
+    study = make_study(ANNOTATE, {"annotations": {"synthetic": True}, "bad_annotation": bad})
+    code = main(study.args("submit"))
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("runlab: error: ") and message in err, err
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    record = read_record(run_dir)
+    assert record["stage_status"] == "failed" and record["annotations"] == {"synthetic": True}
+

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from runlab.config import resolve_config
@@ -80,6 +81,22 @@ def test_complete_run_is_final_and_verifies(tmp_path, spec):
     view = RunView(store, spec.run_id, store.complete_record(spec.run_id))
     with pytest.raises(SchemaError, match="results/answer.json: sha256 differs from the record"):
         view.artifact_path("results/answer.json")
+
+
+def test_annotations_take_numpy_values_and_are_refused_once_complete(tmp_path, spec):
+    from runlab.execute import complete_run
+
+    store = RunStore(tmp_path / "runs")
+    run = Run(store, store.open_run(spec, LOCAL, allow_resume=False), spec.config.data)
+    run.annotate("rows", np.int64(3))
+    run.annotate("shape", np.arange(2))
+    run.annotate("rows", 4)  # set again: replaced
+    assert run.view().annotations == {"rows": 4, "shape": [0, 1]}
+    complete_run(store, spec.run_id, {})
+    with pytest.raises(RunExistsError, match="complete and final") as caught:
+        run.annotate("late", True)
+    assert caught.value.exit_code == 4
+    assert store.read_record(spec.run_id)["annotations"] == {"rows": 4, "shape": [0, 1]}
 
 
 def test_run_directory_holding_another_config_is_corrupt(tmp_path, spec):
