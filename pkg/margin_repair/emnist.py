@@ -11,7 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -167,13 +167,25 @@ def load_dataset(folder: Path, split: str, *, part: str, cap: int, upright: bool
     return Dataset(images=images, classes=classes, mapping=mapping)
 
 
-def provenance(folder: Path, files: SplitFiles) -> list[dict[str, object]]:
-    """Name, size and sha256 of every file of the split, for the run record's data provenance."""
-    entries = []
-    for name in files.all():
-        digest = hashlib.sha256()
-        with open(folder / name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        entries.append({"file": name, "bytes": (folder / name).stat().st_size, "sha256": digest.hexdigest()})
-    return entries
+def provenance(folder: Path, files: SplitFiles, data_dir: str) -> dict[str, Any]:
+    """The seed's dataset provenance with its strong hashes: every file's name and size, sha256 of each.
+
+    ``data_dir`` is how the folder is named in the record (the seed writes the absolute path).
+    """
+    keys = {"mapping_txt": files.mapping, "train_images_gz": files.images("train"),
+            "train_labels_gz": files.labels("train"), "test_images_gz": files.images("test"),
+            "test_labels_gz": files.labels("test")}
+    entries = {key: {"name": name, "bytes": (folder / name).stat().st_size} for key, name in keys.items()}
+    for key, name in keys.items():
+        if key != "mapping_txt":
+            entries[key]["sha256"] = _sha256_file(folder / name)
+    return {"split": files.split, "data_dir": data_dir, "files": entries,
+            "mapping_sha256": _sha256_file(folder / files.mapping), "strong_hashes_included": True}
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -84,9 +84,12 @@ def test_written_files_are_deterministic_and_read_back(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes()
     images = read_images(first / files.images("train"), grid=GRID)
     assert images.shape == (50, GRID, GRID) and read_labels(first / files.labels("train")).shape == (50,)
-    entries = provenance(first, files)
-    assert [entry["file"] for entry in entries] == files.all()
-    assert entries[1]["sha256"] == hashlib.sha256((first / files.images("train")).read_bytes()).hexdigest()
+    record = provenance(first, files, str(first))
+    assert [entry["name"] for entry in record["files"].values()] == files.all()
+    assert record["files"]["train_images_gz"]["sha256"] == hashlib.sha256(
+        (first / files.images("train")).read_bytes()).hexdigest()
+    assert record["mapping_sha256"] == hashlib.sha256((first / files.mapping).read_bytes()).hexdigest()
+    assert record["files"]["test_labels_gz"]["bytes"] == (first / files.labels("test")).stat().st_size
 
 
 def test_data_folder_discovery_order(tmp_path):

@@ -1,0 +1,41 @@
+"""The data set behind the golden hashes: a small EMNIST-format digits split made from a fixed recipe.
+
+The recipe is deliberately written out here rather than borrowed from the package, so that the
+golden hashes pin the repair, not the package's synthetic-data writer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from margin_repair.emnist import GRID, SplitFiles
+from margin_repair.idx import write_images, write_labels
+
+CLASSES = 10
+
+
+def write_golden_split(folder: Path, *, n_train: int = 600, n_test: int = 300, seed: int = 2026) -> None:
+    """Digits split: one random blob template per class, shifted by up to 2 px, with grey noise.
+
+    Labels cycle through 0-9 plus label 11, which the mapping omits (the reader must skip it).
+    Images are stored transposed, as EMNIST stores them.
+    """
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, 256, size=(CLASSES, GRID, GRID)) * (rng.random((CLASSES, GRID, GRID)) < 0.25)
+    files = SplitFiles("digits")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / files.mapping).write_text("".join(f"{label} {48 + label}\n" for label in range(CLASSES)))
+    for part, count in (("train", n_train), ("test", n_test)):
+        labels = rng.integers(0, CLASSES + 2, size=count)
+        labels[labels == CLASSES] = 0
+        shifts = rng.integers(-2, 3, size=(count, 2))
+        noise = rng.integers(0, 256, size=(count, GRID, GRID)) * (rng.random((count, GRID, GRID)) < 0.08)
+        images = np.empty((count, GRID, GRID), dtype=np.uint8)
+        for index in range(count):
+            template = templates[labels[index] % CLASSES]
+            upright = np.roll(template, tuple(shifts[index]), axis=(0, 1))
+            images[index] = np.maximum(upright, noise[index]).T
+        write_images(folder / files.images(part), images)
+        write_labels(folder / files.labels(part), labels.astype(np.uint8))
