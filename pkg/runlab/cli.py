@@ -25,7 +25,7 @@ from .profile import load_profile, profile_path
 from .run_id import RUN_ID_MODES, content_hash_run_id, validate_run_id
 from .status import render_table, status_rows
 from .store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
-from .verify import verify_run
+from .verify import verifier_to_run, verify_run
 from .yamlio import load_yaml_file
 
 __all__ = ["main"]
@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the whole run_record.json")
     show.set_defaults(handler=_show)
 
-    verify = commands.add_parser("verify", help="rehash every artifact and validate the record (exit 2 on mismatch)")
+    verify = commands.add_parser("verify", help="rehash every artifact, validate the record, and run the stage's "
+                                 "verifier on a complete run (exit 2 on any problem)")
     verify.add_argument("run_id")
     verify.add_argument("--runs_root")
     verify.set_defaults(handler=_verify)
@@ -181,6 +182,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"status     {record['stage_status']}  attempts {timings['attempts']}  elapsed {timings['elapsed_s']} s")
     print(f"config     {record['config_hash']}")
     print(f"upstream   {', '.join(record['upstream_run_ids'].values()) or '-'}")
+    print(f"verifier   {record['verifier'] or '-'}")
     print(f"executor   {record['executor']} on {record['host']}  slurm job {record['slurm']['job_id'] or '-'}")
     if record["error"]:
         print(f"error      {record['error']['message']}")
@@ -205,7 +207,9 @@ def _verify(args: argparse.Namespace) -> int:
                           + (f" (+{len(problems) - 1} more above)" if len(problems) > 1 else ""),
                           "the run is damaged; move it away and submit again to recompute it")
     record = store.read_record(args.run_id)
-    print(f"{args.run_id}: ok ({record['stage_status']}, {len(record['artifact_index'])} artifacts rehashed)")
+    verifier = verifier_to_run(record)
+    recomputed = f", recomputed by {verifier}" if verifier else ""
+    print(f"{args.run_id}: ok ({record['stage_status']}, {len(record['artifact_index'])} artifacts rehashed{recomputed})")
     return int(ExitCode.OK)
 
 

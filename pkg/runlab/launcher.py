@@ -67,7 +67,7 @@ def build_stage_job(manifest: Manifest, config: ResolvedConfig, stage: Stage, ru
     spec = RunSpec(
         run_id=run_id, stage_tag=stage.tag, study=manifest.study, run_id_mode=run_id_mode, config=config,
         upstream_run_ids=dict(upstream_run_ids), submission_id=submission_id, array_size=stage.array,
-        seed=DeterminismSettings.from_config(determinism).seed,
+        seed=DeterminismSettings.from_config(determinism).seed, verifier=stage.verify,
     )
     return StageJob(spec=spec, entry=stage.entry, fan_in_entry=stage.fan_in, runs_root=runs_root,
                     executor=executor, allow_resume=allow_resume, determinism=determinism,
@@ -195,7 +195,7 @@ class Submitter:
         return StageOutcome(stage.tag, run_id, "would run", "dry run: nothing written")
 
     def _skip_complete(self, stage: Stage, run_id: str) -> StageOutcome:
-        problems = verify_run(self.store, run_id)
+        problems = verify_run(self.store, run_id, recompute=False)  # rehash only; recomputing is `runlab verify`'s
         if problems:
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             raise SchemaError(f"complete run {run_id} does not verify: {problems[0]}{more}",
@@ -266,12 +266,14 @@ class Submitter:
 
 
 def _check_entries(manifest: Manifest, tags: list[str]) -> None:
-    """Import every entry and fan-in now, so a typo fails the submit before anything is written or queued."""
+    """Import every entry, fan-in and verifier now, so a typo fails the submit before anything is written or queued."""
     manifest.enable_imports()
     for tag in tags:
         stage = manifest.stages[tag]
         for reference in filter(None, (stage.entry, stage.fan_in)):
             import_callable(reference)
+        if stage.verify is not None:
+            import_callable(stage.verify, "verifier", "check the manifest's verify and python_path")
 
 
 def _pending_tasks(stage: Stage, record: Mapping | None) -> list[int] | None:

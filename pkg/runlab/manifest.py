@@ -33,7 +33,11 @@ class Resources:
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: ``entry(run)`` or, with ``array``, ``entry(run, task_index)`` then ``fan_in(run)``."""
+    """One stage: ``entry(run)`` or, with ``array``, ``entry(run, task_index)`` then ``fan_in(run)``.
+
+    ``verify``, if set, names ``verifier(view) -> list[str]``: ``runlab verify`` calls it on the complete
+    run to recompute what hashing cannot check, and reports the problem lines it returns.
+    """
 
     tag: str
     entry: str
@@ -41,6 +45,7 @@ class Stage:
     resources: Resources
     array: int | None = None
     fan_in: str | None = None
+    verify: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,17 +130,18 @@ def _stage(tag: str, spec: dict[str, Any]) -> Stage:
         resources=Resources(**spec.get("resources", {})),
         array=spec.get("array"),
         fan_in=spec.get("fan_in"),
+        verify=spec.get("verify"),
     )
 
 
-def import_callable(reference: str) -> Callable[..., Any]:
-    """Import ``package.module:function``; a failure is a ConfigError naming the reference."""
+def import_callable(reference: str, what: str = "stage entry",
+                    hint: str = "check the manifest's entry and python_path") -> Callable[..., Any]:
+    """Import ``package.module:function``; a failure is a ConfigError naming ``what`` and the reference."""
     module_name, _, attribute = reference.partition(":")
     try:
         function = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import stage entry {reference}: {exc}",
-                          "check the manifest's entry and python_path") from exc
+        raise ConfigError(f"cannot import {what} {reference}: {exc}", hint) from exc
     if not callable(function):
-        raise ConfigError(f"stage entry {reference} is not callable", "point entry at a function")
+        raise ConfigError(f"{what} {reference} is not callable", "point it at a function")
     return function

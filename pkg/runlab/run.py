@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -17,8 +18,9 @@ import numpy as np
 
 from . import formats
 from .atomic import atomic_write_bytes, commit_temporary, write_temporary
+from .config import resolved_from_bytes
 from .errors import ConfigError, MissingUpstreamError, SchemaError
-from .layout import CHECKPOINT_DIR, assert_no_symlinks, validate_artifact_path
+from .layout import CHECKPOINT_DIR, CONFIG_NAME, assert_no_symlinks, validate_artifact_path
 from .record import utc_now
 from .store import RunStore
 from .verify import artifact_problem
@@ -32,13 +34,34 @@ _ANNOTATION_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # as in run_record.sch
 
 
 class RunView:
-    """Read-only view of a run as its record stands: the record and hash-checked access to its artifacts."""
+    """Read-only view of a run as its record stands: the record, its config, its upstream runs and
+    hash-checked access to its artifacts (what a verifier gets)."""
 
     def __init__(self, store: RunStore, run_id: str, record: Mapping[str, Any]) -> None:
+        self.store = store
         self.run_id = run_id
         self.dir = store.run_dir(run_id)
         self.record = record
         self._index = {entry["relative_path"]: entry for entry in record["artifact_index"]}
+
+    @cached_property
+    def config(self) -> Mapping[str, Any]:
+        """The resolved config of the run, read back from ``config_resolved.yaml`` and checked against ``config_hash``."""
+        assert_no_symlinks(self.dir, CONFIG_NAME)
+        path = self.dir / CONFIG_NAME
+        try:
+            config = resolved_from_bytes(path.read_bytes(), str(path))
+        except OSError as exc:
+            raise SchemaError(f"cannot read {path}: {exc}", f"run `runlab verify {self.run_id}`; the run is damaged") from exc
+        if config.sha256 != self.record["config_hash"]:
+            raise SchemaError(f"{path} does not match config_hash of run {self.run_id}",
+                              f"run `runlab verify {self.run_id}`; the run is damaged")
+        return config.data
+
+    def upstream(self, stage_tag: str) -> "RunView":
+        """The complete upstream run of ``stage_tag`` named in this run's record (exit 3 if missing or incomplete)."""
+        return _upstream_view(self.store, self.run_id, self.record["stage_tag"], self.record["upstream_run_ids"],
+                              stage_tag)
 
     @property
     def artifacts(self) -> list[str]:
@@ -94,11 +117,7 @@ class Run:
 
     def upstream(self, stage_tag: str) -> RunView:
         """The complete upstream run of ``stage_tag`` (exit 3 if missing or incomplete)."""
-        run_id = self._upstream_ids.get(stage_tag)
-        if run_id is None:
-            raise ConfigError(f"stage {self.stage_tag} does not declare {stage_tag} upstream",
-                              f"add it to the stage's needs in the manifest (it has: {', '.join(self._upstream_ids) or 'none'})")
-        return RunView(self.store, run_id, self.store.complete_record(run_id, needed_by=self.run_id))
+        return _upstream_view(self.store, self.run_id, self.stage_tag, self._upstream_ids, stage_tag)
 
     def view(self) -> RunView:
         """This run's artifacts as registered so far (a fan-in reads its tasks' shards through it)."""
@@ -198,3 +217,13 @@ class Run:
     def _checkpoint_path(self) -> Path:
         name = "state.json" if self.task_index is None else f"task_{self.task_index:06d}.json"
         return self.dir / CHECKPOINT_DIR / name
+
+
+def _upstream_view(store: RunStore, run_id: str, own_tag: str, upstream_ids: Mapping[str, str],
+                   stage_tag: str) -> RunView:
+    """View of the complete run that ``upstream_ids`` (of run ``run_id``, stage ``own_tag``) names for ``stage_tag``."""
+    upstream_id = upstream_ids.get(stage_tag)
+    if upstream_id is None:
+        raise ConfigError(f"stage {own_tag} does not declare {stage_tag} upstream",
+                          f"add it to the stage's needs in the manifest (it has: {', '.join(upstream_ids) or 'none'})")
+    return RunView(store, upstream_id, store.complete_record(upstream_id, needed_by=run_id))

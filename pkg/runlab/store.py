@@ -53,6 +53,7 @@ class RunSpec:
     submission_id: str
     array_size: int | None
     seed: int
+    verifier: str | None = None  # ``package.module:function`` that ``runlab verify`` calls on the complete run
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ class RunStore:
             "run_id_mode": spec.run_id_mode,
             "config_hash": spec.config.sha256,
             "upstream_run_ids": dict(spec.upstream_run_ids),
+            "verifier": spec.verifier,
             "submission_id": spec.submission_id,
             "versions": collect_versions(),
             "determinism": {},
@@ -237,7 +239,7 @@ class RunStore:
         if not joining:  # siblings may be writing now; a restart follows dead writers only
             remove_stale_temporaries(run_dir)
             record.update(stage_status="started", error=None, submission_id=spec.submission_id,
-                          host=context.host, executor=context.executor)
+                          host=context.host, executor=context.executor, verifier=spec.verifier)
             record["slurm"] = context.slurm_block()
             record["timings"]["started_utc"] = utc_now()
         write_record(run_dir, record)

@@ -1,4 +1,10 @@
-"""``runlab verify``: rehash every artifact of a run and check its record, config and id."""
+"""``runlab verify``: rehash every artifact of a run and check its record, config and id.
+
+A complete run whose record names a ``verifier`` (the manifest stage's ``verify``) that checks out so
+far is then handed to it: ``verifier(view) -> list[str]`` recomputes what hashing cannot check (a
+result against the upstream runs it came from, a certificate against its data) and returns problem
+lines, empty when the run is right.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,23 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .config import resolved_from_bytes
-from .errors import RunlabError
+from .errors import ConfigError, RunlabError
 from .layout import ARTIFACT_DIRS, CONFIG_NAME
+from .manifest import import_callable
 from .record import RECORD_NAME, read_record
 from .run_id import content_hash_run_id
 from .store import RunStore, sha256_file
 
-__all__ = ["artifact_problem", "verify_run"]
+__all__ = ["artifact_problem", "verifier_to_run", "verify_run"]
 
 
-def verify_run(store: RunStore, run_id: str) -> list[str]:
-    """Problems found in run ``run_id`` (empty when it checks out): one line each."""
+def verify_run(store: RunStore, run_id: str, *, recompute: bool = True) -> list[str]:
+    """Problems found in run ``run_id`` (empty when it checks out): one line each.
+
+    With ``recompute``, a run that checks out is also handed to its record's verifier (see
+    :func:`verifier_to_run`); its problem lines follow, a RunlabError it raises becomes one line, and
+    any other exception propagates.
+    """
     run_dir = store.run_dir(run_id)
     if not run_dir.is_dir() or run_dir.is_symlink():
         return [f"{run_id}: no run directory under {store.root}"]
@@ -31,6 +43,29 @@ def verify_run(store: RunStore, run_id: str) -> list[str]:
         problems.append(f"{RECORD_NAME}: names run {record['run_id']}, not {run_id}")
     problems += _check_config(run_dir, record)
     problems += _check_artifacts(run_dir, record)
+    verifier = verifier_to_run(record)
+    if recompute and not problems and verifier is not None:
+        problems += _recompute(store, record, verifier)
+    return problems
+
+
+def verifier_to_run(record: Mapping[str, Any]) -> str | None:
+    """The verifier ``runlab verify`` hands this run to: the record's, for a complete run; else None."""
+    return record["verifier"] if record["stage_status"] == "complete" else None
+
+
+def _recompute(store: RunStore, record: Mapping[str, Any], reference: str) -> list[str]:
+    from .run import RunView  # the stage-side module (numpy, pyarrow) loads only when a verifier runs
+
+    verifier = import_callable(reference, "verifier",
+                               "make its package importable where runlab verify runs (install it or set PYTHONPATH)")
+    try:
+        problems = verifier(RunView(store, record["run_id"], record))
+    except RunlabError as exc:
+        return [exc.message]
+    if not isinstance(problems, list) or not all(isinstance(problem, str) for problem in problems):
+        raise ConfigError(f"verifier {reference} returned {type(problems).__name__}, not a list of problem lines",
+                          "return [] when the run checks out, else one str per problem")
     return problems
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from runlab import Run
+from runlab import Run, RunView
 
 
 def _witness(run: Run, what: str) -> None:
@@ -25,12 +25,39 @@ def echo(run: Run) -> None:
     """Write the config's values, or the first upstream's values plus one."""
     _witness(run, "echo")
     time.sleep(float(run.config["test"].get("sleep_s", 0)))
-    values = list(run.config["test"]["values"])
-    for tag in run.upstream_tags[:1]:
-        upstream = pq.read_table(run.upstream(tag).artifact_path("results/values.parquet"))
-        values = [value + 1 for value in upstream.column("value").to_pylist()]
+    values = _echo_values(run.config, run.upstream(run.upstream_tags[0]) if run.upstream_tags else None)
     run.write_results("values", {"value": values})
     run.write_jsonl("echo", [{"stage": run.stage_tag, "value": value} for value in values])
+
+
+def _echo_values(config, upstream: RunView | None) -> list:
+    if upstream is None:
+        return list(config["test"]["values"])
+    return [value + 1 for value in _values(upstream)]
+
+
+def _values(view: RunView) -> list:
+    return pq.read_table(view.artifact_path("results/values.parquet")).column("value").to_pylist()
+
+
+def recompute_echo(view: RunView) -> list[str]:
+    """Verifier of ``echo``: its values again, from the config or the first upstream run; one line per wrong row."""
+    tags = sorted(view.record["upstream_run_ids"])
+    expected = _echo_values(view.config, view.upstream(tags[0]) if tags else None)
+    written = _values(view)
+    if len(written) != len(expected):
+        return [f"results/values.parquet: {len(written)} rows, recomputed {len(expected)}"]
+    return [f"results/values.parquet: row {row} holds {got}, recomputed {want}"
+            for row, (got, want) in enumerate(zip(written, expected)) if got != want]
+
+
+def crashing_verifier(view: RunView) -> list[str]:
+    """A verifier with a bug of its own."""
+    raise KeyError("no such column")
+
+
+def verifier_without_lines(view: RunView) -> None:
+    """A verifier that forgets to return its problem lines."""
 
 
 def count(run: Run) -> None:

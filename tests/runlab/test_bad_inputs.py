@@ -71,6 +71,10 @@ MANIFEST_CASES = {
                                "does not match"),
     "entry not importable": (lambda m: m["stages"]["S01"].update(entry="tests.runlab.stages:nope"),
                              "cannot import stage entry tests.runlab.stages:nope"),
+    "verifier not importable": (lambda m: m["stages"]["S01"].update(verify="tests.runlab.stages:nope"),
+                                "cannot import verifier tests.runlab.stages:nope"),
+    "verifier not a callable reference": (lambda m: m["stages"]["S01"].update(verify="tests/runlab/stages.py"),
+                                          "stages.S01.verify"),
     "fan-in without array": (lambda m: m["stages"]["S01"].update(fan_in="tests.runlab.stages:gather"), "no array"),
     "canon registry missing": (lambda m: m.update(canon="missing.md"), "CANON registry not readable"),
 }

@@ -1,0 +1,165 @@
+"""``runlab verify`` with a stage's verifier: recorded from the manifest, run on complete runs only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runlab.cli import main
+from runlab.errors import ConfigError, MissingUpstreamError
+from runlab.formats import parquet_bytes
+from runlab.record import read_record, write_record
+from runlab.run import RunView
+from runlab.store import RunStore
+
+RECOMPUTE = "tests.runlab.stages:recompute_echo"
+VERIFIED_CHAIN = {
+    "S01": {"entry": "tests.runlab.stages:echo", "verify": RECOMPUTE},
+    "S02": {"entry": "tests.runlab.stages:echo", "needs": ["S01"], "verify": RECOMPUTE},
+    "S03": {"entry": "tests.runlab.stages:echo", "needs": ["S02"]},
+}
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _run_dirs(study) -> dict[str, Path]:
+    return {path.name.split("_")[1]: path for path in study.runs_root.glob("RUN_*")}
+
+
+def _verify(capsys, study, run_dir: Path, *flags: str) -> tuple[int, str, str]:
+    return _cli(capsys, *flags, "verify", run_dir.name, "--runs_root", str(study.runs_root))
+
+
+def _forge_values(run_dir: Path, values: list) -> None:
+    """Replace a complete run's values and their index entry consistently: a rehash cannot tell."""
+    data = parquet_bytes({"value": values})
+    (run_dir / "results" / "values.parquet").write_bytes(data)
+    record = read_record(run_dir)
+    (entry,) = [item for item in record["artifact_index"] if item["relative_path"] == "results/values.parquet"]
+    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    write_record(run_dir, record)
+
+
+def test_verifier_is_recorded_and_runlab_verify_runs_it(make_study, capsys):
+    study = make_study(VERIFIED_CHAIN, {"values": [1, 2]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    runs = _run_dirs(study)
+    assert [read_record(runs[tag])["verifier"] for tag in ("S01", "S02", "S03")] == [RECOMPUTE, RECOMPUTE, None]
+
+    code, out, err = _verify(capsys, study, runs["S02"])
+    assert code == 0, err
+    assert out == f"{runs['S02'].name}: ok (complete, 2 artifacts rehashed, recomputed by {RECOMPUTE})\n"
+    code, out, _ = _verify(capsys, study, runs["S03"])
+    assert code == 0 and out == f"{runs['S03'].name}: ok (complete, 2 artifacts rehashed)\n"
+    code, out, _ = _cli(capsys, "show", runs["S02"].name, "--runs_root", str(study.runs_root))
+    assert code == 0 and f"verifier   {RECOMPUTE}\n" in out
+
+
+def test_run_view_reads_config_and_upstream_runs(make_study, capsys):
+    study = make_study(VERIFIED_CHAIN, {"values": [1, 2]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    runs = _run_dirs(study)
+    store = RunStore(study.runs_root)
+    view = RunView(store, runs["S03"].name, store.complete_record(runs["S03"].name))
+    assert view.config["test"] == {"values": [1, 2]}
+    assert view.upstream("S02").upstream("S01").run_id == runs["S01"].name
+    with pytest.raises(ConfigError, match="stage S03 does not declare S01 upstream"):
+        view.upstream("S01")
+    shutil.rmtree(runs["S02"])
+    with pytest.raises(MissingUpstreamError, match=f"needed by {runs['S03'].name}") as caught:
+        view.upstream("S02")
+    assert caught.value.exit_code == 3
+
+
+def test_verifier_catches_a_result_that_rehashing_cannot(make_study, capsys):
+    # S01 is replaced by a run with other values, its index updated to match: every artifact still
+    # rehashes, but S02's values no longer follow from S01's, and only S02's verifier can tell.
+    study = make_study({**VERIFIED_CHAIN, "S01": {"entry": "tests.runlab.stages:echo"}}, {"values": [1, 2, 3]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    runs = _run_dirs(study)
+    _forge_values(runs["S01"], [1, 7, 9])
+    assert _verify(capsys, study, runs["S01"])[0] == 0
+
+    code, out, err = _verify(capsys, study, runs["S02"])
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert lines == [
+        "  results/values.parquet: row 2 holds 4, recomputed 10",
+        f"runlab: error: run {runs['S02'].name} does not verify: results/values.parquet: row 1 holds 3, "
+        "recomputed 8 (+1 more above); the run is damaged; move it away and submit again to recompute it",
+    ]
+    again = _cli(capsys, *study.args("submit"))  # submit rehashes; recomputing is runlab verify's job
+    assert again[0] == 0 and again[1].count("already complete; skipped") == 3
+
+
+def test_verifier_that_finds_its_upstream_gone_reports_one_line(make_study, capsys):
+    study = make_study(VERIFIED_CHAIN, {"values": [1]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    runs = _run_dirs(study)
+    shutil.rmtree(runs["S01"])
+    code, _, err = _verify(capsys, study, runs["S02"])
+    assert code == 2 and err.count("\n") == 1
+    assert f"does not verify: upstream run {runs['S01'].name} (needed by {runs['S02'].name}) does not exist" in err
+
+
+def test_verifier_runs_only_after_the_run_checks_out(make_study, capsys):
+    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": "tests.runlab.stages:crashing_verifier"}},
+                       {"values": [1]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    (run_dir,) = _run_dirs(study).values()
+    (run_dir / "logs" / "stray.json").write_text("{}")
+    code, _, err = _verify(capsys, study, run_dir)
+    assert code == 2 and "logs/stray.json: not in the artifact index" in err and "KeyError" not in err
+
+
+def test_verifier_is_not_run_on_an_incomplete_run(make_study, capsys):
+    study = make_study({"S01": {"entry": "tests.runlab.stages:fail", "verify": "tests.runlab.stages:crashing_verifier"}},
+                       {})
+    assert _cli(capsys, *study.args("submit"))[0] == 1
+    (run_dir,) = _run_dirs(study).values()
+    assert read_record(run_dir)["verifier"] == "tests.runlab.stages:crashing_verifier"
+    code, out, err = _verify(capsys, study, run_dir)
+    assert code == 0 and out == f"{run_dir.name}: ok (failed, 1 artifacts rehashed)\n", err
+
+
+@pytest.mark.parametrize(("verifier", "code", "message"), [
+    ("crashing_verifier", 1, "runlab: error: KeyError: 'no such column'; rerun with --debug for the traceback"),
+    ("verifier_without_lines", 2, "verifier tests.runlab.stages:verifier_without_lines returned NoneType, "
+                                  "not a list of problem lines"),
+])
+def test_broken_verifier_is_one_line(make_study, capsys, verifier, code, message):
+    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": f"tests.runlab.stages:{verifier}"}},
+                       {"values": [1]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0  # submit rehashes only: the verifier is not called
+    (run_dir,) = _run_dirs(study).values()
+    result = _verify(capsys, study, run_dir)
+    assert result[0] == code and result[2].count("\n") == 1 and message in result[2], result
+
+
+def test_debug_shows_a_crashing_verifier_traceback(make_study, capsys):
+    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": "tests.runlab.stages:crashing_verifier"}},
+                       {"values": [1]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    (run_dir,) = _run_dirs(study).values()
+    with pytest.raises(KeyError, match="no such column"):
+        _verify(capsys, study, run_dir, "--debug")
+
+
+def test_verifier_that_no_longer_imports_is_one_line(make_study, capsys):
+    study = make_study(VERIFIED_CHAIN, {"values": [1]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    run_dir = _run_dirs(study)["S01"]
+    record = json.loads((run_dir / "run_record.json").read_text())
+    record["verifier"] = "tests.runlab.stages:gone"
+    write_record(run_dir, record)
+    code, _, err = _verify(capsys, study, run_dir)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("runlab: error: cannot import verifier tests.runlab.stages:gone") and "PYTHONPATH" in err
