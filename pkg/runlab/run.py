@@ -58,7 +58,7 @@ class RunView:
                               f"run `runlab verify {self.run_id}`; the run is damaged")
         return config.data
 
-    def upstream(self, stage_tag: str) -> "RunView":
+    def upstream(self, stage_tag: str) -> RunView:
         """The complete upstream run of ``stage_tag`` named in this run's record (exit 3 if missing or incomplete)."""
         return _upstream_view(self.store, self.run_id, self.record["stage_tag"], self.record["upstream_run_ids"],
                               stage_tag)
