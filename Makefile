@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine (see README.md):
-#   make quickstart   creates .venv, installs the suite, runs the quickstart pipeline locally
+#   make quickstart   creates .venv, installs the suite, runs the margin_repair study locally
+#                     (on EMNIST if found, else on synthetic EMNIST-format data, said so everywhere)
 #   make test         the same install, starts the one-node SLURM cluster (as root), runs every test
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(VENV)/bin/runlab submit jobs/quickstart.yaml
+	$(VENV)/bin/python -m margin_repair.quickstart
 
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ]; then slurm/one-node/start.sh; \

@@ -11,7 +11,7 @@ import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -82,15 +82,16 @@ def read_labels(path: Path) -> np.ndarray:
 
 def write_images(path: Path, images: np.ndarray) -> None:
     """Write ``(count, rows, cols)`` uint8 images as gzipped IDX; same array, same bytes."""
-    images = np.ascontiguousarray(images, dtype=np.uint8)
+    images = np.asarray(images, dtype=np.uint8)
     count, rows, cols = images.shape
-    _write(path, struct.pack(">4I", IMAGES_MAGIC, count, rows, cols) + images.tobytes())
+    _write(path, struct.pack(">4I", IMAGES_MAGIC, count, rows, cols),
+           (images[start : start + _CHUNK_ITEMS].tobytes() for start in range(0, count, _CHUNK_ITEMS)))
 
 
 def write_labels(path: Path, labels: np.ndarray) -> None:
     """Write ``(count,)`` uint8 labels as gzipped IDX."""
-    labels = np.ascontiguousarray(labels, dtype=np.uint8)
-    _write(path, struct.pack(">2I", LABELS_MAGIC, labels.shape[0]) + labels.tobytes())
+    labels = np.asarray(labels, dtype=np.uint8)
+    _write(path, struct.pack(">2I", LABELS_MAGIC, labels.shape[0]), [labels.tobytes()])
 
 
 @contextmanager
@@ -121,6 +122,9 @@ def _chunks(handle: BinaryIO, path: Path, count: int, item_bytes: int, shape: tu
                           "the file is damaged; download it again")
 
 
-def _write(path: Path, payload: bytes) -> None:
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
-        handle.write(payload)
+def _write(path: Path, header: bytes, blocks: Iterable[bytes]) -> None:
+    """Gzip at level 6 (level 9 is 15x slower on these mostly-black images for a few % of size)."""
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as handle:
+        handle.write(header)
+        for block in blocks:
+            handle.write(block)

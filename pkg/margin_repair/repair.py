@@ -45,6 +45,31 @@ class RepairState:
     best_weights: np.ndarray | None = None
     finished: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (no NaN or infinity) for a checkpoint."""
+        return {
+            "weights": self.weights.tolist(),
+            "epochs": [{**row, "probe_acc": _finite_or_none(row["probe_acc"])} for row in self.epochs],
+            "updates_total": self.updates_total,
+            "best_epoch": self.best_epoch,
+            "best_probe_acc": _finite_or_none(self.best_probe_acc),
+            "best_weights": None if self.best_weights is None else self.best_weights.tolist(),
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RepairState":
+        return cls(
+            weights=np.array(data["weights"], dtype=np.int64),
+            epochs=[{**row, "probe_acc": math.nan if row["probe_acc"] is None else row["probe_acc"]}
+                    for row in data["epochs"]],
+            updates_total=data["updates_total"],
+            best_epoch=data["best_epoch"],
+            best_probe_acc=-math.inf if data["best_probe_acc"] is None else data["best_probe_acc"],
+            best_weights=None if data["best_weights"] is None else np.array(data["best_weights"], dtype=np.int64),
+            finished=data["finished"],
+        )
+
     def best_or_final_weights(self) -> np.ndarray:
         """The weights of the best probe epoch, or the final ones when no epoch improved on -inf."""
         return self.weights if self.best_weights is None else self.best_weights
@@ -54,6 +79,10 @@ class RepairState:
 class RepairResult:
     state: RepairState
     scores: np.ndarray  # (n, K) int64: the table's scores under the final weights (the cache)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def probe_accuracy(probe: FactTable, probe_labels: np.ndarray, weights: np.ndarray) -> float:

@@ -1,17 +1,19 @@
 """The data set behind the golden hashes: a small EMNIST-format digits split made from a fixed recipe.
 
-The recipe is deliberately written out here rather than borrowed from the package, so that the
-golden hashes pin the repair, not the package's synthetic-data writer.
+The recipe and the IDX gzip writing are deliberately written out here rather than borrowed from
+the package, so that the golden hashes (the certificate's include every file's sha256) pin the
+repair, not the package's writers.
 """
 
 from __future__ import annotations
 
+import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
 
 from margin_repair.emnist import GRID, SplitFiles
-from margin_repair.idx import write_images, write_labels
 
 CLASSES = 10
 
@@ -37,5 +39,10 @@ def write_golden_split(folder: Path, *, n_train: int = 600, n_test: int = 300, s
             template = templates[labels[index] % CLASSES]
             upright = np.roll(template, tuple(shifts[index]), axis=(0, 1))
             images[index] = np.maximum(upright, noise[index]).T
-        write_images(folder / files.images(part), images)
-        write_labels(folder / files.labels(part), labels.astype(np.uint8))
+        _write_gzip(folder / files.images(part), struct.pack(">4I", 2051, count, GRID, GRID) + images.tobytes())
+        _write_gzip(folder / files.labels(part), struct.pack(">2I", 2049, count) + labels.astype(np.uint8).tobytes())
+
+
+def _write_gzip(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out:
+        out.write(payload)

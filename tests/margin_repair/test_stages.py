@@ -1,0 +1,155 @@
+"""The study as jobs: DATA -> REPAIR -> CERT and EVAL through the runlab CLI, on data the tests write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from margin_repair.quickstart import choose_config
+from margin_repair.synthetic import SYNTHETIC_LABEL
+from tests.runlab.conftest import REPO, artifact_bytes, run_cli
+
+from .golden_data import write_golden_split
+
+MANIFEST = REPO / "jobs" / "margin_repair.yaml"
+STAGES = ("DATA", "REPAIR", "CERT", "EVAL")
+
+
+def _config(data: dict[str, Any], **knobs: Any) -> dict[str, Any]:
+    section = {"data": data, "split": "digits", "run_mode": "quick", "canonicalize": True, "bin_threshold": 127,
+               "max_train": 800, "max_test": 300, "finite_n": 300, "cap_unary": 128, "margin": 1,
+               "overshoot_delta": 2, "max_epochs": 20, "max_updates": 20000, "probe_per_class": 5}
+    return {"margin_repair": {**section, **knobs}, "determinism": {"seed": 0}}
+
+
+SYNTHETIC = {"source": "synthetic", "synthetic": {"n_train": 800, "n_test": 300, "seed": 5}}
+
+
+def _submit(tmp_path: Path, config: dict[str, Any], root: str = "runs", *extra: str):
+    path = tmp_path / f"{root}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("submit", str(MANIFEST), "--config", str(path), "--runs_root", str(tmp_path / root), *extra)
+    return result, tmp_path / root
+
+
+def _runs(root: Path) -> dict[str, Path]:
+    return {tag: next(root.glob(f"RUN_{tag}_*")) for tag in STAGES}
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def test_synthetic_pipeline_is_labelled_certified_verified_and_byte_reproducible(tmp_path):
+    first, root = _submit(tmp_path, _config(SYNTHETIC), "first")
+    assert first.returncode == 0, first.stderr
+    assert "REPAIR epoch 1/20:" in first.stdout and SYNTHETIC_LABEL in first.stdout
+    runs = _runs(root)
+    records = {tag: _json(run / "run_record.json") for tag, run in runs.items()}
+    assert all(record["stage_status"] == "complete" for record in records.values())
+    assert records["DATA"]["annotations"]["data"]["synthetic"] is True
+    assert records["DATA"]["annotations"]["data"]["label"] == SYNTHETIC_LABEL
+    assert records["DATA"]["annotations"]["data_provenance"]["strong_hashes_included"] is True
+    certificate = _json(runs["CERT"] / "results" / "certificate.json")
+    repaired = _json(runs["REPAIR"] / "results" / "repair.json")
+    assert certificate["ok"] is True and certificate["weights"]["weights_hash"] == repaired["weights_hash"]
+    assert certificate["finite_table"]["fi_hash"] == repaired["fi_hash"]
+    assert certificate["dataset_provenance"]["data_dir"] == f"{runs['DATA'].name}/data/emnist"
+    evaluation = _json(runs["EVAL"] / "results" / "evaluation.json")
+    assert evaluation["data"] == SYNTHETIC_LABEL and evaluation["test_images"] == 300
+    assert 0.3 < evaluation["accuracy"] <= 1.0
+    assert (runs["EVAL"] / "tables" / "per_class_accuracy.csv").read_text().startswith("class,label,character,")
+    assert (runs["EVAL"] / "figs" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+    verified = run_cli("verify", runs["CERT"].name, "--runs_root", str(root))
+    assert verified.returncode == 0 and "recomputed by margin_repair.stages:verify_certificate" in verified.stdout
+
+    again = run_cli("submit", str(MANIFEST), "--config", str(tmp_path / "first.yaml"), "--runs_root", str(root))
+    assert again.returncode == 0 and again.stdout.count("already complete") == 4
+
+    second, other_root = _submit(tmp_path, _config(SYNTHETIC), "second")
+    assert second.returncode == 0, second.stderr
+    for tag, run in _runs(other_root).items():
+        assert run.name == runs[tag].name
+        produced, before = artifact_bytes(run), artifact_bytes(runs[tag])
+        before.pop("logs/epochs.jsonl", None), produced.pop("logs/epochs.jsonl", None)  # wall-clock seconds
+        assert produced == before, tag
+
+
+def test_emnist_files_changed_in_place_fail_verification(tmp_path):
+    folder = tmp_path / "emnist"
+    write_golden_split(folder)
+    result, root = _submit(tmp_path, _config({"source": "emnist", "data_dir": str(folder)}, finite_n=400,
+                                             max_train=20000, max_test=5000))
+    assert result.returncode == 0, result.stderr
+    runs = _runs(root)
+    certificate = _json(runs["CERT"] / "results" / "certificate.json")
+    assert certificate["dataset_provenance"]["data_dir"] == str(folder)
+    # the seed's own cells give these on this data with finite_n=400 (see test_repair.GOLDEN)
+    assert certificate["weights"]["weights_hash"] == "7ad9d57d32d8ced28ecec6dbc50b43728cb18b7a9bf2dfe09fff10c255c7cf57"
+    assert _json(runs["DATA"] / "run_record.json")["annotations"]["data"]["synthetic"] is False
+
+    mapping = folder / "emnist-digits-mapping.txt"
+    mapping.write_text(mapping.read_text().replace("0 48", "0 47"))  # same size, other bytes
+    verified = run_cli("verify", runs["CERT"].name, "--runs_root", str(root))
+    assert verified.returncode == 2 and "changed since run RUN_DATA_" in verified.stderr
+
+
+def test_a_forged_certificate_with_a_matching_index_fails_verification(tmp_path):
+    result, root = _submit(tmp_path, _config(SYNTHETIC, margin=200, max_epochs=2))
+    assert result.returncode == 0, result.stderr
+    cert_run = _runs(root)["CERT"]
+    path = cert_run / "results" / "certificate.json"
+    forged = _json(path)
+    assert forged["ok"] is False
+    forged["ok"] = True
+    forged["verification"]["finite_full_margin_check"] = {"ok": True, "violations_total": 0, "violations_prefix": []}
+    data = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
+    path.write_bytes(data)
+    record = _json(cert_run / "run_record.json")
+    entry = next(item for item in record["artifact_index"] if item["relative_path"] == "results/certificate.json")
+    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (cert_run / "run_record.json").write_text(json.dumps(record, indent=2))
+    verified = run_cli("verify", cert_run.name, "--runs_root", str(root))
+    assert verified.returncode == 2
+    assert "recomputed certificate differs in ok, verification" in verified.stderr
+    assert "recomputed audit does not pass" in verified.stderr
+
+
+def test_missing_emnist_files_are_one_line_naming_them(tmp_path):
+    folder = tmp_path / "partial"
+    write_golden_split(folder)
+    (folder / "emnist-digits-test-labels-idx1-ubyte.gz").unlink()
+    result, _ = _submit(tmp_path, _config({"source": "emnist", "data_dir": str(folder)}))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "emnist-digits-test-labels-idx1-ubyte.gz" in lines[0] and str(folder) in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_config_key_is_refused(tmp_path):
+    result, _ = _submit(tmp_path, _config(SYNTHETIC, finite_nn=5))
+    assert result.returncode == 2 and "finite_nn" in result.stderr
+
+
+def test_finite_n_beyond_the_capped_stream_is_one_line(tmp_path):
+    result, _ = _submit(tmp_path, _config(SYNTHETIC, finite_n=900))
+    assert result.returncode == 2 and "fewer than finite_n 900" in result.stderr
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_quickstart_picks_emnist_only_when_the_split_is_there(tmp_path, monkeypatch, present):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "data"
+    write_golden_split(folder)
+    if not present:
+        (folder / "emnist-digits-mapping.txt").unlink()
+    monkeypatch.setenv("EMNIST_DATA_DIR", str(folder))
+    config, reason = choose_config(REPO / "configs" / "margin_repair")
+    assert config.name == ("emnist.yaml" if present else "synthetic.yaml")
+    assert (str(folder) in reason) if present else (SYNTHETIC_LABEL in reason)
