@@ -18,9 +18,7 @@ import h5py
 import numpy as np
 
 from runlab import Run
-from runlab.config import resolved_from_bytes
 from runlab.errors import SchemaError
-from runlab.layout import CONFIG_NAME
 from runlab.run import RunView
 
 from .certificate import audit, build_certificate
@@ -135,8 +133,7 @@ def certify(run: Run) -> None:
 
 def verify_certificate(view: RunView) -> list[str]:
     """``runlab verify`` of a CERT run: recompute the audit and certificate from DATA and REPAIR."""
-    config = resolved_from_bytes((view.dir / CONFIG_NAME).read_bytes(), str(view.dir / CONFIG_NAME)).data
-    recomputed = _certificate(config, view.upstream("DATA"), view.upstream("REPAIR"))
+    recomputed = _certificate(view.config, view.upstream("DATA"), view.upstream("REPAIR"))
     stored = json.loads(view.read_bytes(CERTIFICATE))
     problems = []
     if stable_json(recomputed) != stable_json(stored):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -211,3 +212,20 @@ def test_empty_probe_gives_nan_accuracy_and_final_weights_as_best():
     state = repair(table, labels, empty, labels[:0], 3, RepairKnobs(max_epochs=2)).state
     assert all(math.isnan(row["probe_acc"]) for row in state.epochs)
     assert state.best_epoch is None and state.best_or_final_weights() is state.weights
+
+
+def test_a_checkpointed_state_resumes_through_json():
+    images, labels = _random_table(12, 80, 3)
+    images[40:], labels[40:] = images[:40], (labels[:40] + 1) % 3
+    table = build_fact_table(images, bin_threshold=127, cap_unary=128)
+    empty = build_fact_table(images[:0], bin_threshold=127, cap_unary=128)  # NaN probe accuracy in every row
+    knobs = RepairKnobs(margin=3, max_epochs=4)
+    whole = repair(table, labels, empty, labels[:0], 3, knobs)
+    checkpoints = []
+    repair(table, labels, empty, labels[:0], 3, replace(knobs, max_epochs=2),
+           on_epoch=lambda state: checkpoints.append(json.loads(json.dumps(state.to_json(), allow_nan=False))))
+    restored = RepairState.from_json(checkpoints[-1])
+    restored.finished = False  # the shorter budget finished it; the longer one goes on
+    resumed = repair(table, labels, empty, labels[:0], 3, knobs, resume=restored)
+    assert np.array_equal(resumed.state.weights, whole.state.weights)
+    assert len(resumed.state.epochs) == 4 and math.isnan(resumed.state.epochs[0]["probe_acc"])
