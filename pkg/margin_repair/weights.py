@@ -13,6 +13,7 @@ __all__ = ["nonzero_keys", "weights_hash", "zero_weights"]
 
 # Feature ids in the order of their names ("bias:1" < "px:0" < "px:1" < "px:10" < ...), as the seed sorts.
 _BY_NAME = np.array(sorted(range(N_FEATURES), key=feature_name), dtype=np.int64)
+_NAMES_BY_NAME = [feature_name(int(feature)) for feature in _BY_NAME]
 
 
 def zero_weights(n_classes: int) -> np.ndarray:
@@ -26,6 +27,8 @@ def nonzero_keys(weights: np.ndarray) -> int:
 
 def weights_hash(weights: np.ndarray) -> str:
     """sha256 of the stable JSON of the sorted ``[class, feature name, weight]`` triples with weight != 0."""
-    items = [[c, feature_name(int(feature)), int(weights[feature, c])]
-             for c in range(weights.shape[1]) for feature in _BY_NAME if weights[feature, c] != 0]
+    by_class = np.asarray(weights)[_BY_NAME].T  # (K, 785), features in name order
+    classes, positions = np.nonzero(by_class)
+    items = [[c, _NAMES_BY_NAME[position], value] for c, position, value
+             in zip(classes.tolist(), positions.tolist(), by_class[classes, positions].tolist())]
     return hashlib.sha256(stable_json(items).encode("utf-8")).hexdigest()
