@@ -106,7 +106,8 @@ def test_a_forged_certificate_with_a_matching_index_fails_verification(tmp_path)
     cert_run = _runs(root)["CERT"]
     path = cert_run / "results" / "certificate.json"
     forged = _json(path)
-    assert forged["ok"] is False
+    assert forged["ok"] is False  # a true negative certificate verifies
+    assert run_cli("verify", cert_run.name, "--runs_root", str(root)).returncode == 0
     forged["ok"] = True
     forged["verification"]["finite_full_margin_check"] = {"ok": True, "violations_total": 0, "violations_prefix": []}
     data = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
@@ -118,7 +119,6 @@ def test_a_forged_certificate_with_a_matching_index_fails_verification(tmp_path)
     verified = run_cli("verify", cert_run.name, "--runs_root", str(root))
     assert verified.returncode == 2
     assert "recomputed certificate differs in ok, verification" in verified.stderr
-    assert "recomputed audit does not pass" in verified.stderr
 
 
 def test_missing_emnist_files_are_one_line_naming_them(tmp_path):
