@@ -11,7 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from runlab.errors import ConfigError
 
 from .idx import IMAGES_MAGIC, declared_count, iter_image_chunks, read_labels
 
-__all__ = ["GRID", "SPLITS", "ClassMapping", "Dataset", "SplitFiles", "binarize", "canonicalize_upright",
+__all__ = ["GRID", "SPLITS", "ClassMapping", "Dataset", "SplitFiles", "binarize", "canonicalize_upright", "class_counts",
            "find_data_dir", "load_dataset", "parse_mapping", "provenance", "require_files"]
 
 GRID = 28
@@ -140,21 +140,9 @@ def binarize(images: np.ndarray, threshold: int) -> np.ndarray:
 
 def load_dataset(folder: Path, split: str, *, part: str, cap: int, upright: bool) -> Dataset:
     """The ``train`` or ``test`` part of a split: mapped labels only, at most ``cap`` images (0: all)."""
-    files = SplitFiles(split)
-    require_files(folder, files)
-    mapping = parse_mapping(folder / files.mapping)
-    labels = read_labels(folder / files.labels(part))
-    images_declared = declared_count(folder / files.images(part), IMAGES_MAGIC)
-    if images_declared != len(labels):
-        raise ConfigError(f"{files.images(part)} declares {images_declared} images but {files.labels(part)} "
-                          f"has {len(labels)} labels", "the two files do not belong together")
-    class_of = mapping.class_of()
-    kept_images, kept_classes, seen, kept = [], [], 0, 0
-    for block in iter_image_chunks(folder / files.images(part), grid=GRID):
-        classes = class_of[labels[seen : seen + len(block)]]
-        seen += len(block)
-        mapped = classes >= 0
-        block, classes = block[mapped], classes[mapped]
+    mapping, blocks = _mapped_blocks(folder, SplitFiles(split), part)
+    kept_images, kept_classes, kept = [], [], 0
+    for block, classes in blocks:
         if cap:
             block, classes = block[: cap - kept], classes[: cap - kept]
         kept_images.append(canonicalize_upright(block) if upright else block)
@@ -165,6 +153,36 @@ def load_dataset(folder: Path, split: str, *, part: str, cap: int, upright: bool
     images = np.concatenate(kept_images) if kept_images else np.zeros((0, GRID, GRID), np.uint8)
     classes = np.concatenate(kept_classes) if kept_classes else np.zeros((0,), np.int64)
     return Dataset(images=images, classes=classes, mapping=mapping)
+
+
+def class_counts(folder: Path, split: str, *, part: str) -> list[int]:
+    """Mapped images per class in a whole part, streamed (which also proves every file reads to its end)."""
+    mapping, blocks = _mapped_blocks(folder, SplitFiles(split), part)
+    counts = np.zeros(len(mapping.labels), dtype=np.int64)
+    for _, classes in blocks:
+        counts += np.bincount(classes, minlength=len(counts))
+    return counts.tolist()
+
+
+def _mapped_blocks(folder: Path, files: SplitFiles, part: str) -> tuple[ClassMapping, Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """The mapping, and the part's raw image blocks with their class indices, unmapped labels dropped."""
+    require_files(folder, files)
+    mapping = parse_mapping(folder / files.mapping)
+    labels = read_labels(folder / files.labels(part))
+    images_declared = declared_count(folder / files.images(part), IMAGES_MAGIC)
+    if images_declared != len(labels):
+        raise ConfigError(f"{files.images(part)} declares {images_declared} images but {files.labels(part)} "
+                          f"has {len(labels)} labels", "the two files do not belong together")
+    class_of = mapping.class_of()
+
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        seen = 0
+        for block in iter_image_chunks(folder / files.images(part), grid=GRID):
+            classes = class_of[labels[seen : seen + len(block)]]
+            seen += len(block)
+            yield block[classes >= 0], classes[classes >= 0]
+
+    return mapping, blocks()
 
 
 def provenance(folder: Path, files: SplitFiles, data_dir: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from runlab.errors import SchemaError
 from runlab.run import RunView
 
 from .certificate import audit, build_certificate
-from .emnist import SplitFiles, find_data_dir, load_dataset, provenance
+from .emnist import SplitFiles, class_counts, find_data_dir, load_dataset, provenance
 from .evaluation import confusion_figure, confusion_matrix, per_class_table, predict
 from .features import lock_hash, stable_json
 from .inputs import finite_table, repair_inputs
@@ -55,7 +55,7 @@ def locate_data(run: Run) -> None:
     else:
         folder, found_by = find_data_dir(settings.source.data_dir, Path.cwd())
         named = str(folder)
-    counts = {part: _class_counts(folder, settings, part) for part in ("train", "test")}
+    counts = {part: class_counts(folder, settings.split, part=part) for part in ("train", "test")}
     summary = {
         "source": settings.source.kind,
         "synthetic": settings.source.kind == "synthetic",
@@ -193,12 +193,6 @@ def _data_label(data: RunView) -> str:
 def _read_weights(repaired: RunView) -> dict[str, np.ndarray]:
     with h5py.File(io.BytesIO(repaired.read_bytes(WEIGHTS)), "r") as handle:
         return {name: handle[name][()] for name in ("weights", "best_weights", "cache_scores")}
-
-
-def _class_counts(folder: Path, settings: StudySettings, part: str) -> list[int]:
-    """Images per class in one part (all of it, which also proves every file reads to its end)."""
-    dataset = load_dataset(folder, settings.split, part=part, cap=0, upright=False)
-    return np.bincount(dataset.classes, minlength=len(dataset.mapping.labels)).tolist()
 
 
 def _say(line: str) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from margin_repair.emnist import (
-    GRID, SplitFiles, binarize, canonicalize_upright, find_data_dir, load_dataset, parse_mapping, provenance,
+    GRID, SplitFiles, binarize, canonicalize_upright, class_counts, find_data_dir, load_dataset, parse_mapping, provenance,
 )
 from margin_repair.idx import read_images, read_labels, write_images, write_labels
 from runlab.errors import ConfigError
@@ -152,3 +152,11 @@ def test_unknown_split_and_mapping_parse(tmp_path):
     mapping = parse_mapping(path)
     assert mapping.labels == (0, 1, 2) and mapping.codepoints == (48, 49, 50)
     assert mapping.class_of()[[0, 1, 2, 3]].tolist() == [0, 1, 2, -1]
+
+
+def test_class_counts_stream_the_whole_part(tmp_path):
+    data = write_split(tmp_path, seed=4, train=50)
+    labels = data["train"][1]
+    expected = [int(np.count_nonzero(labels == label)) for label in MAPPED]
+    assert class_counts(tmp_path, "digits", part="train") == expected
+    assert sum(expected) == len(load_dataset(tmp_path, "digits", part="train", cap=0, upright=False).classes)
