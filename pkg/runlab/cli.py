@@ -123,7 +123,7 @@ def _load_study(args: argparse.Namespace) -> tuple[Manifest, ResolvedConfig, Run
     schema = load_yaml_file(manifest.config_schema, "config schema") if manifest.config_schema else None
     config = resolve_config(args.config or manifest.config, registry, schema)
     root = resolve_runs_root(args.runs_root, _canon_runs_dir(registry))
-    return manifest, config, RunStore(root)
+    return manifest.for_config(config.data), config, RunStore(root)
 
 
 def _canon_runs_dir(registry: CanonRegistry) -> Any:

@@ -40,6 +40,8 @@ class StageJob:
     python_path: tuple[str, ...] = ()
     task_index: int | None = None
     fan_in: bool = False
+    chain_index: int | None = None
+    chain_previous: str | None = None
 
     def __call__(self) -> str:
         from .run import Run  # stage-time imports (numpy, pyarrow) stay out of the submitter's start-up
@@ -59,13 +61,16 @@ class StageJob:
             return f"{self.spec.run_id} is already complete"
         if self.task_index is not None and self.task_index in record["array"]["done"]:
             return f"{self.spec.run_id} task {self.task_index} is already done"
-        run = Run(store, record, self.spec.config.data, self.task_index)
+        run = Run(store, record, self.spec.config.data, self.task_index, **self._chain())
         determinism = self._run_stage(store, run, function)
         if self.task_index is None:
             complete_run(store, self.spec.run_id, determinism)
             return f"{self.spec.run_id} complete"
         store.update_record(self.spec.run_id, lambda rec: _mark_task_done(rec, self.task_index, determinism))
         return f"{self.spec.run_id} task {self.task_index} done"
+
+    def _chain(self) -> dict[str, Any]:
+        return {"chain_index": self.chain_index, "chain_previous": self.chain_previous}
 
     def _run_stage(self, store: RunStore, run: "Run", function: Callable[..., Any]) -> dict[str, Any]:
         determinism = seed_everything(DeterminismSettings.from_config(self.determinism))
@@ -101,7 +106,7 @@ class StageJob:
         if fan_in is not None:
             from .run import Run
 
-            determinism = self._run_stage(store, Run(store, record, self.spec.config.data), fan_in)
+            determinism = self._run_stage(store, Run(store, record, self.spec.config.data, **self._chain()), fan_in)
         complete_run(store, self.spec.run_id, determinism)
         return f"{self.spec.run_id} complete ({record['array']['size']} tasks)"
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 from .run_id import validate_stage_tag
@@ -45,6 +45,9 @@ class Stage:
     resources: Resources
     array: int | None = None
     fan_in: str | None = None
+    chain: str | None = None  # config key of the chain's length (before expansion)
+    chain_index: int | None = None  # position in its chain (after expansion)
+    chain_previous: str | None = None  # tag of the previous link (after expansion)
     verify: str | None = None
 
 
@@ -85,6 +88,34 @@ class Manifest:
                 pending.extend(self.stages[tag].needs)
         return [tag for tag in self.order() if tag in wanted]
 
+    def for_config(self, config: Mapping[str, Any]) -> "Manifest":
+        """The manifest with every ``chain`` stage expanded into its links for ``config``.
+
+        A stage ``GEN`` with ``chain: hunt.generations`` and that key equal to 3 becomes ``GEN000``,
+        ``GEN001`` and ``GEN002``: each link needs the stage's own ``needs`` and the link before it,
+        and a stage that needs ``GEN`` needs its last link.
+        """
+        expanded: dict[str, Stage] = {}
+        last_link: dict[str, str] = {}
+        for stage in self.stages.values():
+            needs = tuple(last_link.get(need, need) for need in stage.needs)
+            if stage.chain is None:
+                expanded[stage.tag] = replace(stage, needs=needs)
+                continue
+            length = _chain_length(config, stage, self.path)
+            width = max(3, len(str(length - 1)))
+            previous = None
+            for index in range(length):
+                tag = f"{stage.tag}{index:0{width}d}"
+                if len(tag) > 16:
+                    raise ConfigError(f"chain {stage.tag} of {length} links makes tag {tag}, longer than 16 characters",
+                                      "shorten the stage tag or the chain")
+                expanded[tag] = replace(stage, tag=tag, needs=needs + ((previous,) if previous else ()), chain=None,
+                                        chain_index=index, chain_previous=previous)
+                previous = tag
+            last_link[stage.tag] = previous
+        return replace(self, stages=expanded)
+
     def enable_imports(self) -> None:
         """Put the manifest's ``python_path`` folders on ``sys.path`` so its entries import."""
         for folder in reversed(self.python_path):
@@ -104,6 +135,8 @@ def load_manifest(path: Path) -> Manifest:
         if unknown:
             raise ConfigError(f"manifest {path}: stage {stage.tag} needs unknown stage(s) {', '.join(unknown)}",
                               f"declared stages: {', '.join(stages)}")
+        if stage.chain is not None and stage.array is not None:
+            raise ConfigError(f"manifest {path}: stage {stage.tag} has both chain and array", "keep one of them")
         if stage.fan_in is not None and stage.array is None:
             raise ConfigError(f"manifest {path}: stage {stage.tag} has fan_in but no array", "add array: N or drop fan_in")
     manifest = Manifest(
@@ -131,7 +164,18 @@ def _stage(tag: str, spec: dict[str, Any]) -> Stage:
         array=spec.get("array"),
         fan_in=spec.get("fan_in"),
         verify=spec.get("verify"),
+        chain=spec.get("chain"),
     )
+
+
+def _chain_length(config: Mapping[str, Any], stage: Stage, path: Path) -> int:
+    value: Any = config
+    for part in stage.chain.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"stage {stage.tag} of {path} chains {stage.chain}, which the config sets to {value!r}",
+                          f"set {stage.chain} to a whole number of links, 1 or more")
+    return value
 
 
 def import_callable(reference: str, what: str = "stage entry",

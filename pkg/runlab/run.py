@@ -90,7 +90,7 @@ class RunView:
 
 
 class Run:
-    """An executing run of one stage (or one array task of it)."""
+    """An executing run of one stage (or one array task of it, or one link of a chain)."""
 
     def __init__(
         self,
@@ -98,6 +98,9 @@ class Run:
         record: Mapping[str, Any],
         config: Mapping[str, Any],
         task_index: int | None = None,
+        *,
+        chain_index: int | None = None,
+        chain_previous: str | None = None,
     ) -> None:
         self.store = store
         self.run_id: str = record["run_id"]
@@ -105,6 +108,8 @@ class Run:
         self.seed: int = record["seeds"]["global"]
         self.config = config
         self.task_index = task_index
+        self.chain_index = chain_index  # 0, 1, ... for the links of a manifest ``chain`` stage, else None
+        self._chain_previous = chain_previous
         self.dir = store.run_dir(self.run_id)
         self._upstream_ids: Mapping[str, str] = dict(record["upstream_run_ids"])
 
@@ -118,6 +123,12 @@ class Run:
     def upstream(self, stage_tag: str) -> RunView:
         """The complete upstream run of ``stage_tag`` (exit 3 if missing or incomplete)."""
         return _upstream_view(self.store, self.run_id, self.stage_tag, self._upstream_ids, stage_tag)
+
+    def previous_link(self) -> RunView | None:
+        """The complete run of the link before this one in its chain (None for the first link)."""
+        if self.chain_index is None:
+            raise ConfigError(f"stage {self.stage_tag} is not a link of a chain", "declare chain: <config key> in the manifest")
+        return None if self._chain_previous is None else self.upstream(self._chain_previous)
 
     def view(self) -> RunView:
         """This run's artifacts as registered so far (a fan-in reads its tasks' shards through it)."""

@@ -119,3 +119,10 @@ def annotate(run: Run) -> None:
     elif bad == "key":
         run.annotate("Data-Source", "generated")
     run.write_json("results/annotated.json", {"stage": run.stage_tag})
+
+
+def chain_link(run: Run) -> None:
+    """A link of a chain: the previous link's total plus this link's index (the first starts from S01)."""
+    previous = run.previous_link()
+    start = _values(previous)[0] if previous is not None else _values(run.upstream("S01"))[0]
+    run.write_results("values", {"value": [start + run.chain_index]})

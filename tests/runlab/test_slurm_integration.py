@@ -126,3 +126,18 @@ def test_thirty_two_racing_submits_queue_one_set_of_jobs(make_study, tmp_path):
         assert sum(tag in jobs for jobs in queued) == 1, tag
     _wait_complete(study.runs_root, "S03")
     assert sorted(name.split("_")[0] for name in os.listdir(witness)) == ["S01", "S02", "S03"]
+
+
+def test_chain_links_are_queued_one_after_another(make_study):
+    stages = {"S01": {"entry": "tests.runlab.stages:echo"},
+              "GEN": {"entry": "tests.runlab.stages:chain_link", "needs": ["S01"], "chain": "test.links"}}
+    study = make_study(stages, {"values": [5], "links": 3})
+    result = _submit(study)
+    jobs = _queued_jobs(result.stdout)
+    assert sorted(jobs) == ["GEN000", "GEN001", "GEN002", "S01"]
+    after = {tag: set(re.search(r"after (\S+)", line).group(1).split(","))
+             for line in result.stdout.splitlines() for tag in ("GEN001", "GEN002") if line.startswith(tag)}
+    assert after == {"GEN001": {jobs["S01"][-1], jobs["GEN000"][-1]}, "GEN002": {jobs["S01"][-1], jobs["GEN001"][-1]}}
+    _wait_complete(study.runs_root, "GEN002")
+    (last,) = study.runs_root.glob("RUN_GEN002_*")
+    assert pq.read_table(last / "results" / "values.parquet").column("value").to_pylist() == [8]
