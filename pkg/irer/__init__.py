@@ -1,0 +1,1 @@
+"""The IRER evolutionary hunt (seed 001), run as runlab jobs."""
