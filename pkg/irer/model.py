@@ -1,0 +1,188 @@
+"""The IRER field model: fixed coefficients, grid, time stepping, evolved parameters, initial state.
+
+Everything here is dimensionless: lengths in units of the grid length scale (``dx = 1`` by
+default), times in units of the model time (``1/epsilon`` is ten of them at the defaults), the
+field ``psi`` in units where the cubic saturation coefficient is 1. ``spec/irer/equations.md``
+states the equations these numbers enter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from runlab.errors import ConfigError
+
+__all__ = [
+    "INITIAL_AMPLITUDE",
+    "PARAMETER_NAMES",
+    "RHO_FLOOR",
+    "FieldModel",
+    "Grid",
+    "TimeStepping",
+    "candidate_key",
+    "candidate_keys",
+    "check_params",
+    "initial_field",
+    "metric_g_tt",
+]
+
+PARAMETER_NAMES: tuple[str, ...] = ("kappa", "sigma_k", "alpha")
+"""The evolved parameters, in the column order of every ``(P, 3)`` parameter matrix.
+
+kappa: non-local coupling (like the unit saturation coefficient, dimensionless); sigma_k: kernel
+width in wavenumber, 1/length; alpha: metric exponent, dimensionless. Their prior is
+``irer.hunter.Prior`` (the seed's: [0.001, 0.1], [0.1, 1.0], [0.01, 1.0]).
+"""
+
+INITIAL_AMPLITUDE = 0.1
+"""RMS modulus of the initial field: ``psi(0) = 0.1 * z`` with ``z`` standard complex normal per point."""
+
+RHO_FLOOR = 1e-9
+"""Floor on ``rho_s`` in the metric ansatz, so ``g_tt`` stays finite (the seed's clip)."""
+
+
+@dataclass(frozen=True)
+class FieldModel:
+    """The fixed (config) coefficients of the field and geometry equations; seed defaults."""
+
+    epsilon: float = 0.1  # linear growth rate, 1/time
+    diffusion: float = 0.5  # D: real part of the Laplacian coefficient, length²/time
+    c1: float = 0.8  # linear dispersion: imaginary part of the Laplacian coefficient, length²/time
+    c3: float = 0.0  # nonlinear frequency shift, relative to the (unit) saturation coefficient
+    tau_s: float = 1.0  # relaxation time of rho_s towards |psi|², time
+    rho_vac: float = 1.0  # vacuum density: rho_s(0) and the reference of the metric ansatz
+
+    def __post_init__(self) -> None:
+        values = {name: getattr(self, name) for name in ("epsilon", "diffusion", "c1", "c3", "tau_s", "rho_vac")}
+        bad = [name for name, value in values.items() if not math.isfinite(value)]
+        if bad:
+            raise ConfigError(f"irer model coefficient(s) {bad} are not finite", "set finite numbers in the config")
+        if self.diffusion <= 0 or self.tau_s <= 0 or self.rho_vac <= 0:
+            raise ConfigError(
+                f"irer model needs diffusion, tau_s and rho_vac > 0"
+                f" (got {self.diffusion}, {self.tau_s}, {self.rho_vac})",
+                "D <= 0 makes the field equation ill-posed; tau_s and rho_vac are positive scales",
+            )
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A periodic ``n × n`` grid with spacing ``dx`` (length); the box side is ``L = n * dx``."""
+
+    n: int = 64
+    dx: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.n < 4 or self.n % 2:
+            raise ConfigError(f"irer grid size n={self.n} must be even and at least 4", "use e.g. n: 64")
+        if not (math.isfinite(self.dx) and self.dx > 0):
+            raise ConfigError(f"irer grid spacing dx={self.dx} must be a positive number", "use dx: 1.0")
+
+    @property
+    def length(self) -> float:
+        """Side of the periodic box, length."""
+        return self.n * self.dx
+
+    def wavenumbers(self) -> np.ndarray:
+        """Angular wavenumbers ``2π·fftfreq(n, dx)``, shape ``(n,)``, 1/length, float64."""
+        return 2.0 * np.pi * np.fft.fftfreq(self.n, d=self.dx)
+
+    def k_squared(self) -> np.ndarray:
+        """``|k|²`` on the full FFT layout, shape ``(n, n)``, 1/length², float64."""
+        k = self.wavenumbers()
+        return k[:, None] ** 2 + k[None, :] ** 2
+
+    def k_squared_half(self) -> np.ndarray:
+        """``|k|²`` on the ``rfft2`` layout, shape ``(n, n//2 + 1)``, 1/length², float64."""
+        k = self.wavenumbers()
+        k_last = 2.0 * np.pi * np.fft.rfftfreq(self.n, d=self.dx)
+        return k[:, None] ** 2 + k_last[None, :] ** 2
+
+
+@dataclass(frozen=True)
+class TimeStepping:
+    """``steps`` ETDRK4 steps of size ``dt`` (time); the final time is ``steps * dt``."""
+
+    dt: float = 0.25
+    steps: int = 800
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise ConfigError(f"irer time step dt={self.dt} must be a positive number", "use dt: 0.25")
+        if self.steps < 1:
+            raise ConfigError(f"irer steps={self.steps} must be at least 1", "use steps: 800")
+
+    @property
+    def final_time(self) -> float:
+        """``steps * dt``, time."""
+        return self.steps * self.dt
+
+
+def check_params(params: np.ndarray) -> np.ndarray:
+    """``params`` as a float64 ``(P, 3)`` matrix (columns ``PARAMETER_NAMES``), or ConfigError.
+
+    Values outside the hunter's prior are allowed (a mutation may step out); what is refused is what
+    the equations cannot take: non-finite values, ``kappa < 0``, ``sigma_k <= 0``, ``alpha < 0``.
+    """
+    matrix = np.asarray(params, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != len(PARAMETER_NAMES) or matrix.shape[0] == 0:
+        raise ConfigError(
+            f"irer parameters must be a (P, {len(PARAMETER_NAMES)}) matrix with P >= 1, got shape {matrix.shape}",
+            f"columns are {', '.join(PARAMETER_NAMES)}",
+        )
+    kappa, sigma_k, alpha = matrix.T
+    bad = ~np.isfinite(matrix).all(axis=1) | (kappa < 0) | (sigma_k <= 0) | (alpha < 0)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise ConfigError(
+            f"irer candidate(s) {rows} have unusable parameters (need finite kappa >= 0, sigma_k > 0, alpha >= 0)",
+            "clip mutated parameters to the prior bounds",
+        )
+    return matrix
+
+
+def _uint32(name: str, value: int) -> int:
+    """``value`` as an int when it fits an unsigned 32-bit integer (what ``fold_in`` takes), else ConfigError."""
+    if not 0 <= int(value) < 2**32:
+        raise ConfigError(f"irer {name}={value} must lie in [0, 2**32)", "use a non-negative 32-bit integer")
+    return int(value)
+
+
+def _generation_key(hunt_seed: int, generation: int) -> jax.Array:
+    """``fold_in(key(hunt_seed), generation)``: the parent of every candidate key of that generation."""
+    return jax.random.fold_in(jax.random.key(_uint32("hunt_seed", hunt_seed)), _uint32("generation", generation))
+
+
+def candidate_key(hunt_seed: int, generation: int, index: int) -> jax.Array:
+    """The initial-condition key of one candidate: ``fold_in(fold_in(key(hunt_seed), generation), index)``.
+
+    A typed JAX PRNG key (threefry); the same triple gives the same key on every host and device.
+    """
+    return jax.random.fold_in(_generation_key(hunt_seed, generation), _uint32("index", index))
+
+
+def candidate_keys(hunt_seed: int, generation: int, count: int) -> jax.Array:
+    """Keys of candidates ``0 .. count-1`` of one generation, a typed key array of shape ``(count,)``."""
+    if count < 1:
+        raise ConfigError(f"irer population size {count} must be at least 1", "use a positive population size")
+    generation_key = _generation_key(hunt_seed, generation)
+    return jax.vmap(lambda index: jax.random.fold_in(generation_key, index))(jnp.arange(count, dtype=jnp.uint32))
+
+
+def initial_field(key: jax.Array, n: int, dtype: jnp.dtype = jnp.complex64) -> jax.Array:
+    """``psi(0) = 0.1 * z``, ``z`` standard complex normal (E|z|² = 1) per point; shape ``(n, n)``.
+
+    The draw is always made in complex64 and then cast to ``dtype``, so a float32 and a float64 run
+    of the same candidate start from the same field (the seed also draws in complex64).
+    """
+    return (jax.random.normal(key, (n, n), dtype=jnp.complex64) * INITIAL_AMPLITUDE).astype(dtype)
+
+
+def metric_g_tt(rho_s: jax.Array, alpha: jax.Array | float, rho_vac: float) -> jax.Array:
+    """The metric ansatz ``g_tt = -(rho_vac / max(rho_s, 1e-9))**alpha``, same shape and dtype as ``rho_s``."""
+    return -jnp.power(rho_vac / jnp.maximum(rho_s, RHO_FLOOR), alpha)

@@ -1,0 +1,132 @@
+"""A whole generation of IRER candidates as one jit-compiled, vmapped solve, chunked to fit in memory.
+
+The seed ran one process per candidate, each compiling and running its own ``lax.scan``. Here the
+candidates of a chunk share one compiled program: ``jax.vmap`` of ``solver.advance_from_key`` over
+their parameter vectors and initial keys. The last chunk is padded to the chunk size (with copies
+of the first candidate, whose results are dropped), so a generation compiles exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from runlab.errors import ConfigError
+
+from .model import FieldModel, Grid, TimeStepping, check_params
+from .solver import SpectralSetup, advance_from_key, spectral_setup
+
+__all__ = ["DEVICES", "PopulationResult", "resolve_device", "run_population"]
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "gpu")
+"""Accepted ``device`` values: ``auto`` takes a GPU when JAX sees one, else the CPU; ``cuda`` = ``gpu``."""
+
+
+@dataclass(frozen=True)
+class PopulationResult:
+    """Final fields of ``P`` candidates on an ``N × N`` grid, as NumPy arrays of the working dtype.
+
+    ``psi`` ``(P, N, N)`` complex; ``rho = |psi|²``, ``rho_s`` and ``g_tt`` ``(P, N, N)`` real;
+    ``finite`` ``(P,)`` bool, True where all four arrays of that candidate are finite.
+    """
+
+    psi: np.ndarray
+    rho: np.ndarray
+    rho_s: np.ndarray
+    g_tt: np.ndarray
+    finite: np.ndarray
+
+
+def resolve_device(device: str) -> jax.Device:
+    """The JAX device for ``device`` (see ``DEVICES``); ``cuda``/``gpu`` without a visible GPU is a ConfigError."""
+    if device not in DEVICES:
+        raise ConfigError(f"irer device {device!r} is not one of {', '.join(DEVICES)}", "use device: auto")
+    if device == "cpu":
+        return jax.devices("cpu")[0]
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:
+        gpus = []
+    if gpus:
+        return gpus[0]
+    if device == "auto":
+        return jax.devices("cpu")[0]
+    platforms = ", ".join(sorted({d.platform for d in jax.devices()}))
+    raise ConfigError(
+        f"irer device {device!r} requested but JAX sees no GPU (platforms: {platforms})",
+        "run on a GPU node with a CUDA build of jaxlib (jax[cuda12]), or set device: cpu or auto",
+    )
+
+
+def _generation(setup: SpectralSetup, params: jax.Array, keys: jax.Array, steps: int) -> tuple[jax.Array, ...]:
+    """``(psi, rho, rho_s, g_tt, finite)`` of a chunk: ``params`` ``(C, 3)``, ``keys`` ``(C,)``."""
+    result = jax.vmap(partial(advance_from_key, steps=steps), in_axes=(None, 0, 0))(setup, params, keys)
+    rho = jnp.real(result.psi * jnp.conj(result.psi))
+    finite = jnp.stack(
+        [jnp.isfinite(x).all(axis=(1, 2)) for x in (result.psi, rho, result.rho_s, result.g_tt)]
+    ).all(axis=0)
+    return result.psi, rho, result.rho_s, result.g_tt, finite
+
+
+_generation_jit = jax.jit(_generation, static_argnames=("steps",))
+
+
+def run_population(
+    params: np.ndarray,
+    keys: jax.Array,
+    model: FieldModel,
+    grid: Grid,
+    stepping: TimeStepping,
+    *,
+    chunk_size: int | None = None,
+    device: str = "auto",
+    dtype: str | None = None,
+) -> PopulationResult:
+    """Solve ``P`` candidates: ``params`` ``(P, 3)`` (columns ``model.PARAMETER_NAMES``), ``keys`` ``(P,)`` PRNG keys.
+
+    Candidates run ``chunk_size`` at a time (all at once when None) through one compiled program
+    on ``device``; ``dtype`` as in ``solver.resolve_dtype``. Candidate ``i`` gets the same result
+    as ``solver.solve_candidate(keys[i], params[i], ...)`` up to float rounding.
+    """
+    matrix = check_params(params)
+    count = matrix.shape[0]
+    if keys.shape != (count,):
+        raise ConfigError(
+            f"irer got {keys.shape} keys for {count} candidates", "pass model.candidate_keys(seed, generation, P)"
+        )
+    chunk = count if chunk_size is None else int(chunk_size)
+    if chunk < 1:
+        raise ConfigError(
+            f"irer chunk_size={chunk_size} must be at least 1", "use a positive chunk_size, or leave it unset"
+        )
+    chunk = min(chunk, count)
+    target = resolve_device(device)
+    setup = jax.device_put(spectral_setup(model, grid, stepping.dt, dtype), target)
+    real = setup.k_squared_half.dtype
+
+    padded = math.ceil(count / chunk) * chunk
+    order = np.concatenate([np.arange(count), np.zeros(padded - count, dtype=np.int64)])
+    all_params = jax.device_put(jnp.asarray(matrix[order], dtype=real), target)
+    all_keys = jax.device_put(keys[order], target)
+
+    n = grid.n
+    cplx = np.result_type(real, np.complex64)
+    out = PopulationResult(
+        psi=np.empty((count, n, n), dtype=cplx),
+        rho=np.empty((count, n, n), dtype=real),
+        rho_s=np.empty((count, n, n), dtype=real),
+        g_tt=np.empty((count, n, n), dtype=real),
+        finite=np.empty(count, dtype=bool),
+    )
+    for start in range(0, padded, chunk):
+        stop = min(start + chunk, count)
+        window = slice(start, start + chunk)
+        arrays = _generation_jit(setup, all_params[window], all_keys[window], steps=stepping.steps)
+        for target_array, values in zip((out.psi, out.rho, out.rho_s, out.g_tt, out.finite), arrays):
+            target_array[start:stop] = np.asarray(values)[: stop - start]
+    return out

@@ -1,0 +1,98 @@
+"""A generation as one vmapped program: same results as one candidate at a time, chunking, devices, keys."""
+
+from __future__ import annotations
+
+import logging
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from irer.hunter import PARAMETER_NAMES as HUNTED_NAMES
+from irer.hunter import Prior
+from irer.model import PARAMETER_NAMES, FieldModel, Grid, TimeStepping, candidate_key, candidate_keys
+from irer.population import resolve_device, run_population
+from irer.solver import solve_candidate
+from runlab.errors import ConfigError
+
+MODEL = FieldModel()
+GRID = Grid(n=16)
+STEPPING = TimeStepping(dt=0.5, steps=20)
+
+
+@pytest.fixture(scope="module")
+def population() -> tuple[np.ndarray, jax.Array]:
+    """Five prior draws and their generation-0 keys."""
+    return Prior().sample(np.random.default_rng(11), 5), candidate_keys(hunt_seed=9, generation=0, count=5)
+
+
+def test_vmapped_generation_equals_candidates_run_one_by_one(population: tuple[np.ndarray, jax.Array]) -> None:
+    params, keys = population
+    together = run_population(params, keys, MODEL, GRID, STEPPING, device="cpu")
+    assert together.psi.shape == (5, 16, 16) and together.finite.shape == (5,) and together.finite.all()
+    for i in range(len(params)):
+        alone = solve_candidate(keys[i], params[i], MODEL, GRID, STEPPING)
+        scale = float(jnp.abs(alone.psi).max())
+        np.testing.assert_allclose(together.psi[i], np.asarray(alone.psi), rtol=0, atol=1e-5 * scale)
+        np.testing.assert_allclose(together.rho_s[i], np.asarray(alone.rho_s), rtol=1e-5)
+        np.testing.assert_allclose(together.g_tt[i], np.asarray(alone.g_tt), rtol=1e-5)
+    np.testing.assert_allclose(together.rho, np.abs(together.psi) ** 2, rtol=1e-6)
+
+
+def test_padded_chunks_compile_once_and_match_the_unchunked_run(
+    population: tuple[np.ndarray, jax.Array], caplog: pytest.LogCaptureFixture
+) -> None:
+    params, keys = population
+    whole = run_population(params, keys, MODEL, GRID, STEPPING, device="cpu")
+    stepping = TimeStepping(dt=0.5, steps=21)  # a program no other test compiled
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
+        chunked = run_population(params, keys, MODEL, GRID, stepping, chunk_size=2, device="cpu")
+    compiled = [r for r in caplog.records if "Compiling" in r.getMessage() and "_generation" in r.getMessage()]
+    assert len(compiled) == 1, [r.getMessage() for r in compiled]
+    again = run_population(params, keys, MODEL, GRID, TimeStepping(dt=0.5, steps=20), chunk_size=2, device="cpu")
+    for name in ("psi", "rho", "rho_s", "g_tt", "finite"):
+        np.testing.assert_allclose(getattr(again, name), getattr(whole, name), rtol=1e-6, atol=1e-7)
+    assert chunked.psi.shape == whole.psi.shape
+
+
+def test_cuda_without_a_gpu_is_a_config_error() -> None:
+    try:
+        has_gpu = bool(jax.devices("gpu"))
+    except RuntimeError:
+        has_gpu = False
+    if has_gpu:
+        pytest.skip("a GPU is visible here")
+    with pytest.raises(ConfigError, match="no GPU") as caught:
+        run_population(np.array([[0.05, 0.5, 0.5]]), candidate_keys(0, 0, 1), MODEL, GRID, STEPPING, device="cuda")
+    assert caught.value.exit_code == 2
+    assert resolve_device("auto").platform == "cpu"
+    with pytest.raises(ConfigError):
+        resolve_device("tpu")
+
+
+def test_prior_corners_stay_finite_at_the_default_step() -> None:
+    prior = Prior()
+    assert prior.names == PARAMETER_NAMES == HUNTED_NAMES  # the hunter's columns are the solver's
+    corners = np.array(np.meshgrid(*zip(prior.lower, prior.upper), indexing="ij")).reshape(3, -1).T
+    keys = candidate_keys(1, 0, len(corners))
+    result = run_population(corners, keys, MODEL, Grid(n=32), TimeStepping(dt=0.25, steps=200))
+    assert result.finite.all()
+    assert np.all(result.g_tt < 0) and np.all(result.rho_s > 0)
+
+
+def test_candidate_keys_are_the_fold_ins_of_seed_generation_and_index() -> None:
+    keys = candidate_keys(hunt_seed=5, generation=3, count=4)
+    for index in range(4):
+        np.testing.assert_array_equal(jax.random.key_data(keys[index]), jax.random.key_data(candidate_key(5, 3, index)))
+    other_generation = jax.random.key_data(candidate_keys(5, 4, 4))
+    assert not np.any(np.all(other_generation == jax.random.key_data(keys), axis=1))
+    with pytest.raises(ConfigError):
+        candidate_key(-1, 0, 0)
+
+
+def test_parameters_are_checked_before_any_solve() -> None:
+    with pytest.raises(ConfigError, match="unusable"):
+        run_population(np.array([[0.01, 0.0, 0.2]]), candidate_keys(0, 0, 1), MODEL, GRID, STEPPING)
+    with pytest.raises(ConfigError, match="keys"):
+        run_population(np.array([[0.01, 0.5, 0.2]]), candidate_keys(0, 0, 2), MODEL, GRID, STEPPING)
