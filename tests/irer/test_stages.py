@@ -1,0 +1,89 @@
+"""The hunt as jobs: GEN links chained by the config's generation count, then REPORT, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import yaml
+
+from irer.artifacts import read_candidate
+from tests.runlab.conftest import REPO, artifact_bytes, run_cli
+
+MANIFEST = REPO / "jobs" / "irer.yaml"
+
+
+def _config(**hunt: Any) -> dict[str, Any]:
+    config = yaml.safe_load((REPO / "configs" / "irer" / "quickstart.yaml").read_text())
+    config["irer"]["hunt"].update({"generations": 2, **hunt})
+    config["irer"]["ga"]["population_size"] = 4
+    config["irer"]["grid"] = {"n": 16, "dx": 1.0}
+    config["irer"]["time"] = {"dt": 0.25, "steps": 60}
+    config["irer"]["execution"]["chunk_size"] = 3  # two chunks, the second padded
+    config["determinism"] = {"seed": 3}
+    return config
+
+
+def _submit(tmp_path: Path, config: dict[str, Any], root: str):
+    path = tmp_path / f"{root}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("submit", str(MANIFEST), "--config", str(path), "--runs_root", str(tmp_path / root))
+    return result, tmp_path / root
+
+
+def test_a_small_hunt_chains_generations_reports_and_reproduces_its_bytes(tmp_path):
+    first, root = _submit(tmp_path, _config(), "first")
+    assert first.returncode == 0, first.stderr
+    assert "GEN000 best fitness" in first.stdout and "GEN001 best fitness" in first.stdout
+    runs = {path.name.split("_")[1]: path for path in root.glob("RUN_*")}
+    assert sorted(runs) == ["GEN000", "GEN001", "REPORT"]
+    gen1 = json.loads((runs["GEN001"] / "run_record.json").read_text())
+    assert gen1["upstream_run_ids"] == {"GEN000": runs["GEN000"].name}
+
+    ledger = pq.read_table(runs["GEN001"] / "results" / "ledger.parquet").to_pydict()
+    assert ledger["generation"] == [0, 0, 0, 0, 1, 1, 1, 1] and ledger["candidate"] == [0, 1, 2, 3] * 2
+    assert ledger["run_id"] == [runs["GEN000"].name] * 4 + [runs["GEN001"].name] * 4
+    assert all(ledger["finite"])
+    artifact = read_candidate((runs["GEN001"] / ledger["artifact"][5]).read_bytes())
+    assert (artifact.generation, artifact.candidate, artifact.n) == (1, 1, 16)
+    assert artifact.config_hash == gen1["config_hash"]
+    assert artifact.params["kappa"] == ledger["param_kappa"][5]
+    for name in ("fitness_by_generation", "best_candidate_field"):
+        assert (runs["REPORT"] / "figs" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    summary = pq.read_table(runs["REPORT"] / "tables" / "generation_summary.parquet").to_pydict()
+    assert summary["generation"] == [0, 1] and summary["n_candidates"] == [4, 4]
+
+    again = run_cli("submit", str(MANIFEST), "--config", str(tmp_path / "first.yaml"), "--runs_root", str(root))
+    assert again.returncode == 0 and again.stdout.count("already complete") == 3
+
+    second, other = _submit(tmp_path, _config(), "second")
+    assert second.returncode == 0, second.stderr
+    for path in other.glob("RUN_*"):
+        assert artifact_bytes(path) == artifact_bytes(root / path.name), path.name
+
+
+def test_more_generations_are_more_links(tmp_path):
+    result, root = _submit(tmp_path, _config(generations=3), "runs")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name.split("_")[1] for path in root.glob("RUN_*")) == ["GEN000", "GEN001", "GEN002", "REPORT"]
+
+
+def test_bad_hunt_settings_are_one_line(tmp_path):
+    config = _config()
+    config["irer"]["execution"]["device"] = "tpu"
+    result, _ = _submit(tmp_path, config, "runs")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "device" in result.stderr
+    config = _config()
+    config["irer"]["grid"]["n"] = 15
+    result, _ = _submit(tmp_path, config, "runs2")
+    assert result.returncode == 2 and "even" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cuda_without_a_gpu_fails_closed(tmp_path):
+    config = _config()
+    config["irer"]["execution"]["device"] = "cuda"
+    result, root = _submit(tmp_path, config, "runs")
+    assert result.returncode == 2 and "gpu" in result.stderr.lower() and len(result.stderr.strip().splitlines()) == 1
+    assert not list(root.glob("RUN_GEN000_*/data/candidates/*.h5"))
