@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (see README.md):
 #   make quickstart   creates .venv, installs the suite, runs the margin_repair study locally
 #                     (on EMNIST if found, else on synthetic EMNIST-format data, said so everywhere)
+#                     and a small irer hunt (3 generations of 8 candidates)
 #   make test         the same install, starts the one-node SLURM cluster (as root), runs every test
 PYTHON ?= python3
 VENV := .venv
@@ -15,6 +16,7 @@ $(STAMP): pyproject.toml
 
 quickstart: $(STAMP)
 	$(VENV)/bin/python -m margin_repair.quickstart
+	$(VENV)/bin/runlab submit jobs/irer.yaml --config configs/irer/quickstart.yaml
 
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ]; then slurm/one-node/start.sh; \
