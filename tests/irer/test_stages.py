@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +91,42 @@ def test_cuda_without_a_gpu_fails_closed(tmp_path):
     result, root = _submit(tmp_path, config, "runs")
     assert result.returncode == 2 and "gpu" in result.stderr.lower() and len(result.stderr.strip().splitlines()) == 1
     assert not list(root.glob("RUN_GEN000_*/data/candidates/*.h5"))
+
+
+def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
+    config = _config(generations=1)
+    config["irer"]["grid"] = {"n": 32, "dx": 1.0}
+    config["irer"]["time"] = {"dt": 0.25, "steps": 300}
+    config["irer"]["execution"]["chunk_size"] = 1  # one candidate per chunk: a kill lands between candidates
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    root = tmp_path / "killed"
+    command = [sys.executable, "-m", "runlab", "submit", str(MANIFEST), "--config", str(path), "--runs_root", str(root)]
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not _indexed_candidates(root) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.kill()
+    process.wait()
+    kept = _indexed_candidates(root)
+    assert 1 <= kept < 4, f"the kill came too late ({kept} candidates written)"
+
+    resumed = run_cli("submit", str(MANIFEST), "--config", str(path), "--runs_root", str(root), "--allow_resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {kept} of 4 candidates kept" in resumed.stdout
+    whole = run_cli("submit", str(MANIFEST), "--config", str(path), "--runs_root", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    (gen,) = root.glob("RUN_GEN000_*")
+    assert artifact_bytes(gen) == artifact_bytes(tmp_path / "whole" / gen.name)
+
+
+def _indexed_candidates(root: Path) -> int:
+    """Candidate artifacts registered in the GEN000 record (a file renamed in place but not yet indexed is not kept)."""
+    for path in root.glob("RUN_GEN000_*/run_record.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return 0
+        return sum(entry["relative_path"].startswith("data/candidates/") for entry in record["artifact_index"])
+    return 0
