@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from runlab.errors import ConfigError, SchemaError
 
+from .parameters import PARAMETER_NAMES  # what the solver reads, in this order
 from .ledger import ledger_param_names, param_column, rank_candidates, validate_ledger
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "next_generation",
 ]
 
-PARAMETER_NAMES = ("kappa", "sigma_k", "alpha")  # what the solver reads, in this order
 MUTATION_SCALES = ("relative", "absolute")
 MAX_MUTATION_STRENGTH = 1e6  # keeps every step finite; a larger one is no longer a local move
 
