@@ -17,6 +17,8 @@ import numpy as np
 
 from runlab.errors import ConfigError
 
+from .parameters import PARAMETER_NAMES
+
 __all__ = [
     "INITIAL_AMPLITUDE",
     "PARAMETER_NAMES",
@@ -31,14 +33,6 @@ __all__ = [
     "metric_g_tt",
 ]
 
-PARAMETER_NAMES: tuple[str, ...] = ("kappa", "sigma_k", "alpha")
-"""The evolved parameters, in the column order of every ``(P, 3)`` parameter matrix.
-
-kappa: non-local coupling (like the unit saturation coefficient, dimensionless); sigma_k: kernel
-width in wavenumber, 1/length; alpha: metric exponent, dimensionless. Their prior is
-``irer.hunter.Prior`` (the seed's: [0.001, 0.1], [0.1, 1.0], [0.01, 1.0]).
-"""
-
 INITIAL_AMPLITUDE = 0.1
 """RMS modulus of the initial field: ``psi(0) = 0.1 * z`` with ``z`` standard complex normal per point."""
 
@@ -51,15 +45,18 @@ class FieldModel:
     """The fixed (config) coefficients of the field and geometry equations; seed defaults."""
 
     epsilon: float = 0.1  # linear growth rate, 1/time
-    diffusion: float = 0.5  # D: real part of the Laplacian coefficient, length²/time
-    c1: float = 0.8  # linear dispersion: imaginary part of the Laplacian coefficient, length²/time
+    diffusion: float = 0.1  # D: real part of the Laplacian coefficient, length²/time (seed 0.5, rescaled)
+    c1: float = 0.16  # linear dispersion: imaginary part of the Laplacian coefficient, length²/time (seed 0.8)
     c3: float = 0.0  # nonlinear frequency shift, relative to the (unit) saturation coefficient
     tau_s: float = 1.0  # relaxation time of rho_s towards |psi|², time
     rho_vac: float = 1.0  # vacuum density: rho_s(0) and the reference of the metric ansatz
+    nonlocal_gain: float = 300.0  # g: the non-local saturation coefficient is g*kappa (local one: 1)
+    ring_scale: float = 4.0  # the kernel's ring radius is ring_scale / sigma_k, length (sigma_k in 1/length)
+    ring_width: float = 1.0  # Gaussian half-width of the kernel's ring, length
 
     def __post_init__(self) -> None:
-        values = {name: getattr(self, name) for name in ("epsilon", "diffusion", "c1", "c3", "tau_s", "rho_vac")}
-        bad = [name for name, value in values.items() if not math.isfinite(value)]
+        names = ("epsilon", "diffusion", "c1", "c3", "tau_s", "rho_vac", "nonlocal_gain", "ring_scale", "ring_width")
+        bad = [name for name in names if not math.isfinite(getattr(self, name))]
         if bad:
             raise ConfigError(f"irer model coefficient(s) {bad} are not finite", "set finite numbers in the config")
         if self.diffusion <= 0 or self.tau_s <= 0 or self.rho_vac <= 0:
@@ -67,6 +64,12 @@ class FieldModel:
                 f"irer model needs diffusion, tau_s and rho_vac > 0"
                 f" (got {self.diffusion}, {self.tau_s}, {self.rho_vac})",
                 "D <= 0 makes the field equation ill-posed; tau_s and rho_vac are positive scales",
+            )
+        if self.nonlocal_gain < 0 or self.ring_scale <= 0 or self.ring_width <= 0:
+            raise ConfigError(
+                f"irer model needs nonlocal_gain >= 0 and ring_scale, ring_width > 0"
+                f" (got {self.nonlocal_gain}, {self.ring_scale}, {self.ring_width})",
+                "a negative gain would make the non-local term anti-saturating (blow-up); the ring needs a size",
             )
 
 
@@ -97,11 +100,10 @@ class Grid:
         k = self.wavenumbers()
         return k[:, None] ** 2 + k[None, :] ** 2
 
-    def k_squared_half(self) -> np.ndarray:
-        """``|k|²`` on the ``rfft2`` layout, shape ``(n, n//2 + 1)``, 1/length², float64."""
-        k = self.wavenumbers()
-        k_last = 2.0 * np.pi * np.fft.rfftfreq(self.n, d=self.dx)
-        return k[:, None] ** 2 + k_last[None, :] ** 2
+    def distance(self) -> np.ndarray:
+        """Periodic (minimum-image) distance of each grid point from the origin, ``(n, n)``, length, float64."""
+        x = self.dx * np.fft.fftfreq(self.n, d=1.0 / self.n)  # 0, dx, ..., then negative offsets
+        return np.hypot(x[:, None], x[None, :])
 
 
 @dataclass(frozen=True)

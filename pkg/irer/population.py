@@ -107,7 +107,7 @@ def run_population(
     chunk = min(chunk, count)
     target = resolve_device(device)
     setup = jax.device_put(spectral_setup(model, grid, stepping.dt, dtype), target)
-    real = setup.k_squared_half.dtype
+    real = setup.distance.dtype
 
     padded = math.ceil(count / chunk) * chunk
     order = np.concatenate([np.arange(count), np.zeros(padded - count, dtype=np.int64)])

@@ -5,6 +5,8 @@ and ``rho_hat = rfft2(rho_s)`` with shape ``(N, N//2 + 1)`` (``rho_s`` is real).
 parts, ``L_psi(k) = epsilon - (D + i c1)|k|²`` and ``L_rho = -1/tau_s``, are integrated exactly;
 every other term, the non-local one included, is in the nonlinear function and is evaluated
 pseudo-spectrally (products on the grid, the convolution as a product in Fourier space). The
+non-local kernel is a ring of radius ``ring_scale / sigma_k``, positive in real space (so it cannot
+make the density collapse) with a negative lobe in Fourier space (so it can destabilise a band). The
 scheme is Cox & Matthews' ETDRK4 with its coefficients from Kassam & Trefethen's contour integral,
 kept complex because ``L_psi`` is complex. No dealiasing (see ``spec/irer/equations.md``).
 
@@ -38,6 +40,7 @@ __all__ = [
     "etdrk4_coefficients",
     "evolve",
     "resolve_dtype",
+    "ring_kernel_hat",
     "solve",
     "solve_candidate",
     "spectral_setup",
@@ -74,8 +77,11 @@ class SpectralSetup(NamedTuple):
     """What the time loop needs, as arrays of the working dtype (a pytree; vmap it with ``in_axes=None``)."""
 
     coefficients: EtdCoefficients  # each field a FieldState of (N, N) and () complex arrays
-    k_squared_half: jax.Array  # (N, N//2+1) real, 1/length², for the kernel on the rfft2 layout
+    distance: jax.Array  # (N, N) real, periodic distance from the origin, length (for the kernel)
     c3: jax.Array  # () real
+    nonlocal_gain: jax.Array  # () real
+    ring_scale: jax.Array  # () real, length·(1/length): ring radius times sigma_k
+    ring_width: jax.Array  # () real, length
     inv_tau_s: jax.Array  # () real, 1/time
     rho_vac: jax.Array  # () real
 
@@ -154,17 +160,36 @@ def spectral_setup(model: FieldModel, grid: Grid, dt: float, dtype: str | None =
     )
     return SpectralSetup(
         coefficients=coefficients,
-        k_squared_half=jnp.asarray(grid.k_squared_half(), dtype=real),
+        distance=jnp.asarray(grid.distance(), dtype=real),
         c3=jnp.asarray(model.c3, dtype=real),
+        nonlocal_gain=jnp.asarray(model.nonlocal_gain, dtype=real),
+        ring_scale=jnp.asarray(model.ring_scale, dtype=real),
+        ring_width=jnp.asarray(model.ring_width, dtype=real),
         inv_tau_s=jnp.asarray(1.0 / model.tau_s, dtype=real),
         rho_vac=jnp.asarray(model.rho_vac, dtype=real),
     )
 
 
-def _nonlinear(state: FieldState, setup: SpectralSetup, kappa: jax.Array, kernel_half: jax.Array) -> FieldState:
-    """``N(psi_hat, rho_hat)``: the transforms of ``-(1+i c3)|psi|²psi - kappa (K*|psi|²)psi`` and ``|psi|²/tau_s``.
+def ring_kernel_hat(distance: jax.Array, sigma_k: jax.Array, ring_scale: jax.Array, ring_width: jax.Array) -> jax.Array:
+    """``K^`` on the ``rfft2`` layout, ``(N, N//2+1)``, of the unit-mass ring kernel; traceable in ``sigma_k``.
 
-    ``kernel_half`` is ``K^(k)`` on the ``rfft2`` layout, ``(N, N//2+1)``.
+    ``K(x) ∝ exp(-(|x| - R)² / (2 w²))`` with ``R = ring_scale / sigma_k`` and ``w = ring_width`` (lengths),
+    ``|x|`` the periodic distance on the grid (``distance``, ``(N, N)``), normalised to sum 1 over the grid
+    so that ``K^(0) = 1`` (a ring wider than the box keeps its weight where it comes nearest: the corners).
+    ``K >= 0`` everywhere; ``K^`` has its most negative value near
+    ``|k| = 3.83 / R`` (the first minimum of ``J0(|k| R)``, about -0.4).
+    """
+    offset = (distance - ring_scale / sigma_k) ** 2
+    # relative to the nearest point, so a ring larger than the box (its weight only in the corners) cannot underflow to 0/0
+    kernel = jnp.exp(-(offset - jnp.min(offset)) / (2 * ring_width**2))
+    kernel = kernel / jnp.sum(kernel)
+    return jnp.real(jnp.fft.rfft2(kernel))
+
+
+def _nonlinear(state: FieldState, setup: SpectralSetup, kappa: jax.Array, kernel_half: jax.Array) -> FieldState:
+    """``N(psi_hat, rho_hat)``: the transforms of ``-(1+i c3)|psi|²psi - g kappa (K*|psi|²)psi`` and ``|psi|²/tau_s``.
+
+    ``kernel_half`` is ``g K^(k)`` on the ``rfft2`` layout, ``(N, N//2+1)`` (the gain folded in).
     """
     n = state.psi_hat.shape[-1]
     psi = jnp.fft.ifft2(state.psi_hat)
@@ -199,8 +224,9 @@ def evolve(setup: SpectralSetup, psi0: jax.Array, kappa: jax.Array, sigma_k: jax
     Returns the final Fourier-space state. ``kappa`` and ``sigma_k`` are scalars (traced or not).
     """
     n = psi0.shape[-1]
-    real = setup.k_squared_half.dtype
-    kernel_half = jnp.exp(-setup.k_squared_half / (2 * jnp.asarray(sigma_k, real) ** 2))
+    real = setup.distance.dtype
+    kernel = ring_kernel_hat(setup.distance, jnp.asarray(sigma_k, real), setup.ring_scale, setup.ring_width)
+    kernel_half = setup.nonlocal_gain * kernel
     rho0 = jnp.full((n, n), setup.rho_vac, dtype=real)
     psi0 = psi0.astype(setup.coefficients.e.psi_hat.dtype)
     start = FieldState(psi_hat=jnp.fft.fft2(psi0), rho_hat=jnp.fft.rfft2(rho0))
@@ -228,7 +254,7 @@ def advance(setup: SpectralSetup, params: jax.Array, psi0: jax.Array, steps: int
 
 def advance_from_key(setup: SpectralSetup, params: jax.Array, key: jax.Array, steps: int) -> SolverResult:
     """``advance`` from the candidate's initial field ``initial_field(key)``; traceable and vmappable."""
-    n = setup.k_squared_half.shape[0]
+    n = setup.distance.shape[0]
     psi0 = initial_field(key, n, setup.coefficients.e.psi_hat.dtype)
     return advance(setup, params, psi0, steps)
 
@@ -255,7 +281,7 @@ def solve(
         )
     theta = check_params(np.reshape(np.asarray(params), (1, -1)))[0]
     setup = spectral_setup(model, grid, stepping.dt, dtype)
-    real = setup.k_squared_half.dtype
+    real = setup.distance.dtype
     psi0 = jnp.asarray(psi0, dtype=setup.coefficients.e.psi_hat.dtype)
     return _advance_jit(setup, jnp.asarray(theta, dtype=real), psi0, steps=stepping.steps)
 
