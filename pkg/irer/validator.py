@@ -285,10 +285,14 @@ def candidate_metrics(arrays: CandidateArrays, *, settings: ValidatorSettings = 
     entropy = [arrays.seed, arrays.generation, arrays.candidate]
     scramble_rng = np.random.default_rng([*entropy, _STREAM_SCRAMBLE])
     null_spectra = radial_power_spectrum(phase_scrambled_density(arrays.final_psi, scramble_rng, settings.n_scrambles), arrays.dx)
+    # A surrogate without peaks misses every target: it scores n_targets * missing_penalty, on the
+    # SSE's own scale, not the failure sentinel (which would hand every patterned candidate a bonus
+    # of about lambda * 999 and drown the 1/SSE term of the fitness).
+    null_args = {**sse_args, "sentinel": settings.n_targets * settings.missing_penalty}
     null_sses = []
     for index in range(settings.n_scrambles):
         null_k, null_power = spectral_peaks(null_spectra.field(index), **peak_args)
-        null_sses.append(log_prime_sse(strongest(null_k, null_power, settings.n_targets), targets, **sse_args))
+        null_sses.append(log_prime_sse(strongest(null_k, null_power, settings.n_targets), targets, **null_args))
     shuffled = targets[derangement(settings.n_targets, np.random.default_rng([*entropy, _STREAM_SHUFFLE]))]
 
     h_norm = sdg_h_norm_l2(arrays.final_g_tt, arrays.final_rho, arrays.alpha, arrays.rho_vac)
