@@ -7,7 +7,6 @@ is the transpose of each 28×28 image.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from runlab.errors import ConfigError
+from runlab.store import sha256_file
 
 from .idx import IMAGES_MAGIC, declared_count, iter_image_chunks, read_labels
 
@@ -196,14 +196,6 @@ def provenance(folder: Path, files: SplitFiles, data_dir: str) -> dict[str, Any]
     entries = {key: {"name": name, "bytes": (folder / name).stat().st_size} for key, name in keys.items()}
     for key, name in keys.items():
         if key != "mapping_txt":
-            entries[key]["sha256"] = _sha256_file(folder / name)
+            entries[key]["sha256"] = sha256_file(folder / name)
     return {"split": files.split, "data_dir": data_dir, "files": entries,
-            "mapping_sha256": _sha256_file(folder / files.mapping), "strong_hashes_included": True}
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            "mapping_sha256": sha256_file(folder / files.mapping), "strong_hashes_included": True}
