@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .schema import check_schema, validator_for
 from .yamlio import canonical_yaml_bytes, load_yaml_file, load_yaml_text
 
-__all__ = ["ResolvedConfig", "resolve_config", "resolved_from_bytes"]
+__all__ = ["ResolvedConfig", "resolve_config", "resolve_config_data", "resolved_from_bytes"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,18 @@ def resolve_config(
     path: Path, registry: CanonRegistry, schema: Mapping[str, Any] | None = None
 ) -> ResolvedConfig:
     """Load ``path``, resolve it against ``registry``, and validate it against a JSON Schema if given."""
-    raw = load_yaml_file(path, "config")
+    return resolve_config_data(load_yaml_file(path, "config"), registry, schema, f"config {path}")
+
+
+def resolve_config_data(
+    raw: Any, registry: CanonRegistry, schema: Mapping[str, Any] | None = None, source: str = "config"
+) -> ResolvedConfig:
+    """Resolve an already loaded config (e.g. one a study's CLI has overridden) like ``resolve_config``."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} is not a mapping at the top level", "write key: value pairs")
+        raise ConfigError(f"{source} is not a mapping at the top level", "write key: value pairs")
     data = registry.resolve(raw)
     if schema is not None:
-        check_schema(data, validator_for(schema), f"config {path}", ConfigError, "fix the config")
+        check_schema(data, validator_for(schema), source, ConfigError, "fix the config")
     return _freeze(data)
 
 
