@@ -1,0 +1,1 @@
+"""Tests that the study's contract names, shipped inside the package."""
