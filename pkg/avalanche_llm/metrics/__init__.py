@@ -1,0 +1,1 @@
+"""Numerical metrics of activity series: branching ratios, avalanches, discrete power laws, crackling noise."""
