@@ -1,0 +1,1 @@
+"""From measured metrics to decisions and summaries: g*, the metrics table."""

@@ -1,0 +1,45 @@
+"""The metrics table (``results/metrics.parquet``): every number of S02 and S04 in one long table,
+one row per (source, gain, layer, metric), rebuilt from their artifacts alone (spec/18)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+__all__ = ["BRANCHING_METRICS", "CRACKLING_METRICS", "FIT_METRICS", "TOTAL_LAYER", "metrics_rows"]
+
+TOTAL_LAYER = -1  # the layer index of the total activity A_tot = sum over layers
+BRANCHING_METRICS = ("m_conventional", "m_mr", "b_mr", "m_mr_stderr")
+FIT_METRICS = ("alpha", "xmin", "ks", "n_tail", "n", "p_gof", "lr_lognormal", "p_lognormal", "lr_exponential",
+               "p_exponential")
+CRACKLING_METRICS = ("tau", "alpha", "gamma_fit", "gamma_pred", "difference")
+
+Table = Mapping[str, Sequence[Any]]
+
+
+def _rows(table: Table) -> list[dict[str, Any]]:
+    names = list(table)
+    return [dict(zip(names, values)) for values in zip(*(table[name] for name in names))]
+
+
+def metrics_rows(gain_sweep: Table, branching: Table, fits: Table, crackling: Table) -> list[dict[str, Any]]:
+    """Long rows ``source, gain, layer, metric, value`` (NaN where a metric could not be estimated)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(source: str, gain: float, layer: int, metric: str, value: Any) -> None:
+        rows.append({"source": source, "gain": float(gain), "layer": int(layer), "metric": metric,
+                     "value": math.nan if value is None else float(value)})
+
+    for row in _rows(gain_sweep):
+        for metric in ("b_tot_mr", "b_tot_mr_stderr", "b_tot_conventional", "mean_total_activity"):
+            add("data", row["gain"], TOTAL_LAYER, metric, row[metric])
+    for row in _rows(branching):
+        for metric in BRANCHING_METRICS:
+            add(row["source"], row["gain"], row["layer"], metric, row[metric])
+    for row in _rows(fits):
+        for metric in FIT_METRICS:
+            add(row["source"], row["gain"], row["layer"], f"{row['quantity']}_{metric}", row[metric])
+    for row in _rows(crackling):
+        for metric in CRACKLING_METRICS:
+            add(row["source"], row["gain"], row["layer"], f"crackling_{metric}", row[metric])
+    return rows

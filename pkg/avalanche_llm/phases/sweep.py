@@ -1,0 +1,107 @@
+"""S02: the gain sweep. Per gain, every layer's rate-matched raster of the analysis slice and the total
+branching ratio b_tot; then g* (spec/08). Each gain's rasters are one artifact, written with the run's
+checkpoint, so a requeued job resumes after the last finished gain."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from runlab import Run, RunView
+
+from ..analysis.gstar import select_gstar
+from ..config import StudySettings
+from ..events.rate_match import rate_matched_spikes
+from ..events.standardize import BaselineStats, standardize
+from ..io.artifacts import raster_arrays, read_hdf5
+from ..io.schema_validate import table_from_rows
+from ..metrics.branching import branching_estimates
+from ..model.forward import unit_batches
+from ..model.loader import LoadedModel, load_model
+from ..raster.build import Raster, total_activity
+
+__all__ = ["gain_raster_name", "layer_key", "read_gain_rasters", "segment_bounds", "sweep_gains"]
+
+
+def gain_raster_name(index: int) -> str:
+    """The raster file of the ``index``-th swept gain is ``data/<name>.h5``."""
+    return f"rasters_gain{index:02d}"
+
+
+def layer_key(layer: int) -> str:
+    return f"layer{layer:02d}"
+
+
+def segment_bounds(n_sequences: int, sequence_tokens: int) -> np.ndarray:
+    """Time-bin bounds of the sequences: [0, L, 2L, ..., n L] (spec/12)."""
+    return np.arange(n_sequences + 1, dtype=np.int64) * sequence_tokens
+
+
+def read_gain_rasters(view: RunView, index: int) -> tuple[list[Raster], np.ndarray]:
+    """Every layer's raster at gain ``index`` and the thresholds that matched their rates."""
+    arrays, attrs = read_hdf5(view, f"data/{gain_raster_name(index)}.h5")
+    rasters = [Raster.from_arrays(arrays, layer_key(layer)) for layer in range(int(attrs["n_layers"]))]
+    return rasters, arrays["thresholds"]
+
+
+def sweep_gains(run: Run) -> None:
+    settings = StudySettings.from_config(run.config)
+    prepared = run.upstream("S01")
+    slice_arrays, _ = read_hdf5(prepared, "data/text_slice.h5")
+    windows = slice_arrays["analysis/tokens"]
+    baseline, _ = read_hdf5(prepared, "data/baseline_stats.h5")
+    bounds = segment_bounds(*windows.shape)
+    done = list((run.load_checkpoint() or {}).get("gains_done", []))
+    loaded = None
+    rows, matched = [], []
+    for index, gain in enumerate(settings.gain.values):
+        if index not in done:
+            loaded = loaded or load_model(settings.model, settings.runtime)
+            rasters, thresholds = _rasters_at(loaded, windows, bounds, baseline, settings, gain)
+            run.write_hdf5(gain_raster_name(index),
+                           {**raster_arrays({layer_key(i): r for i, r in enumerate(rasters)}),
+                            "thresholds": thresholds},
+                           {"gain": gain, "n_layers": len(rasters), "target_rate": settings.events.target_rate})
+            done.append(index)
+            run.save_checkpoint({"gains_done": done})
+        rasters, thresholds = read_gain_rasters(run.view(), index)
+        matched.extend({"gain": gain, "layer": layer, "threshold": float(threshold), "spikes": raster.n_spikes,
+                        "rate": raster.n_spikes / (raster.n_bins * raster.n_units)}
+                       for layer, (raster, threshold) in enumerate(zip(rasters, thresholds)))
+        activity = total_activity(rasters)
+        total = branching_estimates(activity, bounds, settings.metrics.mr_k_max)
+        rows.append({"gain": gain, "b_tot_mr": total.m_mr, "b_tot_mr_stderr": total.m_mr_stderr,
+                     "b_tot_mr_b": total.b_mr, "b_tot_conventional": total.m_conventional,
+                     "mean_total_activity": float(activity.mean())})
+        print(f"S02: gain {gain:g} ({index + 1}/{len(settings.gain.values)}): b_tot {total.m_mr:.4f} (MR, b "
+              f"{total.b_mr:.3f}), {total.m_conventional:.4f} (conventional)", flush=True)
+    run.write_results("gain_sweep", table_from_rows("gain_sweep", rows))
+    run.write_results("rate_match", table_from_rows("rate_match", matched))
+    best = select_gstar(settings.gain.values, [row["b_tot_mr"] for row in rows], settings.gain.gstar_method)
+    chosen = rows[best]
+    gstar = {"method": settings.gain.gstar_method, "gstar": settings.gain.values[best], "index": best,
+             "b_tot": chosen["b_tot_mr"], "b_tot_stderr": chosen["b_tot_mr_stderr"], "b_tot_b": chosen["b_tot_mr_b"],
+             "distance_to_one": abs(chosen["b_tot_mr"] - 1.0)}
+    run.write_json("results/gstar.json", gstar)
+    run.annotate("gstar", gstar)
+    print(f"S02: g* = {gstar['gstar']:g} ({gstar['method']}: b_tot {gstar['b_tot']:.4f})", flush=True)
+
+
+def _rasters_at(loaded: LoadedModel, windows: np.ndarray, bounds: np.ndarray, baseline: Mapping[str, np.ndarray],
+                settings: StudySettings, gain: float) -> tuple[list[Raster], np.ndarray]:
+    """Every layer's |z| against its baseline statistics, then each layer's spike rate matched to the
+    target (spec/12)."""
+    stats = [BaselineStats(int(count), mean, m2)
+             for count, mean, m2 in zip(baseline["count"], baseline["mean"], baseline["m2"])]
+    abs_z: list[list[np.ndarray]] = [[] for _ in range(loaded.n_layers)]
+    for units in unit_batches(loaded, windows, settings.model.batch_size, gain):
+        for layer, u in enumerate(units):
+            abs_z[layer].append(np.abs(standardize(u.cpu().numpy(), stats[layer], settings.events.std_floor)))
+    rasters, thresholds = [], []
+    for layer_z in abs_z:
+        matrix = np.concatenate(layer_z)
+        match = rate_matched_spikes(matrix, settings.events.target_rate)
+        rasters.append(Raster.from_flat(match.flat_indices, matrix.shape[0], matrix.shape[1], bounds))
+        thresholds.append(match.threshold)
+    return rasters, np.asarray(thresholds, dtype=np.float64)

@@ -1,0 +1,1 @@
+"""Tables and figures of the study, each validated against spec/18 and spec/19 before it is written."""

@@ -1,0 +1,134 @@
+"""Phases 1-5 end to end on the tiny GPT-2: through the phase CLI and through ``runlab submit``.
+
+This is also spec/16's determinism smoke test: two runs of the same config in two fresh runs roots
+give identical run ids and identical sha256 for every artifact.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from avalanche_llm import cli
+from avalanche_llm.config import load_study_config
+from avalanche_llm.io.schema_validate import table_spec, validate_record
+from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
+from runlab import cli as runlab_cli
+
+from .conftest import REPO, TINY_STUDY
+
+PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5"]
+
+
+def _phase(phase: str, config: Path, root: Path, *extra: str) -> int:
+    return cli.main([phase, "--config", str(config), "--device", "cpu", "--dtype", "fp32", "--runs_root", str(root),
+                     *extra])
+
+
+def _artifacts(root: Path, run_id: str) -> dict[str, str]:
+    record = json.loads((root / run_id / "run_record.json").read_text())
+    return {entry["relative_path"]: entry["sha256"] for entry in record["artifact_index"]}
+
+
+@pytest.fixture(scope="module")
+def two_cli_runs(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path):
+    """Phases 1-5 run twice through the CLI on one config, in two runs roots."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    config = copy.deepcopy(TINY_STUDY)
+    config["avalanche_llm"]["model"]["hf_id"] = str(tiny_gpt2)
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    roots = [folder / "first", folder / "second"]
+    codes = [[_phase(phase, path, root) for phase in PHASES] for root in roots]
+    return path, roots, codes
+
+
+def test_every_phase_completes_and_the_run_ids_are_the_content_hashes(two_cli_runs) -> None:
+    config_path, roots, codes = two_cli_runs
+    assert codes == [[0] * 5, [0] * 5]
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    for phase in PHASES:
+        run_id = phase_run_id(config, phase)
+        for root in roots:
+            record = json.loads((root / run_id / "run_record.json").read_text())
+            validate_record(record, run_id)
+            assert record["stage_status"] == "complete" and record["stage_tag"] == PHASE_TAGS[phase]
+            assert record["config_hash"] == config.sha256
+            assert record["versions"]["torch"] and record["versions"]["transformers"] == "5.23.0"
+
+
+def test_determinism_smoke_two_runs_give_identical_artifact_hashes(two_cli_runs) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    for phase in PHASES:
+        run_id = phase_run_id(config, phase)
+        first, second = (_artifacts(root, run_id) for root in roots)
+        assert first == second and first, phase
+        record = json.loads((roots[0] / run_id / "run_record.json").read_text())
+        assert record["determinism"]["seed"] == 0 and "PYTHONHASHSEED" in json.dumps(record["determinism"])
+
+
+def test_phase5_writes_the_worked_example_from_the_artifacts(two_cli_runs) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    run_id = phase_run_id(config, "phase5")
+    artifacts = _artifacts(roots[0], run_id)
+    for path in ("results/metrics.parquet", "tables/table_T01_SUMMARY.csv", "tables/table_T01_SUMMARY.parquet",
+                 "figs/fig_F03_BRANCHING_CURVES.pdf", "figs/fig_F03_BRANCHING_CURVES.png"):
+        assert path in artifacts
+    summary = pq.read_table(roots[0] / run_id / "tables/table_T01_SUMMARY.parquet")
+    assert summary.column_names == list(table_spec("table_T01_SUMMARY")["columns"])
+    rows = summary.to_pylist()
+    data = [row for row in rows if row["source"] == "data"]
+    assert [row["gain"] for row in data] == [0.5, 1.0, 2.0]
+    assert sum(row["is_gstar"] for row in data) == 1
+    assert {row["source"] for row in rows} == {"data", "null:bin_unit", "null:both", "null:unit_time"}
+    gstar = json.loads((roots[0] / phase_run_id(config, "phase2") / "results/gstar.json").read_text())
+    chosen = next(row for row in data if row["is_gstar"])
+    assert chosen["gain"] == gstar["gstar"]
+    assert min(abs(row["b_tot_mr"] - 1) for row in data) == pytest.approx(abs(chosen["b_tot_mr"] - 1))
+    # the bin_unit null keeps A(t) of every layer, so its total branching ratio equals the data's at g*
+    bin_unit = next(row for row in rows if row["source"] == "null:bin_unit")
+    assert bin_unit["b_tot_mr"] == pytest.approx(chosen["b_tot_mr"], abs=1e-12)
+    metrics = pq.read_table(roots[0] / run_id / "results/metrics.parquet").to_pylist()
+    assert {row["metric"] for row in metrics} >= {"b_tot_mr", "m_mr", "size_alpha", "crackling_gamma_fit"}
+    assert all(isinstance(row["value"], float) for row in metrics)
+
+
+def test_rates_are_matched_across_layers_and_gains(two_cli_runs) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    matched = pq.read_table(roots[0] / phase_run_id(config, "phase2") / "results/rate_match.parquet").to_pylist()
+    assert len(matched) == 3 * 3
+    assert {row["spikes"] for row in matched} == {round(0.03 * 24 * 16 * 32)}
+    nulls = pq.read_table(roots[0] / phase_run_id(config, "phase3") / "results/null_checks.parquet").to_pylist()
+    claimed = {"unit_time": ("per_unit_kept",), "bin_unit": ("per_bin_kept",), "both": ("per_unit_kept", "per_bin_kept")}
+    assert all(row[column] for row in nulls for column in claimed[row["null_model"]])
+    assert all(row["changed"] for row in nulls)
+
+
+def test_runlab_submit_runs_the_chain_to_the_same_runs(two_cli_runs, tmp_path: Path) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    root = tmp_path / "submitted"
+    manifest = REPO / "jobs" / "avalanche_llm.yaml"
+    assert runlab_cli.main(["submit", str(manifest), "--config", str(config_path), "--runs_root", str(root)]) == 0
+    for phase in PHASES:
+        run_id = phase_run_id(config, phase)
+        assert _artifacts(root, run_id) == _artifacts(roots[0], run_id)
+    assert runlab_cli.main(["verify", phase_run_id(config, "phase5"), "--runs_root", str(root)]) == 0
+
+
+def test_a_complete_phase_is_not_rerun(two_cli_runs, capsys: pytest.CaptureFixture[str]) -> None:
+    config_path, roots, _ = two_cli_runs
+    before = (roots[0] / phase_run_id(load_study_config(config_path, {"device": "cpu", "dtype": "fp32"}),
+                                      "phase5") / "run_record.json").read_bytes()
+    assert _phase("phase5", config_path, roots[0]) == 0
+    assert "already complete" in capsys.readouterr().out
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    assert (roots[0] / phase_run_id(config, "phase5") / "run_record.json").read_bytes() == before
