@@ -14,9 +14,10 @@ import argparse
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Sequence
 
-from runlab.errors import ConfigError, ExitCode, RunlabError
+from runlab.cli import OneLineParser, run_reporting_errors
+from runlab.errors import ConfigError, ExitCode
 from runlab.launcher import build_stage_job
 from runlab.manifest import load_manifest
 from runlab.run_id import RUN_ID_MODES, content_hash_run_id
@@ -32,32 +33,20 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        args = _parser(phase_commands(load_canon())).parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+
+    def command() -> int:
+        args = _parser(phase_commands(load_canon())).parse_args(words)
         return args.handler(args)
-    except SystemExit as exc:
+
+    try:
+        return run_reporting_errors("avalanche_llm", command, debug="--debug" in words)
+    except SystemExit as exc:  # --help, or a usage error already printed as one line
         return int(exc.code or 0)
-    except RunlabError as exc:
-        if debug:
-            raise
-        print(f"avalanche_llm: error: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    except Exception as exc:  # a phase's own failure: one line, the run record holds the rest
-        if debug:
-            raise
-        print(f"avalanche_llm: error: {type(exc).__name__}: {exc}; rerun with --debug for the traceback",
-              file=sys.stderr)
-        return int(ExitCode.FAILURE)
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(int(ExitCode.SCHEMA), f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
 def _parser(commands: list[PhaseCommand]) -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m avalanche_llm", description="Neuronal avalanches in language models.")
+    parser = OneLineParser(prog="python -m avalanche_llm", description="Neuronal avalanches in language models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     subcommands = parser.add_subparsers(dest="phase", required=True)
     for command in commands:

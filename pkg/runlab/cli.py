@@ -14,7 +14,7 @@ import secrets
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from .canon import CanonRegistry, load_registry
 from .config import ResolvedConfig, resolve_config
@@ -28,7 +28,7 @@ from .store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
 from .verify import verifier_to_run, verify_run
 from .yamlio import load_yaml_file
 
-__all__ = ["main"]
+__all__ = ["OneLineParser", "main", "run_reporting_errors"]
 
 _DEFAULT_CANON = Path("spec/00_CANONICAL.md")
 
@@ -39,21 +39,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed as one line
         return int(exc.code or 0)
+    return run_reporting_errors("runlab", lambda: args.handler(args), args.debug)
+
+
+def run_reporting_errors(prog: str, command: Callable[[], int], debug: bool) -> int:
+    """Run ``command`` and return its exit code; a RunlabError becomes the line ``<prog>: error: <what is
+    wrong>; <what to do>`` and its exit code, any other exception one line and exit 1 (the run record
+    holds the rest). With ``debug`` the exception propagates, traceback and all."""
     try:
-        return args.handler(args)
+        return command()
     except RunlabError as exc:
-        if args.debug:
+        if debug:
             raise
-        print(f"runlab: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    except Exception as exc:  # a stage's own failure: one line, the record holds the rest
-        if args.debug:
+    except Exception as exc:
+        if debug:
             raise
-        print(f"runlab: error: {type(exc).__name__}: {exc}; rerun with --debug for the traceback", file=sys.stderr)
+        print(f"{prog}: error: {type(exc).__name__}: {exc}; rerun with --debug for the traceback", file=sys.stderr)
         return int(ExitCode.FAILURE)
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line and exit 2, like every other input error."""
 
     def error(self, message: str) -> NoReturn:
@@ -61,7 +68,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="runlab", description="Content-addressed, immutable runs of study stages.")
+    parser = OneLineParser(prog="runlab", description="Content-addressed, immutable runs of study stages.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", required=True)
 
