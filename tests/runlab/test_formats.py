@@ -269,6 +269,13 @@ def test_figure_bytes_ignore_save_time_rc_params_and_leave_the_figure_and_pyplot
     with mpl.rc_context(overrides):
         assert {fmt: figure_bytes(fig, fmt) for fmt in ("pdf", "png")} == expected
     assert fig.canvas is canvas
-    assert "matplotlib.pyplot" not in sys.modules
     with pytest.raises(ValueError, match="figure format 'svg' is not supported"):
         figure_bytes(fig, "svg")
+
+
+def test_figure_bytes_never_import_pyplot() -> None:
+    # in a fresh interpreter: other tests' libraries (powerlaw, mrestimator) import pyplot here
+    code = ("import sys\nfrom matplotlib.figure import Figure\nfrom runlab.formats import figure_bytes\n"
+            "fig = Figure()\nfig.add_subplot().plot([0, 1])\nfigure_bytes(fig, 'png')\nfigure_bytes(fig, 'pdf')\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
