@@ -79,6 +79,7 @@ def test_phase5_writes_the_worked_example_from_the_artifacts(two_cli_runs) -> No
     run_id = phase_run_id(config, "phase5")
     artifacts = _artifacts(roots[0], run_id)
     for path in ("results/metrics.parquet", "tables/table_T01_SUMMARY.csv", "tables/table_T01_SUMMARY.parquet",
+                 "tables/table_T01_SUMMARY.tex",
                  "figs/fig_F03_BRANCHING_CURVES.pdf", "figs/fig_F03_BRANCHING_CURVES.png"):
         assert path in artifacts
     summary = pq.read_table(roots[0] / run_id / "tables/table_T01_SUMMARY.parquet")
@@ -93,6 +94,8 @@ def test_phase5_writes_the_worked_example_from_the_artifacts(two_cli_runs) -> No
     assert chosen["gain"] == gstar["gstar"]
     assert min(abs(row["b_tot_mr"] - 1) for row in data) == pytest.approx(abs(chosen["b_tot_mr"] - 1))
     # the bin_unit null keeps A(t) of every layer, so its total branching ratio equals the data's at g*
+    latex = (roots[0] / run_id / "tables/table_T01_SUMMARY.tex").read_text()
+    assert latex.count("\\textbf{data}") == 1 and latex.count(" \\\\\n") == len(rows) + 1  # header + rows
     bin_unit = next(row for row in rows if row["source"] == "null:bin_unit")
     assert bin_unit["b_tot_mr"] == pytest.approx(chosen["b_tot_mr"], abs=1e-12)
     metrics = pq.read_table(roots[0] / run_id / "results/metrics.parquet").to_pylist()

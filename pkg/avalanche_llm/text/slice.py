@@ -10,7 +10,6 @@ visible across runs of the same config.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 from runlab.errors import ConfigError
 
 from ..config import TextSettings
+from ..io.hashing import sha256_arrays
 from .corpus import Corpus
 
 __all__ = ["TextSlice", "slice_corpus"]
@@ -36,18 +36,11 @@ class TextSlice:
 
     @property
     def indices_sha256(self) -> str:
-        return _sha256(self.baseline_starts, self.analysis_starts)
+        return sha256_arrays(self.baseline_starts, self.analysis_starts)
 
     @property
     def tokens_sha256(self) -> str:
-        return _sha256(self.baseline, self.analysis)
-
-
-def _sha256(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
-    return digest.hexdigest()
+        return sha256_arrays(self.baseline, self.analysis)
 
 
 def slice_corpus(corpus: Corpus, tokenizer: Any, settings: TextSettings) -> TextSlice:
