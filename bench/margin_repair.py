@@ -36,7 +36,6 @@ import io
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -50,8 +49,11 @@ from typing import Any, Callable, Sequence
 # Run as a script, this file's folder leads sys.path and its name would shadow the margin_repair package.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # the repository root, for bench.memory
 
 import numpy as np  # noqa: E402
+
+from bench.memory import PeakRss  # noqa: E402
 
 from margin_repair.certificate import audit, build_certificate  # noqa: E402
 from margin_repair.emnist import SplitFiles, find_data_dir, load_dataset, provenance  # noqa: E402
@@ -101,32 +103,6 @@ class Stopwatch:
         now = time.perf_counter()
         self.seconds[stage] = now - self._last
         self._last = now
-
-
-class PeakRss:
-    """Peak resident memory (MB) of this process over a ``with`` region."""
-
-    def __enter__(self) -> "PeakRss":
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self.method = "VmHWM over the region"
-        except OSError:
-            self.method = "ru_maxrss of the whole child"
-        self.start_mb = _status_kb("VmRSS") / 1024
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.method.startswith("VmHWM"):
-            self.peak_mb = _status_kb("VmHWM") / 1024
-        else:
-            self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 @dataclass(frozen=True)
