@@ -53,6 +53,8 @@ def sweep_gains(run: Run) -> None:
     baseline, _ = read_hdf5(prepared, "data/baseline_stats.h5")
     bounds = segment_bounds(*windows.shape)
     done = list((run.load_checkpoint() or {}).get("gains_done", []))
+    if done:
+        print(f"S02: resuming: {len(done)} of {len(settings.gain.values)} gains kept", flush=True)
     loaded = None
     rows, matched = [], []
     for index, gain in enumerate(settings.gain.values):
