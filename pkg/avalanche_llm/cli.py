@@ -64,6 +64,9 @@ def _parser(commands: list[PhaseCommand]) -> argparse.ArgumentParser:
         sub.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
         if "gstar_method" in defaults:
             sub.add_argument("--gstar_method", choices=GSTAR_METHODS, default=defaults["gstar_method"])
+        for flag in ("arc_split", "arc_config"):
+            if flag in defaults:
+                sub.add_argument(f"--{flag}", default=defaults[flag], help="default from CANON.DATASET.ARC_MCQ")
         sub.set_defaults(handler=_environment if command.name == "phase0" else _run_phase, command=command)
     return parser
 
@@ -74,7 +77,9 @@ def _help(phase: str) -> str:
             "phase2": "S02: gain sweep, rate-matched rasters, b_tot and g*",
             "phase3": "S03: cross-correlation and null rasters at g*",
             "phase4": "S04: branching, avalanches, power-law fits, crackling",
-            "phase5": "S05: metrics table, T01 and F03 from the artifacts"}[phase]
+            "phase5": "S05: metrics table, T01 and F03 from the artifacts",
+            "phase6arc": "S06ARC: ARC multiple-choice accuracy at every gain (needs a causal LM)",
+            "phase6b": "S06B: perplexity of the analysis windows at every gain (needs a causal LM)"}[phase]
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

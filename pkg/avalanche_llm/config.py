@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from runlab.config import ResolvedConfig, resolve_config_data
+from runlab.errors import ConfigError
 from runlab.yamlio import load_yaml_file
 
 from .canon import load_canon, project_root
@@ -23,6 +24,8 @@ CLI_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "device": ("avalanche_llm", "runtime", "device"),
     "dtype": ("avalanche_llm", "runtime", "dtype"),
     "gstar_method": ("avalanche_llm", "gain", "gstar_method"),
+    "arc_config": ("avalanche_llm", "behaviour", "arc", "config"),
+    "arc_split": ("avalanche_llm", "behaviour", "arc", "split"),
 }
 
 
@@ -88,6 +91,22 @@ class MetricSettings:
 
 
 @dataclass(frozen=True)
+class ArcSettings:
+    dataset: str
+    config: str
+    split: str
+    revision: str | None
+    max_items: int  # 0: every item
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class BehaviourSettings:
+    arc: ArcSettings
+    perplexity_batch_size: int
+
+
+@dataclass(frozen=True)
 class OutputNames:
     metrics: str
     table_t01: str
@@ -105,6 +124,7 @@ class StudySettings:
     gain: GainSettings
     metrics: MetricSettings
     outputs: OutputNames
+    behaviour: BehaviourSettings | None  # phase 6 only
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StudySettings:
@@ -119,4 +139,14 @@ class StudySettings:
             gain=GainSettings(**gain),
             metrics=MetricSettings(**section["metrics"]),
             outputs=OutputNames(**section["outputs"]),
+            behaviour=(BehaviourSettings(ArcSettings(**section["behaviour"]["arc"]),
+                                         section["behaviour"]["perplexity"]["batch_size"])
+                       if "behaviour" in section else None),
         )
+
+    def require_behaviour(self) -> BehaviourSettings:
+        """The phase-6 settings; a config without them is exit 2."""
+        if self.behaviour is None:
+            raise ConfigError("the config has no avalanche_llm.behaviour section, which phase 6 needs",
+                              "add behaviour: {arc: ..., perplexity: ...} as in configs/avalanche_llm/pipeline.yaml")
+        return self.behaviour

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from .arc_fixture import arc_records, write_parquet
+
 REPO = Path(__file__).resolve().parents[2]
 EMBEDDED_CORPUS = Path(str(resources.files("avalanche_llm.text") / "default_corpus.txt"))
 
@@ -51,6 +53,9 @@ TINY_STUDY: dict[str, Any] = {
         "events": {"target_rate": 0.03, "std_floor": 1.0e-6},
         "gain": {"values": [0.5, 1.0, 2.0], "gstar_method": "btot_near_one"},
         "metrics": {"mr_k_max": 4, "min_tail": 8, "n_boot": 4, "cc_max_lag": 2},
+        "behaviour": {"arc": {"dataset": None, "config": "ARC-Challenge", "split": "test", "revision": None,
+                              "max_items": 0, "batch_size": 8},
+                      "perplexity": {"batch_size": 8}},
         "outputs": {"metrics": "CANON.OUTPUT.RESULTS_METRICS", "table_t01": "CANON.OUTPUT.TABLE_T01_SUMMARY",
                     "fig_f03": "CANON.OUTPUT.FIG_F03_BRANCHING_CURVES"},
     },
@@ -58,14 +63,30 @@ TINY_STUDY: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="session")
+def arc_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local copy of an ARC-format dataset in the hub's layout: <folder>/ARC-Challenge/test-00000-of-00001.parquet."""
+    folder = tmp_path_factory.mktemp("arc")
+    (folder / "ARC-Challenge").mkdir()
+    write_parquet(folder / "ARC-Challenge" / "test-00000-of-00001.parquet", arc_records())
+    return folder
+
+
+def tiny_study(tiny_gpt2: Path, arc_folder: Path) -> dict[str, Any]:
+    """TINY_STUDY for the tiny GPT-2 and the ARC fixture folder."""
+    config = copy.deepcopy(TINY_STUDY)
+    config["avalanche_llm"]["model"]["hf_id"] = str(tiny_gpt2)
+    config["avalanche_llm"]["behaviour"]["arc"]["dataset"] = str(arc_folder)
+    return config
+
+
 @pytest.fixture
-def tiny_config(tmp_path: Path, tiny_gpt2: Path):
+def tiny_config(tmp_path: Path, tiny_gpt2: Path, arc_folder: Path):
     """``tiny_config(**changes)`` writes a study config for the tiny model; ``changes`` are
     ``section=value`` updates of the ``avalanche_llm`` mapping (e.g. ``gain={...}``)."""
 
     def write(name: str = "tiny.yaml", **changes: Any) -> Path:
-        config = copy.deepcopy(TINY_STUDY)
-        config["avalanche_llm"]["model"]["hf_id"] = str(tiny_gpt2)
+        config = tiny_study(tiny_gpt2, arc_folder)
         for section, value in changes.items():
             config["avalanche_llm"][section] = {**config["avalanche_llm"][section], **value}
         path = tmp_path / name

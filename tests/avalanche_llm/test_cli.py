@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 from avalanche_llm import cli
 from avalanche_llm.canon import load_canon, phase_commands
@@ -26,7 +27,7 @@ def _run(phase: str, config: Path, root: Path, *extra: str, device: str = "cpu")
 def test_every_canon_command_parses_to_its_own_defaults() -> None:
     registry = load_canon()
     commands = phase_commands(registry)
-    assert [command.name for command in commands] == [f"phase{n}" for n in range(6)]
+    assert [command.name for command in commands] == [*(f"phase{n}" for n in range(6)), "phase6arc", "phase6b"]
     parser = cli._parser(commands)
     for command in commands:
         words = shlex.split(registry.lookup(f"CANON.CLI.CMD.{command.key}"))
@@ -39,6 +40,10 @@ def test_every_canon_command_parses_to_its_own_defaults() -> None:
         assert getattr(defaults, "gstar_method", "btot_near_one") == "btot_near_one"
         assert defaults.allow_resume is False and defaults.dry_run is False
     assert not hasattr(parser.parse_args(["phase1"]), "gstar_method")
+    arc = parser.parse_args(["phase6arc"])
+    assert (arc.arc_config, arc.arc_split) == (registry.lookup("CANON.DATASET.ARC_MCQ.CONFIG"),
+                                               registry.lookup("CANON.DATASET.ARC_MCQ.SPLIT"))
+    assert not hasattr(parser.parse_args(["phase6b"]), "arc_config")
 
 
 def test_phase0_validates_and_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,3 +111,15 @@ def test_the_worked_example_run_dir_is_the_quickstart_s05_id() -> None:
     # the CLI with the quickstart's own device and dtype computes the same ids as runlab submit
     assert phase_run_id(load_study_config(QUICKSTART, {"device": "cpu", "dtype": "fp32"}), "phase5") == \
         phase_run_id(config, "phase5")
+
+
+def test_phase6_needs_the_behaviour_section(tiny_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "runs"
+    config = tmp_path / "no_behaviour.yaml"
+    data = yaml.safe_load(tiny_config().read_text())
+    del data["avalanche_llm"]["behaviour"]
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert _run("phase1", config, root) == 0 and _run("phase2", config, root) == 0
+    capsys.readouterr()
+    assert _run("phase6b", config, root) == 2
+    assert "has no avalanche_llm.behaviour section" in capsys.readouterr().err

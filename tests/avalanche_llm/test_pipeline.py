@@ -6,7 +6,6 @@ give identical run ids and identical sha256 for every artifact.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -20,9 +19,9 @@ from avalanche_llm.io.schema_validate import table_spec, validate_record
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 from runlab import cli as runlab_cli
 
-from .conftest import REPO, TINY_STUDY
+from .conftest import REPO, tiny_study
 
-PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5"]
+PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6b"]
 
 
 def _phase(phase: str, config: Path, root: Path, *extra: str) -> int:
@@ -36,11 +35,10 @@ def _artifacts(root: Path, run_id: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def two_cli_runs(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path):
-    """Phases 1-5 run twice through the CLI on one config, in two runs roots."""
+def two_cli_runs(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path, arc_folder: Path):
+    """Phases 1-6 run twice through the CLI on one config, in two runs roots."""
     folder = tmp_path_factory.mktemp("pipeline")
-    config = copy.deepcopy(TINY_STUDY)
-    config["avalanche_llm"]["model"]["hf_id"] = str(tiny_gpt2)
+    config = tiny_study(tiny_gpt2, arc_folder)
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     roots = [folder / "first", folder / "second"]
@@ -50,7 +48,7 @@ def two_cli_runs(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path):
 
 def test_every_phase_completes_and_the_run_ids_are_the_content_hashes(two_cli_runs) -> None:
     config_path, roots, codes = two_cli_runs
-    assert codes == [[0] * 5, [0] * 5]
+    assert codes == [[0] * len(PHASES)] * 2
     config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
     for phase in PHASES:
         run_id = phase_run_id(config, phase)
@@ -135,3 +133,24 @@ def test_a_complete_phase_is_not_rerun(two_cli_runs, capsys: pytest.CaptureFixtu
     assert "already complete" in capsys.readouterr().out
     config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
     assert (roots[0] / phase_run_id(config, "phase5") / "run_record.json").read_bytes() == before
+
+
+def test_phase6_scores_arc_and_perplexity_at_every_gain_and_at_one(two_cli_runs) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    arc_dir = roots[0] / phase_run_id(config, "phase6arc")
+    accuracy = pq.read_table(arc_dir / "results/arc_accuracy.parquet").to_pylist()
+    gstar = json.loads((roots[0] / phase_run_id(config, "phase2") / "results/gstar.json").read_text())["gstar"]
+    assert [row["gain"] for row in accuracy] == [0.5, 1.0, 2.0]
+    assert [row["is_gstar"] for row in accuracy] == [row["gain"] == gstar for row in accuracy]
+    for index, row in enumerate(accuracy):  # every accuracy is recomputable from the per-choice rows
+        choices = pq.read_table(arc_dir / f"results/arc_items_gain{index:02d}.parquet").to_pylist()
+        assert row["n_items"] == 12 == len({choice["item_id"] for choice in choices})
+        for rule in ("acc", "acc_norm", "acc_bytes"):
+            assert row[rule] == sum(c["is_answer"] for c in choices if c[f"chosen_{rule}"]) / 12
+    record = json.loads((arc_dir / "run_record.json").read_text())
+    assert record["annotations"]["arc"]["items"] == 12 and len(record["annotations"]["arc"]["sha256"]) == 64
+    ppl = pq.read_table(roots[0] / phase_run_id(config, "phase6b") / "results/perplexity.parquet").to_pylist()
+    assert [row["gain"] for row in ppl] == [0.5, 1.0, 2.0]
+    assert all(row["tokens"] == 24 * 15 and row["perplexity"] > 1.0 for row in ppl)
+    assert len({row["perplexity"] for row in ppl}) == 3  # the gain changes what the model predicts

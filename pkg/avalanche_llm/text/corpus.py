@@ -13,10 +13,11 @@ from pathlib import Path
 from runlab.errors import ConfigError
 from runlab.store import sha256_file
 
-__all__ = ["Corpus", "load_corpus"]
+from ..io.sources import HUB_PREFIX, local_data_file
+
+__all__ = ["HUB_PREFIX", "Corpus", "load_corpus"]
 
 EMBEDDED_PREFIX = "embedded://"
-HUB_PREFIX = "hf://datasets/"
 
 
 @dataclass(frozen=True)
@@ -43,35 +44,13 @@ def load_corpus(source: str, text_column: str, revision: str | None = None) -> C
 
 
 def _local_file(source: str, revision: str | None) -> Path:
-    if source.startswith(EMBEDDED_PREFIX):
-        name = source[len(EMBEDDED_PREFIX) :]
-        resource = resources.files(__package__) / name
-        if "/" in name or not resource.is_file():
-            raise ConfigError(f"no embedded corpus {name!r}", "the package ships default_corpus.txt")
-        return Path(str(resource))
-    if source.startswith(HUB_PREFIX):
-        return _hub_file(source[len(HUB_PREFIX) :], revision)
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"corpus file {source} does not exist",
-                          f"give a .txt/.parquet path, {EMBEDDED_PREFIX}<file> or {HUB_PREFIX}<org>/<name>/<file>")
-    return path
-
-
-def _hub_file(address: str, revision: str | None) -> Path:
-    """``<org>/<name>/<path in the dataset repo>`` from the hub cache, downloading it if allowed."""
-    parts = address.split("/", 2)
-    if len(parts) != 3:
-        raise ConfigError(f"hub corpus {HUB_PREFIX}{address} is not <org>/<name>/<file>", "fix the source")
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(repo_id=f"{parts[0]}/{parts[1]}", filename=parts[2], repo_type="dataset",
-                                    revision=revision))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        raise ConfigError(f"hub corpus {HUB_PREFIX}{address} is not reachable or cached ({type(exc).__name__})",
-                          "download it where the hub is reachable, or set text.source to a local copy") from exc
+    if not source.startswith(EMBEDDED_PREFIX):
+        return local_data_file(source, revision)
+    name = source[len(EMBEDDED_PREFIX) :]
+    resource = resources.files(__package__) / name
+    if "/" in name or not resource.is_file():
+        raise ConfigError(f"no embedded corpus {name!r}", "the package ships default_corpus.txt")
+    return Path(str(resource))
 
 
 def _parquet_documents(path: Path, text_column: str) -> list[str]:
