@@ -257,6 +257,9 @@ class Submitter:
             if record is not None and record["stage_status"] == "complete":
                 return
             if not claim.is_live({}) or self.ledger.read(run_id) != claim:
+                record = self.store.read_record(run_id)  # the winner may have completed it since the read above
+                if record is not None and record["stage_status"] == "complete":
+                    return
                 status = record["stage_status"] if record else "missing"
                 raise RunlabError(f"stage {tag} ({run_id}) run by {claim.describe()} ended {status}",
                                   "see its run record; resubmit with --allow_resume to continue it")
