@@ -79,7 +79,8 @@ def _help(phase: str) -> str:
             "phase4": "S04: branching, avalanches, power-law fits, crackling",
             "phase5": "S05: metrics table, T01 and F03 from the artifacts",
             "phase6arc": "S06ARC: ARC multiple-choice accuracy at every gain (needs a causal LM)",
-            "phase6b": "S06B: perplexity of the analysis windows at every gain (needs a causal LM)"}[phase]
+            "phase6b": "S06B: perplexity of the analysis windows at every gain (needs a causal LM)",
+            "phase7": "S07: bootstrap intervals and |b_tot - 1| against task performance"}[phase]
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -125,6 +125,7 @@ class StudySettings:
     metrics: MetricSettings
     outputs: OutputNames
     behaviour: BehaviourSettings | None  # phase 6 only
+    statistics: tuple[int, float] | None  # phase 7 only: (n_boot, confidence)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StudySettings:
@@ -142,6 +143,8 @@ class StudySettings:
             behaviour=(BehaviourSettings(ArcSettings(**section["behaviour"]["arc"]),
                                          section["behaviour"]["perplexity"]["batch_size"])
                        if "behaviour" in section else None),
+            statistics=((section["statistics"]["n_boot"], float(section["statistics"]["confidence"]))
+                        if "statistics" in section else None),
         )
 
     def require_behaviour(self) -> BehaviourSettings:
@@ -150,3 +153,10 @@ class StudySettings:
             raise ConfigError("the config has no avalanche_llm.behaviour section, which phase 6 needs",
                               "add behaviour: {arc: ..., perplexity: ...} as in configs/avalanche_llm/pipeline.yaml")
         return self.behaviour
+
+    def require_statistics(self) -> tuple[int, float]:
+        """Phase 7's (n_boot, confidence); a config without them is exit 2."""
+        if self.statistics is None:
+            raise ConfigError("the config has no avalanche_llm.statistics section, which phase 7 needs",
+                              "add statistics: {n_boot: 200, confidence: 0.95} as in configs/avalanche_llm/pipeline.yaml")
+        return self.statistics

@@ -16,7 +16,8 @@ from runlab.config import ResolvedConfig
 from runlab.errors import ConfigError
 
 from .canon import load_canon
-from .config import StudySettings
+from .behaviour.arc import load_arc_items
+from .config import ArcSettings, StudySettings
 from .text.corpus import HUB_PREFIX, load_corpus
 
 __all__ = ["check_environment"]
@@ -49,6 +50,8 @@ def check_environment(config: ResolvedConfig, runs_root: Path) -> list[str]:
     else:
         corpus = load_corpus(settings.text.source, settings.text.text_column)
         report.append(f"corpus {settings.text.source}: {len(corpus.documents)} documents, sha256 {corpus.sha256[:12]}")
+    if settings.behaviour is not None:
+        report.append(_arc_line(settings.behaviour.arc))
     report.append(f"runs root {_writable(runs_root)}")
     return report
 
@@ -67,3 +70,12 @@ def _writable(root: Path) -> str:
     if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
         raise ConfigError(f"runs root {root} cannot be created or written (checked {existing})", "pass --runs_root")
     return f"{root} (writable{'' if existing == root else ', created by phase 1'})"
+
+
+def _arc_line(arc: ArcSettings) -> str:
+    from .phases.behaviour import arc_file
+
+    if not Path(arc.dataset).expanduser().exists():
+        return f"ARC {arc.dataset} {arc.config}/{arc.split}: from the hub (phase 6 downloads it if it is not cached)"
+    path = arc_file(arc)
+    return f"ARC {arc.config}/{arc.split}: {path} ({len(load_arc_items(path))} items)"

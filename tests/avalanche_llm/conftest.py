@@ -56,6 +56,7 @@ TINY_STUDY: dict[str, Any] = {
         "behaviour": {"arc": {"dataset": None, "config": "ARC-Challenge", "split": "test", "revision": None,
                               "max_items": 0, "batch_size": 8},
                       "perplexity": {"batch_size": 8}},
+        "statistics": {"n_boot": 40, "confidence": 0.9},
         "outputs": {"metrics": "CANON.OUTPUT.RESULTS_METRICS", "table_t01": "CANON.OUTPUT.TABLE_T01_SUMMARY",
                     "fig_f03": "CANON.OUTPUT.FIG_F03_BRANCHING_CURVES"},
     },

@@ -27,7 +27,7 @@ def _run(phase: str, config: Path, root: Path, *extra: str, device: str = "cpu")
 def test_every_canon_command_parses_to_its_own_defaults() -> None:
     registry = load_canon()
     commands = phase_commands(registry)
-    assert [command.name for command in commands] == [*(f"phase{n}" for n in range(6)), "phase6arc", "phase6b"]
+    assert [command.name for command in commands] == [*(f"phase{n}" for n in range(6)), "phase6arc", "phase6b", "phase7"]
     parser = cli._parser(commands)
     for command in commands:
         words = shlex.split(registry.lookup(f"CANON.CLI.CMD.{command.key}"))
@@ -123,3 +123,10 @@ def test_phase6_needs_the_behaviour_section(tiny_config, tmp_path: Path, capsys:
     capsys.readouterr()
     assert _run("phase6b", config, root) == 2
     assert "has no avalanche_llm.behaviour section" in capsys.readouterr().err
+
+
+def test_phase0_checks_the_arc_file_when_phase6_is_configured(tiny_config, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("phase0", tiny_config(), tmp_path / "runs") == 0
+    out = capsys.readouterr().out
+    assert "phase0: ARC ARC-Challenge/test: " in out and "test-00000-of-00001.parquet (12 items)" in out

@@ -21,7 +21,7 @@ from runlab import cli as runlab_cli
 
 from .conftest import REPO, tiny_study
 
-PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6b"]
+PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6b", "phase7"]
 
 
 def _phase(phase: str, config: Path, root: Path, *extra: str) -> int:
@@ -154,3 +154,24 @@ def test_phase6_scores_arc_and_perplexity_at_every_gain_and_at_one(two_cli_runs)
     assert [row["gain"] for row in ppl] == [0.5, 1.0, 2.0]
     assert all(row["tokens"] == 24 * 15 and row["perplexity"] > 1.0 for row in ppl)
     assert len({row["perplexity"] for row in ppl}) == 3  # the gain changes what the model predicts
+
+
+def test_phase7_gives_intervals_for_every_metric_and_the_criticality_association(two_cli_runs) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    run_dir = roots[0] / phase_run_id(config, "phase7")
+    intervals = pq.read_table(run_dir / "results/confidence_intervals.parquet").to_pylist()
+    assert {row["metric"] for row in intervals} == {"m_mr", "size_alpha", "duration_alpha", "acc", "acc_norm",
+                                                    "acc_bytes", "perplexity"}
+    assert all(row["n_boot"] == 40 for row in intervals)
+    bounded = [row for row in intervals if row["n_failed"] <= 20]
+    assert bounded and all(row["low"] <= row["high"] for row in bounded)
+    accuracy = pq.read_table(roots[0] / phase_run_id(config, "phase6arc") / "results/arc_accuracy.parquet").to_pylist()
+    for row in accuracy:  # the interval's estimate is phase 6's number
+        (match,) = [r for r in intervals if r["metric"] == "acc" and r["gain"] == row["gain"]]
+        assert match["estimate"] == row["acc"] and match["low"] <= row["acc"] <= match["high"]
+    table = pq.read_table(run_dir / "tables/table_T02_CRITICALITY_PERFORMANCE.parquet").to_pylist()
+    assert [row["performance_metric"] for row in table] == ["acc", "acc_norm", "acc_bytes", "perplexity"]
+    assert all(row["n_gains"] == 3 for row in table)  # the swept gains 0.5, 1, 2
+    finite = [row for row in table if row["p_permutation"] == row["p_permutation"]]
+    assert all(2 / 6 - 1e-12 <= row["p_permutation"] <= 1 and row["p_holm"] >= row["p_permutation"] for row in finite)

@@ -22,7 +22,7 @@ QUICKSTART = REPO / "configs" / "avalanche_llm" / "quickstart.yaml"
 def _config(tmp_path: Path) -> Path:
     config = yaml.safe_load(QUICKSTART.read_text())
     config["avalanche_llm"]["text"].update(sequence_tokens=32, baseline_sequences=4, analysis_sequences=48)
-    config["avalanche_llm"]["gain"]["values"] = [0.5, 0.75, 1.0, 1.5, 2.0]
+    config["avalanche_llm"]["gain"]["values"] = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5]
     config["avalanche_llm"]["model"]["batch_size"] = 8
     path = tmp_path / "resume.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -61,13 +61,13 @@ def test_a_killed_gain_sweep_resumes_to_the_same_bytes(tmp_path: Path, capsys) -
     process.kill()
     process.wait()
     kept = _gains_indexed(root)
-    assert 1 <= kept < 5, f"the kill came too late ({kept} gains written)"
+    assert 1 <= kept < 8, f"the kill came too late ({kept} gains written)"
     capsys.readouterr()
 
     assert cli.main(_phase("phase2", config, root)) == 4  # incomplete: not without --allow_resume
     assert cli.main(_phase("phase2", config, root, "--allow_resume")) == 0
     out = capsys.readouterr().out
-    assert "S02: resuming:" in out and "of 5 gains kept" in out
+    assert "S02: resuming:" in out and "of 8 gains kept" in out
 
     whole = tmp_path / "whole"
     assert cli.main(_phase("phase1", config, whole)) == 0
