@@ -80,7 +80,8 @@ def _help(phase: str) -> str:
             "phase5": "S05: metrics table, T01 and F03 from the artifacts",
             "phase6arc": "S06ARC: ARC multiple-choice accuracy at every gain (needs a causal LM)",
             "phase6b": "S06B: perplexity of the analysis windows at every gain (needs a causal LM)",
-            "phase7": "S07: bootstrap intervals and |b_tot - 1| against task performance"}[phase]
+            "phase7": "S07: bootstrap intervals and |b_tot - 1| against task performance",
+            "phase8": "S08: the paper export: every table and figure, and REPORT.md, from verified runs"}[phase]
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from runlab.run_id import content_hash_run_id
 __all__ = ["PHASE_TAGS", "phase_run_id"]
 
 PHASE_TAGS = {"phase1": "S01", "phase2": "S02", "phase3": "S03", "phase4": "S04", "phase5": "S05",
-              "phase6arc": "S06ARC", "phase6b": "S06B", "phase7": "S07"}
+              "phase6arc": "S06ARC", "phase6b": "S06B", "phase7": "S07", "phase8": "S08"}
 
 
 def phase_run_id(config: ResolvedConfig, phase: str) -> str:

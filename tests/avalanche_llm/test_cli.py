@@ -27,7 +27,7 @@ def _run(phase: str, config: Path, root: Path, *extra: str, device: str = "cpu")
 def test_every_canon_command_parses_to_its_own_defaults() -> None:
     registry = load_canon()
     commands = phase_commands(registry)
-    assert [command.name for command in commands] == [*(f"phase{n}" for n in range(6)), "phase6arc", "phase6b", "phase7"]
+    assert [command.name for command in commands] == [*(f"phase{n}" for n in range(6)), "phase6arc", "phase6b", "phase7", "phase8"]
     parser = cli._parser(commands)
     for command in commands:
         words = shlex.split(registry.lookup(f"CANON.CLI.CMD.{command.key}"))

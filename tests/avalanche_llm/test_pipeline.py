@@ -7,6 +7,7 @@ give identical run ids and identical sha256 for every artifact.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,7 +22,7 @@ from runlab import cli as runlab_cli
 
 from .conftest import REPO, tiny_study
 
-PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6b", "phase7"]
+PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6b", "phase7", "phase8"]
 
 
 def _phase(phase: str, config: Path, root: Path, *extra: str) -> int:
@@ -175,3 +176,41 @@ def test_phase7_gives_intervals_for_every_metric_and_the_criticality_association
     assert all(row["n_gains"] == 3 for row in table)  # the swept gains 0.5, 1, 2
     finite = [row for row in table if row["p_permutation"] == row["p_permutation"]]
     assert all(2 / 6 - 1e-12 <= row["p_permutation"] <= 1 and row["p_holm"] >= row["p_permutation"] for row in finite)
+
+
+def test_phase8_exports_every_table_and_figure_and_a_report_of_verified_runs(two_cli_runs) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    run_dir = roots[0] / phase_run_id(config, "phase8")
+    artifacts = _artifacts(roots[0], run_dir.name)
+    for table in ("table_T01_SUMMARY", "table_T02_CRITICALITY_PERFORMANCE", "table_T03_BEHAVIOUR"):
+        assert {f"tables/{table}.{fmt}" for fmt in ("csv", "parquet", "tex")} <= set(artifacts)
+    for figure in ("fig_F03_BRANCHING_CURVES", "fig_F04_PERFORMANCE_VS_GAIN", "fig_F05_PERFORMANCE_VS_CRITICALITY"):
+        assert {f"figs/{figure}.{fmt}" for fmt in ("pdf", "png")} <= set(artifacts)
+    s05 = _artifacts(roots[0], phase_run_id(config, "phase5"))
+    for path in ("tables/table_T01_SUMMARY.csv", "tables/table_T01_SUMMARY.tex", "figs/fig_F03_BRANCHING_CURVES.png"):
+        assert artifacts[path] == s05[path]  # assembled from S05's artifacts, byte for byte
+    report = (run_dir / "results/REPORT.md").read_text()
+    for phase in PHASES[:-1]:  # every run S08 stands on, with every artifact's sha256
+        run_id = phase_run_id(config, phase)
+        assert f"`{run_id}`" in report
+        assert all(f"`{sha}`" in report for sha in _artifacts(roots[0], run_id).values())
+    t03 = pq.read_table(run_dir / "tables/table_T03_BEHAVIOUR.parquet").to_pylist()
+    accuracy = pq.read_table(roots[0] / phase_run_id(config, "phase6arc") / "results/arc_accuracy.parquet").to_pylist()
+    assert [row["acc"] for row in t03] == [row["acc"] for row in accuracy]
+
+
+def test_phase8_refuses_to_export_from_a_damaged_run(two_cli_runs, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    root = tmp_path / "copy"
+    shutil.copytree(roots[0], root)
+    shutil.rmtree(root / phase_run_id(config, "phase8"))
+    damaged = root / phase_run_id(config, "phase4") / "results/crackling.parquet"
+    damaged.chmod(0o644)
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+    capsys.readouterr()
+    assert _phase("phase8", config_path, root) == 2
+    err = capsys.readouterr().err
+    assert f"upstream run {phase_run_id(config, 'phase4')} (S04) does not verify" in err

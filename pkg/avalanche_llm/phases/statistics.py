@@ -18,6 +18,7 @@ from runlab import Run
 
 from ..analysis.statistics import holm_adjust, percentile_interval, replicates, segment_resample, spearman_association
 from ..analysis.summarize import TOTAL_LAYER
+from ..canon import load_canon
 from ..config import StudySettings
 from ..io.artifacts import read_json, read_parquet
 from ..io.schema_validate import table_from_rows
@@ -65,8 +66,8 @@ def statistics(run: Run) -> None:
     performance = _performance(run, settings, rng, window_draws, add)
     run.write_results("confidence_intervals", table_from_rows("confidence_intervals", rows))
     associations = _associations(b_tot, performance, confidence)
-    run.write_table("table_T02_CRITICALITY_PERFORMANCE",
-                    table_from_rows("table_T02_CRITICALITY_PERFORMANCE", associations))
+    name = load_canon().lookup("CANON.OUTPUT.TABLE_T02_CRITICALITY_PERFORMANCE")
+    run.write_table(name, table_from_rows(name, associations))
     print(f"S07: {len(rows)} intervals ({n_boot} resamples, {confidence:.0%}); association of |b_tot - 1| with "
           f"{', '.join(PERFORMANCE_METRICS)} over {len(b_tot)} gains", flush=True)
 

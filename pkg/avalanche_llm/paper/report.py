@@ -1,0 +1,104 @@
+"""``results/REPORT.md`` of S08: what was run, the headline numbers, every table and figure of the
+export, and every run it stands on with the sha256 of each artifact. Deterministic: it holds no
+time stamps, so a rerun of the same config gives the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, Mapping, Sequence
+
+from runlab import RunView
+
+__all__ = ["artifact_digest", "report_markdown"]
+
+Row = Mapping[str, Any]
+
+
+def artifact_digest(view: RunView) -> str:
+    """sha256 over a run's artifact index: ``<path> <sha256>`` lines in path order."""
+    lines = "".join(f"{entry['relative_path']} {entry['sha256']}\n" for entry in view.record["artifact_index"])
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _markdown_table(rows: Sequence[Row], columns: Sequence[str], digits: int = 3) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_number(row[column], digits) for column in columns) + " |" for row in rows]
+    return lines
+
+
+def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gstar: Mapping[str, Any],
+                    t01: Sequence[Row], t02: Sequence[Row], t03: Sequence[Row], outputs: Mapping[str, str]) -> str:
+    study = config["avalanche_llm"]
+    model = runs["S01"].annotations.get("model", {})
+    text = runs["S01"].annotations.get("text", {})
+    arc = runs["S06ARC"].annotations.get("arc", {})
+    accuracy = next(row for row in t02 if row["performance_metric"] == "acc")
+    lines = [
+        "# avalanche_llm: neuronal avalanches against gain, and what the model can do",
+        "",
+        "Assembled by phase 8 (S08) from the artifacts of the runs listed at the end, each of which passed "
+        "`runlab verify` (rehash, record, stage verifier) first. Nothing here ran the model.",
+        "",
+        "## What was run",
+        "",
+        f"- Model `{study['model']['hf_id']}` ({model.get('model_type', '?')}, {model.get('n_layers', '?')} blocks "
+        f"× {model.get('hidden', '?')} units, weights digest `{str(model.get('weights_digest', '?'))[:16]}`), "
+        f"{study['runtime']['dtype']} on {study['runtime']['device']}.",
+        f"- Text `{study['text']['source']}` (sha256 `{str(text.get('sha256', '?'))[:16]}`): "
+        f"{study['text']['analysis_sequences']} analysis windows of {study['text']['sequence_tokens']} tokens, "
+        f"slice `{str(text.get('indices_sha256', '?'))[:16]}`.",
+        f"- Gains {', '.join(f'{g:g}' for g in study['gain']['values'])}; spike rate "
+        f"{study['events']['target_rate']:g} per unit and token in every layer at every gain.",
+        f"- ARC `{arc.get('dataset', '?')}` {arc.get('config', '?')}/{arc.get('split', '?')}: {arc.get('items', '?')} "
+        f"items (file sha256 `{str(arc.get('sha256', '?'))[:16]}`).",
+        "",
+        "## Headline",
+        "",
+        f"- g* = {gstar['gstar']:g} ({gstar['method']}): b_tot(g*) = {_number(gstar['b_tot'])}, "
+        f"|b_tot − 1| = {_number(gstar['distance_to_one'])}.",
+        f"- |b_tot − 1| against ARC accuracy over {accuracy['n_gains']} gains: Spearman ρ = "
+        f"{_number(accuracy['rho'])} [{_number(accuracy['low'])}, {_number(accuracy['high'])}], permutation "
+        f"p = {_number(accuracy['p_permutation'], 4)}, Holm p = {_number(accuracy['p_holm'], 4)} (four "
+        "performance metrics, spec/21). With this few gains the test has little power: read the intervals.",
+        "",
+        f"## Table T03: behaviour against gain (`tables/{outputs['t03']}.csv`, `.parquet`, `.tex`)",
+        "",
+        *_markdown_table(t03, ["gain", "is_gstar", "b_tot", "b_tot_low", "b_tot_high", "acc", "acc_low", "acc_high",
+                               "perplexity", "perplexity_low", "perplexity_high"]),
+        "",
+        f"## Table T02: criticality against performance (`tables/{outputs['t02']}.csv`, `.parquet`, `.tex`)",
+        "",
+        *_markdown_table(t02, ["performance_metric", "n_gains", "rho", "low", "high", "p_permutation", "p_holm"]),
+        "",
+        f"## Table T01: avalanche summary (`tables/{outputs['t01']}.csv`, `.parquet`, `.tex`)",
+        "",
+        *_markdown_table(t01, ["source", "gain", "is_gstar", "b_tot_mr", "b_tot_conventional", "m_mr_layer_median",
+                               "n_avalanches", "tau_median", "alpha_median", "gamma_fit_median", "p_gof_size_median"]),
+        "",
+        "## Figures",
+        "",
+        *(f"![{key.upper()}](../figs/{outputs[key]}.png) (`figs/{outputs[key]}.pdf`)" for key in ("f03", "f04", "f05")),
+        "",
+        "## Runs used",
+        "",
+        "| stage | run id | config sha256 | artifacts | artifact-index digest | verifier |",
+        "|---|---|---|---|---|---|",
+        *(f"| {tag} | `{view.run_id}` | `{view.record['config_hash'][:16]}` | {len(view.record['artifact_index'])} | "
+          f"`{artifact_digest(view)[:16]}` | {view.record['verifier'] or '–'} |" for tag, view in runs.items()),
+        "",
+        "### Every artifact",
+        "",
+    ]
+    for tag, view in runs.items():
+        lines += [f"**{tag}** `{view.run_id}`", "", "| artifact | bytes | sha256 |", "|---|---|---|"]
+        lines += [f"| `{entry['relative_path']}` | {entry['bytes']} | `{entry['sha256']}` |"
+                  for entry in view.record["artifact_index"]]
+        lines.append("")
+    return "\n".join(lines)
