@@ -34,7 +34,7 @@ from .verify import verify_run
 if TYPE_CHECKING:
     from .slurm_backend import SlurmBackend
 
-__all__ = ["StageOutcome", "SubmitOptions", "Submitter", "build_stage_job"]
+__all__ = ["StageOutcome", "SubmitOptions", "Submitter", "build_stage_job", "pending_tasks"]
 
 _WAIT_POLL_S = 0.2
 _WAIT_REPORT_S = 30.0
@@ -217,7 +217,7 @@ class Submitter:
     def _queue(self, stage: Stage, job: StageJob, record: Mapping | None) -> StageOutcome:
         assert self.slurm is not None
         dependencies = [self._completing_job[need] for need in stage.needs if need in self._completing_job]
-        job_ids = self.slurm.launch(stage, job, _pending_tasks(stage, record), dependencies)
+        job_ids = self.slurm.launch(stage, job, pending_tasks(stage, record), dependencies)
         self.ledger.write(self._claim(job.spec.run_id, job_ids))
         self._completing_job[stage.tag] = job_ids[-1]
         after = f" after {','.join(dependencies)}" if dependencies else ""
@@ -226,7 +226,7 @@ class Submitter:
     def _run_here(self, stage: Stage, job: StageJob, record: Mapping | None, claim: Claim) -> StageOutcome:
         started = time.monotonic()
         try:
-            tasks = _pending_tasks(stage, record)
+            tasks = pending_tasks(stage, record)
             if tasks is None:
                 self._call(job)
             else:
@@ -280,7 +280,7 @@ def _check_entries(manifest: Manifest, tags: list[str]) -> None:
             import_callable(stage.verify, "verifier", "check the manifest's verify and python_path")
 
 
-def _pending_tasks(stage: Stage, record: Mapping | None) -> list[int] | None:
+def pending_tasks(stage: Stage, record: Mapping | None) -> list[int] | None:
     """Array task indices still to run (all of them for a new run); None for a plain stage."""
     if stage.array is None:
         return None

@@ -43,7 +43,7 @@ class Stage:
     entry: str
     needs: tuple[str, ...]
     resources: Resources
-    array: int | None = None
+    array: int | str | None = None  # task count, or a config key holding it (a number or a list) before expansion
     fan_in: str | None = None
     chain: str | None = None  # config key of the chain's length (before expansion)
     chain_index: int | None = None  # position in its chain (after expansion)
@@ -89,7 +89,8 @@ class Manifest:
         return [tag for tag in self.order() if tag in wanted]
 
     def for_config(self, config: Mapping[str, Any]) -> "Manifest":
-        """The manifest with every ``chain`` stage expanded into its links for ``config``.
+        """The manifest for ``config``: every ``chain`` stage expanded into its links, and every ``array``
+        given as a config key replaced by that key's task count (the number, or the list's length).
 
         A stage ``GEN`` with ``chain: hunt.generations`` and that key equal to 3 becomes ``GEN000``,
         ``GEN001`` and ``GEN002``: each link needs the stage's own ``needs`` and the link before it,
@@ -99,10 +100,12 @@ class Manifest:
         last_link: dict[str, str] = {}
         for stage in self.stages.values():
             needs = tuple(last_link.get(need, need) for need in stage.needs)
+            if isinstance(stage.array, str):
+                stage = replace(stage, array=_config_count(config, stage.array, stage, self.path, "array of tasks"))
             if stage.chain is None:
                 expanded[stage.tag] = replace(stage, needs=needs)
                 continue
-            length = _chain_length(config, stage, self.path)
+            length = _config_count(config, stage.chain, stage, self.path, "chain of links")
             width = max(3, len(str(length - 1)))
             previous = None
             for index in range(length):
@@ -168,14 +171,16 @@ def _stage(tag: str, spec: dict[str, Any]) -> Stage:
     )
 
 
-def _chain_length(config: Mapping[str, Any], stage: Stage, path: Path) -> int:
+def _config_count(config: Mapping[str, Any], key: str, stage: Stage, path: Path, what: str) -> int:
+    """The count a config key gives a stage: a whole number, or the length of a list; 1 or more."""
     value: Any = config
-    for part in stage.chain.split("."):
+    for part in key.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"stage {stage.tag} of {path} chains {stage.chain}, which the config sets to {value!r}",
-                          f"set {stage.chain} to a whole number of links, 1 or more")
-    return value
+    count = len(value) if isinstance(value, list) else value
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"stage {stage.tag} of {path} takes its {what} from {key}, which the config sets to "
+                          f"{value!r}", f"set {key} to a whole number, or a list, of 1 or more")
+    return count
 
 
 def import_callable(reference: str, what: str = "stage entry",

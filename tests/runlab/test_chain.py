@@ -73,3 +73,24 @@ def test_expansion_keeps_the_manifest_order(make_study):
     manifest = load_manifest(study.manifest).for_config({"test": {"links": 2}})
     assert manifest.order() == ["S01", "GEN000", "GEN001", "END"]
     assert manifest.stages["GEN001"].chain_previous == "GEN000" and manifest.stages["GEN000"].chain_index == 0
+
+
+ARRAY_FROM_CONFIG = {"S02": {"entry": "tests.runlab.stages:shard", "array": "test.gains",
+                             "fan_in": "tests.runlab.stages:gather"}}
+
+
+@pytest.mark.parametrize("gains", [[0.5, 1.0, 2.0], 3])
+def test_an_array_can_take_its_size_from_the_config(make_study, gains):
+    study = make_study(ARRAY_FROM_CONFIG, {"gains": gains})
+    assert load_manifest(study.manifest).for_config({"test": {"gains": gains}}).stages["S02"].array == 3
+    result = run_cli(*study.args("submit"))
+    assert result.returncode == 0, result.stderr
+    run = next(study.runs_root.glob("RUN_S02_*"))
+    assert pq.read_table(run / "results" / "gathered.parquet").column("task").to_pylist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("gains", "message"), [([], "sets to []"), (0, "sets to 0"), (None, "sets to None")])
+def test_a_bad_array_size_from_the_config_is_one_line(make_study, gains, message):
+    study = make_study(ARRAY_FROM_CONFIG, {} if gains is None else {"gains": gains})
+    result = run_cli(*study.args("submit"))
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
