@@ -1,8 +1,9 @@
 # Two commands do all the set-up on a fresh machine (see README.md):
 #   make quickstart   creates .venv, installs the suite, runs the margin_repair study locally
 #                     (on EMNIST if found, else on synthetic EMNIST-format data, said so everywhere),
-#                     a small irer hunt (3 generations of 8 candidates) and avalanche_llm phases 0-5
-#                     on the packaged all-MiniLM-L6-v2 (offline, CPU)
+#                     a small irer hunt (3 generations of 8 candidates), avalanche_llm phases 0-5
+#                     on the packaged all-MiniLM-L6-v2, and phases 1-8 on a random-weight GPT-2
+#                     (offline, CPU)
 #   make test         the same install, starts the one-node SLURM cluster (as root), runs every test
 PYTHON ?= python3
 VENV := .venv
@@ -20,6 +21,8 @@ quickstart: $(STAMP)
 	$(VENV)/bin/runlab submit jobs/irer.yaml --config configs/irer/quickstart.yaml
 	$(VENV)/bin/python -m avalanche_llm phase0 --config configs/avalanche_llm/quickstart.yaml --device cpu --dtype fp32
 	$(VENV)/bin/runlab submit jobs/avalanche_llm.yaml --config configs/avalanche_llm/quickstart.yaml --stage S05
+	$(VENV)/bin/python -m avalanche_llm.model.random_model models/random_gpt2
+	$(VENV)/bin/runlab submit jobs/avalanche_llm.yaml --config configs/avalanche_llm/quickstart_causal.yaml
 
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ]; then slurm/one-node/start.sh; \

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from runlab.cli import OneLineParser, run_reporting_errors
 from runlab.errors import ConfigError, ExitCode
-from runlab.launcher import build_stage_job
+from runlab.launcher import build_stage_job, pending_tasks
 from runlab.manifest import load_manifest
 from runlab.run_id import RUN_ID_MODES, content_hash_run_id
 from runlab.store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
@@ -103,7 +104,7 @@ def _environment(args: argparse.Namespace) -> int:
 
 def _run_phase(args: argparse.Namespace) -> int:
     config = load_study_config(args.config, _overrides(args))
-    manifest = load_manifest(manifest_path())
+    manifest = load_manifest(manifest_path()).for_config(config.data)
     store = _store(args)
     stage = manifest.stages[PHASE_TAGS[args.phase]]
     upstream = {need: _upstream_run_id(store, config, need) for need in stage.needs}
@@ -118,7 +119,13 @@ def _run_phase(args: argparse.Namespace) -> int:
     job = build_stage_job(manifest, config, stage, run_id, upstream, runs_root=str(store.root), executor="local",
                           submission_id=secrets.token_hex(8), allow_resume=args.allow_resume,
                           run_id_mode=args.run_id_mode)
-    print(f"{args.phase}: {job()}", flush=True)
+    tasks = pending_tasks(stage, store.read_record(run_id))
+    if tasks is None:
+        print(f"{args.phase}: {job()}", flush=True)
+        return int(ExitCode.OK)
+    for task in tasks:  # an array stage: its tasks one after the other here, then the fan-in
+        print(f"{args.phase}: {replace(job, task_index=task)()}", flush=True)
+    print(f"{args.phase}: {replace(job, fan_in=True)()}", flush=True)
     return int(ExitCode.OK)
 
 

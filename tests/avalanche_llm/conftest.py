@@ -1,14 +1,13 @@
 """Fixtures for avalanche_llm: a tiny causal model saved to disk, and small study configs around it.
 
 The tiny model is a real GPT-2 (3 blocks, hidden 32, random weights from a fixed seed) with a real
-byte-level BPE tokenizer trained on the embedded corpus, saved with ``save_pretrained`` and loaded by
-the study's own loader, exactly as a local ``model.hf_id`` folder is on a cluster.
+byte-level BPE tokenizer trained on the embedded corpus (``avalanche_llm.model.random_model``), saved
+with ``save_pretrained`` and loaded by the study's own loader, as a local ``model.hf_id`` folder is.
 """
 
 from __future__ import annotations
 
 import copy
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,30 +17,14 @@ import yaml
 from .arc_fixture import arc_records, write_parquet
 
 REPO = Path(__file__).resolve().parents[2]
-EMBEDDED_CORPUS = Path(str(resources.files("avalanche_llm.text") / "default_corpus.txt"))
 
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from avalanche_llm.model.random_model import build_random_gpt2
 
-    folder = tmp_path_factory.mktemp("tiny_gpt2")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    lines = [line for line in EMBEDDED_CORPUS.read_text().splitlines() if line and not line.startswith("# ")]
-    bpe.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    eos = bpe.token_to_id("<|endoftext|>")
-    config = GPT2Config(vocab_size=bpe.get_vocab_size(), n_positions=64, n_embd=32, n_layer=3, n_head=2,
-                        bos_token_id=eos, eos_token_id=eos)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    return folder
+    return build_random_gpt2(tmp_path_factory.mktemp("tiny_gpt2"), layers=3, hidden=32, heads=2, vocab=600,
+                             positions=64, seed=0)
 
 
 TINY_STUDY: dict[str, Any] = {

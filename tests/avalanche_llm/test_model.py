@@ -110,3 +110,15 @@ def test_model_sources_that_do_not_exist_are_clear_errors(tmp_path: Path) -> Non
         model_directory("pypackage://no_such_package_xyz/model", None)
     with pytest.raises(ConfigError, match="has no config.json"):
         model_directory(str(tmp_path), None)
+
+
+def test_the_random_causal_model_is_the_same_every_time(tmp_path: Path) -> None:
+    from avalanche_llm.model.random_model import build_random_gpt2, main
+
+    first = build_random_gpt2(tmp_path / "a", layers=2, hidden=16, heads=2, vocab=400, positions=32, seed=3)
+    second = build_random_gpt2(tmp_path / "b", layers=2, hidden=16, heads=2, vocab=400, positions=32, seed=3)
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    loaded = load_model(ModelSettings(str(first), None, 2), RuntimeSettings("cpu", "fp32"))
+    assert (loaded.architecture.model_type, loaded.n_layers, loaded.hidden) == ("gpt2", 2, 16)
+    assert main([str(first)]) == 0  # an existing model is kept, not overwritten

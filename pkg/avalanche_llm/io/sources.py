@@ -1,19 +1,24 @@
-"""Data files named by the config: a local path, or a file of a dataset repository on the Hugging Face hub
+"""Data files named by the config: a file shipped in the package (``embedded://<file>``, from
+``avalanche_llm/text/``), a local path, or a file of a dataset repository on the Hugging Face hub
 (``hf://datasets/<org>/<name>/<path in the repo>``), fetched into the hub cache (offline: the cache only)."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from runlab.errors import ConfigError
 
-__all__ = ["HUB_PREFIX", "local_data_file"]
+__all__ = ["EMBEDDED_PREFIX", "HUB_PREFIX", "local_data_file"]
 
+EMBEDDED_PREFIX = "embedded://"
 HUB_PREFIX = "hf://datasets/"
 
 
 def local_data_file(source: str, revision: str | None = None) -> Path:
     """The local file behind ``source``; a missing file or an unreachable, uncached hub file is exit 2."""
+    if source.startswith(EMBEDDED_PREFIX):
+        return _embedded_file(source[len(EMBEDDED_PREFIX) :])
     if source.startswith(HUB_PREFIX):
         return _hub_file(source[len(HUB_PREFIX) :], revision)
     path = Path(source).expanduser()
@@ -21,6 +26,13 @@ def local_data_file(source: str, revision: str | None = None) -> Path:
         raise ConfigError(f"data file {source} does not exist",
                           f"give a local file or {HUB_PREFIX}<org>/<name>/<file>")
     return path
+
+
+def _embedded_file(name: str) -> Path:
+    resource = resources.files("avalanche_llm.text") / name
+    if "/" in name or not resource.is_file():
+        raise ConfigError(f"no embedded file {name!r}", "the package ships default_corpus.txt and arc_demo.jsonl")
+    return Path(str(resource))
 
 
 def _hub_file(address: str, revision: str | None) -> Path:

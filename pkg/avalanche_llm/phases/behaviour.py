@@ -1,13 +1,15 @@
 """Phase 6: what the model can do at each gain. S06ARC: ARC multiple-choice accuracy; S06B: perplexity
-of the analysis windows. Both run at every swept gain and at g = 1 (g* is one of the swept gains),
-one artifact per gain written with the checkpoint, so a requeued job resumes after its last gain."""
+of the analysis windows. Both are array stages with one task per swept gain (the config requires 1.0
+among them, and g* is one of them): a task writes its gain's per-item or per-window rows, and the
+fan-in summarizes them. On SLURM the tasks run as one job array; locally one after the other, and a
+requeued or resumed run redoes only the tasks not yet done."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from runlab import Run
+from runlab import Run, RunView
 from runlab.errors import ConfigError
 
 from ..behaviour.arc import decide, load_arc_items, per_item_rows, require_causal_lm, score_choices
@@ -16,21 +18,18 @@ from ..config import ArcSettings, StudySettings
 from ..io.artifacts import read_hdf5, read_json, read_parquet
 from ..io.hashing import sha256_file
 from ..io.schema_validate import table_from_rows
-from ..io.sources import local_data_file
+from ..io.sources import EMBEDDED_PREFIX, local_data_file
 from ..model.gain import apply_gain
 from ..model.loader import LoadedModel, load_model
 
-__all__ = ["arc_accuracy", "arc_file", "behaviour_gains", "perplexity_by_gain"]
-
-
-def behaviour_gains(settings: StudySettings) -> list[float]:
-    """The swept gains and 1.0, ascending."""
-    return sorted(set(settings.gain.values) | {1.0})
+__all__ = ["arc_accuracy", "arc_file", "arc_task", "gain_rows", "perplexity_by_gain", "perplexity_task"]
 
 
 def arc_file(arc: ArcSettings) -> Path:
-    """The items file: a local file as given, ``<folder>/<config>/<split>-*.{parquet,jsonl}`` of a local
+    """The items file: an embedded or local file as given, ``<folder>/<config>/<split>-*.{parquet,jsonl}`` of a local
     copy of the dataset, or the hub's ``<config>/<split>-00000-of-00001.parquet`` of ``arc.dataset``."""
+    if arc.dataset.startswith(EMBEDDED_PREFIX):
+        return local_data_file(arc.dataset)
     path = Path(arc.dataset).expanduser()
     if path.is_file():
         return path
@@ -44,50 +43,72 @@ def arc_file(arc: ArcSettings) -> Path:
                            arc.revision)
 
 
-def arc_accuracy(run: Run) -> None:
+def gain_rows(view: RunView, table: str, index: int) -> list[dict[str, Any]]:
+    """The rows task ``index`` (the ``index``-th swept gain) wrote to ``results/<table>_gainNN.parquet``."""
+    columns = read_parquet(view, f"results/{table}_gain{index:02d}.parquet")
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+
+def arc_task(run: Run, task_index: int) -> None:
+    """ARC at the ``task_index``-th swept gain: one row per item and choice (spec/20)."""
     settings = StudySettings.from_config(run.config)
     arc = settings.require_behaviour().arc
-    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
+    gain = settings.gain.values[task_index]
     path = arc_file(arc)
     items = load_arc_items(path, arc.max_items)
     run.annotate("arc", {"dataset": arc.dataset, "config": arc.config, "split": arc.split, "file": str(path),
                          "sha256": sha256_file(path), "items": len(items)})
     loaded = _causal_model(settings)
-    max_length = loaded.max_positions or 2048
+    with apply_gain(loaded.model, loaded.architecture, gain):
+        scores = score_choices(loaded.model, loaded.tokenizer, items, arc.batch_size, loaded.device,
+                               loaded.max_positions or 2048)
+    rows = [{"gain": gain, **row} for row in per_item_rows(items, scores, decide(items, scores))]
+    run.write_results(f"arc_items_gain{task_index:02d}", table_from_rows("arc_items", rows))
+    accuracy = _accuracies(rows)
+    print(f"S06ARC: gain {gain:g}: acc {accuracy['acc']:.4f}, acc_norm {accuracy['acc_norm']:.4f} on "
+          f"{len(items)} items", flush=True)
 
-    def score(gain: float) -> list[dict[str, Any]]:
-        with apply_gain(loaded.model, loaded.architecture, gain):
-            scores = score_choices(loaded.model, loaded.tokenizer, items, arc.batch_size, loaded.device, max_length)
-        return [{"gain": gain, **row} for row in per_item_rows(items, scores, decide(items, scores))]
 
+def arc_accuracy(run: Run) -> None:
+    """Fan-in: accuracy per gain, recomputed from the per-item rows of every task."""
+    settings = StudySettings.from_config(run.config)
+    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
+    view = run.view()
     rows = []
-    for gain, per_item in _per_gain(run, settings, "arc_items", score):
-        rows.append({"gain": gain, "is_gstar": gain == gstar, "n_items": len(items), **_accuracies(per_item)})
-        print(f"S06ARC: gain {gain:g}: acc {rows[-1]['acc']:.4f}, acc_norm {rows[-1]['acc_norm']:.4f} on "
-              f"{len(items)} items", flush=True)
+    for index, gain in enumerate(settings.gain.values):
+        per_item = gain_rows(view, "arc_items", index)
+        rows.append({"gain": gain, "is_gstar": gain == gstar, "n_items": len({row["item_index"] for row in per_item}),
+                     **_accuracies(per_item)})
     run.write_results("arc_accuracy", table_from_rows("arc_accuracy", rows))
 
 
-def perplexity_by_gain(run: Run) -> None:
+def perplexity_task(run: Run, task_index: int) -> None:
+    """Perplexity at the ``task_index``-th swept gain: one row per analysis window (spec/20)."""
     settings = StudySettings.from_config(run.config)
     behaviour = settings.require_behaviour()
-    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
+    gain = settings.gain.values[task_index]
     windows = read_hdf5(run.upstream("S01"), "data/text_slice.h5")[0]["analysis/tokens"]
     loaded = _causal_model(settings)
+    with apply_gain(loaded.model, loaded.architecture, gain):
+        losses = window_losses(loaded, windows, behaviour.perplexity_batch_size)
+    rows = [{"gain": gain, "window": loss.window, "n_predicted": loss.n_predicted, "nll_sum": loss.nll_sum}
+            for loss in losses]
+    run.write_results(f"perplexity_windows_gain{task_index:02d}", table_from_rows("perplexity_windows", rows))
+    print(f"S06B: gain {gain:g}: perplexity {perplexity(losses)[1]:.3f}", flush=True)
 
-    def score(gain: float) -> list[dict[str, Any]]:
-        with apply_gain(loaded.model, loaded.architecture, gain):
-            losses = window_losses(loaded, windows, behaviour.perplexity_batch_size)
-        return [{"gain": gain, "window": loss.window, "n_predicted": loss.n_predicted, "nll_sum": loss.nll_sum}
-                for loss in losses]
 
+def perplexity_by_gain(run: Run) -> None:
+    """Fan-in: perplexity per gain from the per-window losses of every task."""
+    settings = StudySettings.from_config(run.config)
+    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
+    view = run.view()
     rows = []
-    for gain, per_window in _per_gain(run, settings, "perplexity_windows", score):
-        losses = [WindowLoss(row["window"], row["n_predicted"], row["nll_sum"]) for row in per_window]
+    for index, gain in enumerate(settings.gain.values):
+        losses = [WindowLoss(row["window"], row["n_predicted"], row["nll_sum"])
+                  for row in gain_rows(view, "perplexity_windows", index)]
         mean_nll, ppl = perplexity(losses)
         rows.append({"gain": gain, "is_gstar": gain == gstar, "tokens": sum(loss.n_predicted for loss in losses),
                      "mean_nll": mean_nll, "perplexity": ppl})
-        print(f"S06B: gain {gain:g}: perplexity {ppl:.3f} over {rows[-1]['tokens']} tokens", flush=True)
     run.write_results("perplexity", table_from_rows("perplexity", rows))
 
 
@@ -95,24 +116,6 @@ def _causal_model(settings: StudySettings) -> LoadedModel:
     loaded = load_model(settings.model, settings.runtime)
     require_causal_lm(loaded.model)
     return loaded
-
-
-def _per_gain(run: Run, settings: StudySettings, table: str, score: Callable[[float], list[dict[str, Any]]],
-              ) -> Iterator[tuple[float, list[dict[str, Any]]]]:
-    """For each gain of ``behaviour_gains``: its rows, computed by ``score`` and written as
-    ``results/<table>_gainNN.parquet`` unless the checkpoint says an earlier attempt did, then read back."""
-    done = list((run.load_checkpoint() or {}).get("gains_done", []))
-    gains = behaviour_gains(settings)
-    if done:
-        print(f"{run.stage_tag}: resuming: {len(done)} of {len(gains)} gains kept", flush=True)
-    for index, gain in enumerate(gains):
-        name = f"{table}_gain{index:02d}"
-        if index not in done:
-            run.write_results(name, table_from_rows(table, score(gain)))
-            done.append(index)
-            run.save_checkpoint({"gains_done": done})
-        columns = read_parquet(run.view(), f"results/{name}.parquet")
-        yield gain, [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def _accuracies(rows: list[dict[str, Any]]) -> dict[str, float]:

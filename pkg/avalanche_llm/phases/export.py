@@ -21,7 +21,6 @@ from ..io.schema_validate import table_from_rows, validate_figure
 from ..paper.export import T02_LATEX_COLUMNS, T03_LATEX_COLUMNS, latex_table, summary_latex
 from ..paper.report import report_markdown
 from ..plotting.figures import performance_curves, performance_vs_criticality
-from .behaviour import behaviour_gains
 
 __all__ = ["export_paper", "used_runs"]
 
@@ -102,7 +101,7 @@ def _behaviour_rows(settings: StudySettings, runs: Mapping[str, RunView], gstar:
     intervals = {(row["metric"], row["gain"], row["layer"]): row
                  for row in (dict(zip(columns, values)) for values in zip(*columns.values()))}
     rows = []
-    for gain in behaviour_gains(settings):
+    for gain in settings.gain.values:
         row: dict[str, Any] = {"gain": gain, "is_gstar": gain == gstar}
         for key, metric in (("b_tot", "m_mr"), ("acc", "acc"), ("acc_norm", "acc_norm"), ("perplexity", "perplexity")):
             found = intervals.get((metric, gain, -1))

@@ -25,7 +25,6 @@ from ..io.schema_validate import table_from_rows
 from ..metrics.branching import mr_branching_ratio
 from ..metrics.stats import fit_discrete_power_law
 from ..raster.build import total_activity
-from .behaviour import behaviour_gains
 from .sweep import read_gain_rasters
 
 __all__ = ["PERFORMANCE_METRICS", "statistics"]
@@ -123,10 +122,9 @@ def _performance(run: Run, settings: StudySettings, rng: np.random.Generator, wi
     """Per performance metric and gain: the estimate and its replicates (items for ARC, windows for perplexity,
     one draw shared by every gain); each also becomes an interval row."""
     arc, ppl = run.upstream("S06ARC"), run.upstream("S06B")
-    gains = behaviour_gains(settings)
     performance: dict[str, dict[float, tuple[float, np.ndarray]]] = {metric: {} for metric in PERFORMANCE_METRICS}
     item_draws = None
-    for index, gain in enumerate(gains):
+    for index, gain in enumerate(settings.gain.values):
         choices = read_parquet(arc, f"results/arc_items_gain{index:02d}.parquet")
         for rule in ("acc", "acc_norm", "acc_bytes"):
             correct = _item_correct(choices, rule)

@@ -1,6 +1,6 @@
 """S02: the gain sweep. Per gain, every layer's rate-matched raster of the analysis slice and the total
-branching ratio b_tot; then g* (spec/08). Each gain's rasters are one artifact, written with the run's
-checkpoint, so a requeued job resumes after the last finished gain."""
+branching ratio b_tot; then g* (spec/08). Each gain's rasters are one artifact, so a resumed or requeued
+run keeps every gain whose file is in its artifact index and computes only the others."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def sweep_gains(run: Run) -> None:
     windows = slice_arrays["analysis/tokens"]
     baseline, _ = read_hdf5(prepared, "data/baseline_stats.h5")
     bounds = segment_bounds(*windows.shape)
-    done = list((run.load_checkpoint() or {}).get("gains_done", []))
+    written = set(run.view().artifacts)  # a gain whose rasters are registered is done: artifacts are atomic
+    done = [index for index in range(len(settings.gain.values)) if f"data/{gain_raster_name(index)}.h5" in written]
     if done:
         print(f"S02: resuming: {len(done)} of {len(settings.gain.values)} gains kept", flush=True)
     loaded = None
@@ -65,8 +66,6 @@ def sweep_gains(run: Run) -> None:
                            {**raster_arrays({layer_key(i): r for i, r in enumerate(rasters)}),
                             "thresholds": thresholds},
                            {"gain": gain, "n_layers": len(rasters), "target_rate": settings.events.target_rate})
-            done.append(index)
-            run.save_checkpoint({"gains_done": done})
         rasters, thresholds = read_gain_rasters(run.view(), index)
         matched.extend({"gain": gain, "layer": layer, "threshold": float(threshold), "spikes": raster.n_spikes,
                         "rate": raster.n_spikes / (raster.n_bins * raster.n_units)}

@@ -7,7 +7,6 @@ text column) and the sha256 of the file they came from, which the run record kee
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from runlab.errors import ConfigError
@@ -17,7 +16,6 @@ from ..io.sources import HUB_PREFIX, local_data_file
 
 __all__ = ["HUB_PREFIX", "Corpus", "load_corpus"]
 
-EMBEDDED_PREFIX = "embedded://"
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class Corpus:
 
 def load_corpus(source: str, text_column: str, revision: str | None = None) -> Corpus:
     """Read the documents of ``source`` (see the module docstring); a bad source is exit 2."""
-    path = _local_file(source, revision)
+    path = local_data_file(source, revision)
     if path.suffix == ".parquet":
         documents = _parquet_documents(path, text_column)
     elif path.suffix == ".txt":
@@ -41,16 +39,6 @@ def load_corpus(source: str, text_column: str, revision: str | None = None) -> C
     if not documents:
         raise ConfigError(f"corpus {source} has no documents", "point avalanche_llm.text.source at a non-empty corpus")
     return Corpus(tuple(documents), source, str(path), sha256_file(path))
-
-
-def _local_file(source: str, revision: str | None) -> Path:
-    if not source.startswith(EMBEDDED_PREFIX):
-        return local_data_file(source, revision)
-    name = source[len(EMBEDDED_PREFIX) :]
-    resource = resources.files(__package__) / name
-    if "/" in name or not resource.is_file():
-        raise ConfigError(f"no embedded corpus {name!r}", "the package ships default_corpus.txt")
-    return Path(str(resource))
 
 
 def _parquet_documents(path: Path, text_column: str) -> list[str]:
