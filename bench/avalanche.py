@@ -80,6 +80,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -503,20 +504,6 @@ def corpus_documents() -> list[str]:
             if line.strip() and not line.startswith("#")]
 
 
-def corpus_bpe_tokenizer(vocab_size: int) -> Any:
-    """A byte-level BPE tokenizer trained on the embedded corpus, built as the tests' tiny GPT-2's is."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(corpus_documents(), trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False))
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
-
-
 def synthetic_arc_items(n_items: int, seed: int) -> list[Any]:
     """``n_items`` ARC items with 4 choices: corpus sentences as questions, 1 to 4 corpus words as choices."""
     import re
@@ -538,27 +525,26 @@ def synthetic_arc_items(n_items: int, seed: int) -> list[Any]:
 
 def arc_throughput(args: argparse.Namespace) -> None:
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     from avalanche_llm.behaviour.arc import PROMPT_TEMPLATE, accuracy, decide, encode_request, score_choices
-    from avalanche_llm.model.loader import DTYPES, require_device
+    from avalanche_llm.config import ModelSettings, RuntimeSettings
+    from avalanche_llm.model.loader import load_model, require_device
+    from avalanche_llm.model.random_model import build_random_gpt2
 
     device = require_device(args.device)
     cuda = device.type == "cuda"
     device_name = torch.cuda.get_device_name(device) if cuda else f"CPU: {cpu_model()}"
     started = time.perf_counter()
-    tokenizer = corpus_bpe_tokenizer(ARC_VOCAB)
-    shape = dict(n_layer=4, n_embd=256, n_head=4) if args.quick else {}  # else GPT2Config's defaults: GPT-2 small
-    config = GPT2Config(vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id,
-                        eos_token_id=tokenizer.eos_token_id, **shape)
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(config).to(device=device, dtype=DTYPES[args.dtype]).eval()
+    shape = dict(layers=4, hidden=256, heads=4) if args.quick else dict(layers=12, hidden=768, heads=12)  # GPT-2 small
+    with tempfile.TemporaryDirectory() as folder:
+        build_random_gpt2(Path(folder), vocab=ARC_VOCAB, positions=1024, seed=0, **shape)
+        loaded = load_model(ModelSettings(folder, None, 1), RuntimeSettings(args.device, args.dtype))
+    model, tokenizer, max_length, config = loaded.model, loaded.tokenizer, loaded.max_positions, loaded.model.config
     items = synthetic_arc_items(args.arc_items, seed=0)
     build_s = time.perf_counter() - started
     n_requests = sum(len(item.choices) for item in items)
     lengths = [sum(map(len, encode_request(tokenizer, PROMPT_TEMPLATE.format(question=item.question), " " + c)))
                for item in items for c in item.choices]
-    max_length = config.n_positions
 
     def sync() -> None:
         if cuda:
