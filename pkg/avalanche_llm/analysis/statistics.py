@@ -21,8 +21,9 @@ from ..metrics.stats import fit_discrete_power_law
 from ..raster.build import as_bounds
 
 __all__ = ["Association", "EXACT_PERMUTATION_MAX_N", "Interval", "N_RANDOM_PERMUTATIONS", "PERMUTATION_SEED",
-           "bootstrap_interval", "branching_interval", "exponent_interval", "holm_adjust", "mean_interval",
-           "percentile_interval", "ratio_interval", "replicates", "segment_resample", "spearman_association"]
+           "bootstrap_interval", "branching_interval", "branching_statistic", "exponent_interval",
+           "exponent_statistic", "holm_adjust", "mean_interval", "mean_statistic", "percentile_interval",
+           "ratio_interval", "ratio_statistic", "replicates", "segment_resample", "spearman_association"]
 
 EXACT_PERMUTATION_MAX_N = 8
 """Largest ``n`` whose permutation p-value enumerates all ``n!`` orderings (8! = 40,320)."""
@@ -148,6 +149,17 @@ def segment_resample(activity: np.ndarray, bounds: np.ndarray, segments: np.ndar
     return series[np.arange(new_bounds[-1], dtype=np.int64) + shift], new_bounds
 
 
+def branching_statistic(activity: np.ndarray, bounds: np.ndarray, k_max: int) -> Callable[[np.ndarray], float]:
+    """``segments (k,) -> m``: the MR branching ratio of the chosen segments of ``activity`` (a block resample
+    over independent text windows, :func:`segment_resample`)."""
+    edges = as_bounds(bounds, np.asarray(activity).size)
+
+    def statistic(segments: np.ndarray) -> float:
+        return mr_branching_ratio(*segment_resample(activity, edges, segments), k_max).m
+
+    return statistic
+
+
 def branching_interval(activity: np.ndarray, bounds: np.ndarray, k_max: int, *, n_boot: int,
                        rng: np.random.Generator, confidence: float = 0.95) -> Interval:
     """Block bootstrap of the MR branching ratio ``m`` over the segments (independent text windows).
@@ -157,26 +169,30 @@ def branching_interval(activity: np.ndarray, bounds: np.ndarray, k_max: int, *, 
     convergence) count in ``n_failed``.
     """
     edges = as_bounds(bounds, np.asarray(activity).size)
+    return bootstrap_interval(branching_statistic(activity, edges, k_max), edges.size - 1, n_boot=n_boot, rng=rng,
+                              confidence=confidence)
 
-    def statistic(segments: np.ndarray) -> float:
-        return mr_branching_ratio(*segment_resample(activity, edges, segments), k_max).m
 
-    return bootstrap_interval(statistic, edges.size - 1, n_boot=n_boot, rng=rng, confidence=confidence)
+def exponent_statistic(values: np.ndarray, min_tail: int) -> Callable[[np.ndarray], float]:
+    """``indices -> alpha``: the power-law exponent of the chosen avalanche ``values`` (sizes or durations),
+    ``xmin`` scanned anew by :func:`~..metrics.stats.fit_discrete_power_law`."""
+    data = np.asarray(values)
+
+    def statistic(indices: np.ndarray) -> float:
+        return fit_discrete_power_law(data[indices], min_tail=min_tail).alpha
+
+    return statistic
 
 
 def exponent_interval(values: np.ndarray, *, min_tail: int, n_boot: int, rng: np.random.Generator,
                       confidence: float = 0.95) -> Interval:
     """iid bootstrap over avalanches of the power-law exponent ``alpha`` of ``values`` (sizes or durations, ``(n,)``).
 
-    Each resample is refitted by :func:`~..metrics.stats.fit_discrete_power_law` with ``xmin`` scanned
-    anew, so the interval includes the uncertainty of ``xmin`` (Clauset, Shalizi & Newman 2009, sec. 3.5).
+    Each resample is refitted with ``xmin`` scanned anew, so the interval includes the uncertainty of
+    ``xmin`` (Clauset, Shalizi & Newman 2009, sec. 3.5).
     """
-    data = np.asarray(values)
-
-    def statistic(indices: np.ndarray) -> float:
-        return fit_discrete_power_law(data[indices], min_tail=min_tail).alpha
-
-    return bootstrap_interval(statistic, data.size, n_boot=n_boot, rng=rng, confidence=confidence)
+    return bootstrap_interval(exponent_statistic(values, min_tail), np.asarray(values).size, n_boot=n_boot, rng=rng,
+                              confidence=confidence)
 
 
 def _finite_vector(name: str, values: np.ndarray) -> np.ndarray:
@@ -190,21 +206,22 @@ def _finite_vector(name: str, values: np.ndarray) -> np.ndarray:
     return array
 
 
+def mean_statistic(values: np.ndarray) -> Callable[[np.ndarray], float]:
+    """``indices -> mean``: e.g. per-item correctness (0/1) to accuracy."""
+    data = _finite_vector("values", values)
+    return lambda indices: float(data[indices].mean())
+
+
 def mean_interval(values: np.ndarray, *, n_boot: int, rng: np.random.Generator, confidence: float = 0.95) -> Interval:
     """iid bootstrap of the mean of ``values (n,)``, e.g. per-item correctness (0/1) for accuracy."""
-    data = _finite_vector("values", values)
-    return bootstrap_interval(lambda indices: float(data[indices].mean()), data.size, n_boot=n_boot, rng=rng,
+    return bootstrap_interval(mean_statistic(values), np.asarray(values).size, n_boot=n_boot, rng=rng,
                               confidence=confidence)
 
 
-def ratio_interval(numerators: np.ndarray, denominators: np.ndarray, *, n_boot: int, rng: np.random.Generator,
-                   transform: Callable[[float], float] | None = None, confidence: float = 0.95) -> Interval:
-    """iid bootstrap over units of ``transform(sum(numerators) / sum(denominators))``, both ``(n,)``.
-
-    E.g. per-window NLL sums (nats) and token counts with ``transform=np.exp``: perplexity. A resample
-    whose denominators sum to zero fails. ``transform`` (default identity) should be monotone, for a
-    percentile interval then transforms with the statistic.
-    """
+def ratio_statistic(numerators: np.ndarray, denominators: np.ndarray,
+                    transform: Callable[[float], float] | None = None) -> Callable[[np.ndarray], float]:
+    """``indices -> transform(sum(numerators) / sum(denominators))`` over the chosen units, both ``(n,)``;
+    a resample whose denominators sum to zero raises ValueError (a failed resample)."""
     top = _finite_vector("numerators", numerators)
     bottom = _finite_vector("denominators", denominators)
     if top.size != bottom.size:
@@ -217,7 +234,18 @@ def ratio_interval(numerators: np.ndarray, denominators: np.ndarray, *, n_boot: 
         ratio = float(top[indices].sum() / total)
         return ratio if transform is None else float(transform(ratio))
 
-    return bootstrap_interval(statistic, top.size, n_boot=n_boot, rng=rng, confidence=confidence)
+    return statistic
+
+
+def ratio_interval(numerators: np.ndarray, denominators: np.ndarray, *, n_boot: int, rng: np.random.Generator,
+                   transform: Callable[[float], float] | None = None, confidence: float = 0.95) -> Interval:
+    """iid bootstrap over units of ``transform(sum(numerators) / sum(denominators))``, both ``(n,)``.
+
+    E.g. per-window NLL sums (nats) and token counts with ``transform=np.exp``: perplexity. ``transform``
+    (default identity) should be monotone, for a percentile interval then transforms with the statistic.
+    """
+    return bootstrap_interval(ratio_statistic(numerators, denominators, transform), np.asarray(numerators).size,
+                              n_boot=n_boot, rng=rng, confidence=confidence)
 
 
 def _rank_correlations(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -14,15 +14,10 @@ FIT_METRICS = ("alpha", "xmin", "ks", "n_tail", "n", "p_gof", "lr_lognormal", "p
                "p_exponential")
 CRACKLING_METRICS = ("tau", "alpha", "gamma_fit", "gamma_pred", "difference")
 
-Table = Mapping[str, Sequence[Any]]
+Rows = Sequence[Mapping[str, Any]]
 
 
-def _rows(table: Table) -> list[dict[str, Any]]:
-    names = list(table)
-    return [dict(zip(names, values)) for values in zip(*(table[name] for name in names))]
-
-
-def metrics_rows(gain_sweep: Table, branching: Table, fits: Table, crackling: Table) -> list[dict[str, Any]]:
+def metrics_rows(gain_sweep: Rows, branching: Rows, fits: Rows, crackling: Rows) -> list[dict[str, Any]]:
     """Long rows ``source, gain, layer, metric, value`` (NaN where a metric could not be estimated)."""
     rows: list[dict[str, Any]] = []
 
@@ -30,16 +25,16 @@ def metrics_rows(gain_sweep: Table, branching: Table, fits: Table, crackling: Ta
         rows.append({"source": source, "gain": float(gain), "layer": int(layer), "metric": metric,
                      "value": math.nan if value is None else float(value)})
 
-    for row in _rows(gain_sweep):
+    for row in gain_sweep:
         for metric in ("b_tot_mr", "b_tot_mr_stderr", "b_tot_conventional", "mean_total_activity"):
             add("data", row["gain"], TOTAL_LAYER, metric, row[metric])
-    for row in _rows(branching):
+    for row in branching:
         for metric in BRANCHING_METRICS:
             add(row["source"], row["gain"], row["layer"], metric, row[metric])
-    for row in _rows(fits):
+    for row in fits:
         for metric in FIT_METRICS:
             add(row["source"], row["gain"], row["layer"], f"{row['quantity']}_{metric}", row[metric])
-    for row in _rows(crackling):
+    for row in crackling:
         for metric in CRACKLING_METRICS:
             add(row["source"], row["gain"], row["layer"], f"crackling_{metric}", row[metric])
     return rows

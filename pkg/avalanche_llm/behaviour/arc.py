@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -43,12 +43,12 @@ from runlab.errors import ConfigError
 
 __all__ = [
     "PROMPT_TEMPLATE",
-    "ROWS_SCHEMA_VERSION",
     "TARGET_DELIMITER",
     "ArcItem",
     "ChoiceScore",
     "ItemResult",
     "accuracy",
+    "correct_by_item",
     "decide",
     "encode_request",
     "load_arc_items",
@@ -59,7 +59,6 @@ __all__ = [
 
 PROMPT_TEMPLATE = "Question: {question}\nAnswer:"  # the harness's arc_easy / arc_challenge doc_to_text
 TARGET_DELIMITER = " "  # the harness's default target_delimiter
-ROWS_SCHEMA_VERSION = 1  # of the per-(item, choice) table that ``per_item_rows`` builds
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")  # as the loader tells a causal model by its class
 
 
@@ -335,8 +334,8 @@ def accuracy(results: Sequence[ItemResult]) -> dict[str, float]:
 
 def per_item_rows(items: Sequence[ArcItem], scores: Sequence[ChoiceScore], results: Sequence[ItemResult],
                   ) -> list[dict[str, Any]]:
-    """One row per (item, choice), in (item, choice) order, for a parquet table (schema version
-    ``ROWS_SCHEMA_VERSION``): enough to recompute every accuracy (``loglik`` with ``n_chars`` /
+    """One row per (item, choice), in (item, choice) order, for a parquet table (spec/18 ``arc_items``):
+    enough to recompute every accuracy (``loglik`` with ``n_chars`` /
     ``n_bytes`` and ``is_answer``) and the predictions behind the reported ones (``chosen_*``)."""
     if len(results) != len(items):
         raise ValueError(f"{len(results)} results for {len(items)} items")
@@ -353,3 +352,10 @@ def per_item_rows(items: Sequence[ArcItem], scores: Sequence[ChoiceScore], resul
             "chosen_acc_bytes": score.choice_index == result.pred_bytes,
         })
     return rows
+
+
+def correct_by_item(rows: Sequence[Mapping[str, Any]], rule: str) -> np.ndarray:
+    """float64 ``(n_items,)`` in item order: 1.0 where the choice ``rule`` (acc, acc_norm or acc_bytes) picked
+    is the answer, from the rows ``per_item_rows`` builds (or their parquet read back)."""
+    chosen = sorted((row["item_index"], row["is_answer"]) for row in rows if row[f"chosen_{rule}"])
+    return np.asarray([correct for _, correct in chosen], dtype=np.float64)

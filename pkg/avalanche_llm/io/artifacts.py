@@ -1,7 +1,8 @@
 """Reading what upstream phases wrote, through runlab's hash-checked ``RunView``, and the raster files.
 
 A raster file (``data/<name>.h5``) holds, for each raster, the datasets ``<key>/times``,
-``<key>/units``, ``<key>/n_units`` and ``<key>/bounds`` (``Raster.to_arrays``).
+``<key>/units``, ``<key>/n_units`` and ``<key>/bounds`` (``Raster.to_arrays``, read back with
+``Raster.from_arrays``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from runlab import RunView
 
 from ..raster.build import Raster
 
-__all__ = ["raster_arrays", "read_hdf5", "read_json", "read_parquet", "read_rasters"]
+__all__ = ["raster_arrays", "read_hdf5", "read_json", "read_parquet", "read_rows"]
 
 
 def read_parquet(view: RunView, relative_path: str) -> dict[str, list[Any]]:
     """Columns of a parquet artifact, as lists."""
     return pq.read_table(view.artifact_path(relative_path)).to_pydict()
+
+
+def read_rows(view: RunView, relative_path: str) -> list[dict[str, Any]]:
+    """Rows of a parquet artifact, each a mapping of column to value."""
+    return pq.read_table(view.artifact_path(relative_path)).to_pylist()
 
 
 def read_json(view: RunView, relative_path: str) -> Any:
@@ -45,7 +51,3 @@ def raster_arrays(rasters: Mapping[str, Raster]) -> dict[str, np.ndarray]:
         arrays.update(raster.to_arrays(key))
     return arrays
 
-
-def read_rasters(view: RunView, relative_path: str, keys: list[str]) -> dict[str, Raster]:
-    arrays, _ = read_hdf5(view, relative_path)
-    return {key: Raster.from_arrays(arrays, key) for key in keys}

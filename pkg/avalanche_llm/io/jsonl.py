@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from runlab import RunView
-
-__all__ = ["event", "read_events"]
+__all__ = ["event"]
 
 
 def event(name: str, **fields: Any) -> dict[str, Any]:
@@ -15,7 +12,3 @@ def event(name: str, **fields: Any) -> dict[str, Any]:
     hash the same on a rerun; timings live in the run record)."""
     return {"event": name, **fields}
 
-
-def read_events(view: RunView, relative_path: str) -> list[Mapping[str, Any]]:
-    lines: Iterable[str] = view.read_bytes(relative_path).decode("utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]

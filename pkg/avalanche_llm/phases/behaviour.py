@@ -12,10 +12,10 @@ from typing import Any
 from runlab import Run, RunView
 from runlab.errors import ConfigError
 
-from ..behaviour.arc import decide, load_arc_items, per_item_rows, require_causal_lm, score_choices
+from ..behaviour.arc import correct_by_item, decide, load_arc_items, per_item_rows, require_causal_lm, score_choices
 from ..behaviour.perplexity import WindowLoss, perplexity, window_losses
 from ..config import ArcSettings, StudySettings
-from ..io.artifacts import read_hdf5, read_json, read_parquet
+from ..io.artifacts import read_hdf5, read_json, read_rows
 from ..io.hashing import sha256_file
 from ..io.schema_validate import table_from_rows
 from ..io.sources import EMBEDDED_PREFIX, local_data_file
@@ -45,8 +45,7 @@ def arc_file(arc: ArcSettings) -> Path:
 
 def gain_rows(view: RunView, table: str, index: int) -> list[dict[str, Any]]:
     """The rows task ``index`` (the ``index``-th swept gain) wrote to ``results/<table>_gainNN.parquet``."""
-    columns = read_parquet(view, f"results/{table}_gain{index:02d}.parquet")
-    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+    return read_rows(view, f"results/{table}_gain{index:02d}.parquet")
 
 
 def arc_task(run: Run, task_index: int) -> None:
@@ -121,6 +120,4 @@ def _causal_model(settings: StudySettings) -> LoadedModel:
 def _accuracies(rows: list[dict[str, Any]]) -> dict[str, float]:
     """acc, acc_norm, acc_bytes recomputed from per-choice rows: the share of items whose chosen
     choice under each rule is the answer."""
-    items = {row["item_index"] for row in rows}
-    return {rule: sum(row["is_answer"] for row in rows if row[f"chosen_{rule}"]) / len(items)
-            for rule in ("acc", "acc_norm", "acc_bytes")}
+    return {rule: float(correct_by_item(rows, rule).mean()) for rule in ("acc", "acc_norm", "acc_bytes")}

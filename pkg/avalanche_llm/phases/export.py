@@ -16,7 +16,7 @@ from runlab.verify import verify_run
 
 from ..canon import load_canon
 from ..config import StudySettings
-from ..io.artifacts import read_json, read_parquet
+from ..io.artifacts import read_json, read_rows
 from ..io.schema_validate import table_from_rows, validate_figure
 from ..paper.export import T02_LATEX_COLUMNS, T03_LATEX_COLUMNS, latex_table, summary_latex
 from ..paper.report import report_markdown
@@ -48,11 +48,9 @@ def export_paper(run: Run) -> None:
                               f"see `runlab verify {view.run_id}`")
     names = _output_names()
     gstar = read_json(runs["S02"], "results/gstar.json")
-    summary = read_parquet(runs["S05"], f"tables/{settings.outputs.table_t01}.parquet")
-    t01 = [dict(zip(summary, values)) for values in zip(*summary.values())]
+    t01 = read_rows(runs["S05"], f"tables/{settings.outputs.table_t01}.parquet")
     _table(run, settings.outputs.table_t01, t01, summary_latex(t01, _T01_CAPTION.format(gstar=gstar["gstar"])))
-    columns = read_parquet(runs["S07"], f"tables/{names['t02']}.parquet")
-    t02 = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    t02 = read_rows(runs["S07"], f"tables/{names['t02']}.parquet")
     _table(run, names["t02"], t02, latex_table(t02, T02_LATEX_COLUMNS, _T02_CAPTION, "tab:T02"))
     t03 = _behaviour_rows(settings, runs, gstar["gstar"])
     _table(run, names["t03"], t03, latex_table(t03, T03_LATEX_COLUMNS, _T03_CAPTION.format(gstar=gstar["gstar"]),
@@ -97,9 +95,8 @@ def _table(run: Run, name: str, rows: list[dict[str, Any]], latex: str) -> None:
 
 def _behaviour_rows(settings: StudySettings, runs: Mapping[str, RunView], gstar: float) -> list[dict[str, Any]]:
     """T03: per behaviour gain, b_tot and the performance metrics with their S07 intervals."""
-    columns = read_parquet(runs["S07"], "results/confidence_intervals.parquet")
     intervals = {(row["metric"], row["gain"], row["layer"]): row
-                 for row in (dict(zip(columns, values)) for values in zip(*columns.values()))}
+                 for row in read_rows(runs["S07"], "results/confidence_intervals.parquet")}
     rows = []
     for gain in settings.gain.values:
         row: dict[str, Any] = {"gain": gain, "is_gstar": gain == gstar}

@@ -16,15 +16,16 @@ import numpy as np
 
 from runlab import Run
 
-from ..analysis.statistics import holm_adjust, percentile_interval, replicates, segment_resample, spearman_association
+from ..analysis.statistics import (branching_statistic, exponent_statistic, holm_adjust, mean_statistic,
+                                  percentile_interval, ratio_statistic, replicates, spearman_association)
 from ..analysis.summarize import TOTAL_LAYER
+from ..behaviour.arc import correct_by_item
 from ..canon import load_canon
 from ..config import StudySettings
-from ..io.artifacts import read_json, read_parquet
+from ..io.artifacts import read_parquet
 from ..io.schema_validate import table_from_rows
-from ..metrics.branching import mr_branching_ratio
-from ..metrics.stats import fit_discrete_power_law
 from ..raster.build import total_activity
+from .behaviour import gain_rows
 from .sweep import read_gain_rasters
 
 __all__ = ["PERFORMANCE_METRICS", "statistics"]
@@ -52,14 +53,18 @@ def statistics(run: Run) -> None:
         if window_draws is None:
             window_draws = rng.integers(0, bounds.size - 1, size=(n_boot, bounds.size - 1))
         for layer, activity in [*enumerate(r.activity() for r in rasters), (TOTAL_LAYER, total_activity(rasters))]:
-            estimate, boot, failed = _branching(activity, bounds, settings.metrics.mr_k_max, window_draws)
+            statistic = branching_statistic(activity, bounds, settings.metrics.mr_k_max)
+            estimate, boot, failed = _with_replicates(statistic, bounds.size - 1, window_draws, n_boot)
             add("m_mr", gain, layer, estimate, boot, failed)
             if layer == TOTAL_LAYER:
                 b_tot[gain] = (estimate, boot)
     avalanches = read_parquet(measured, "results/avalanches.parquet")
     for (source, gain, layer), sizes, durations in _avalanches_by_layer(avalanches):
         for quantity, values in (("size", sizes), ("duration", durations)):
-            estimate, boot, failed = _exponent(values, settings.metrics.min_tail, rng, n_boot)
+            # resamples drawn one at a time: n_boot x n_avalanches indices need not fit in memory
+            draws = (rng.integers(0, values.size, size=values.size) for _ in range(n_boot))
+            statistic = exponent_statistic(values, settings.metrics.min_tail)
+            estimate, boot, failed = _with_replicates(statistic, values.size, draws, n_boot)
             add(f"{quantity}_alpha", gain, layer, estimate, boot, failed)
 
     performance = _performance(run, settings, rng, window_draws, add)
@@ -74,31 +79,13 @@ def statistics(run: Run) -> None:
 Estimate = tuple[float, np.ndarray, int]  # the statistic on the data, its replicates (NaN: failed), failures
 
 
-def _branching(activity: np.ndarray, bounds: np.ndarray, k_max: int, draws: np.ndarray) -> Estimate:
-    """MR m of ``activity`` and its block-bootstrap replicates over windows (``draws``: (n_boot, n_windows))."""
-
-    def m_of(windows: np.ndarray) -> float:
-        return mr_branching_ratio(*segment_resample(activity, bounds, windows), k_max).m
-
-    return _with_replicates(m_of, np.arange(bounds.size - 1), draws, len(draws))
-
-
-def _exponent(values: np.ndarray, min_tail: int, rng: np.random.Generator, n_boot: int) -> Estimate:
-    """Power-law exponent of avalanche ``values`` (x_min rescanned) and its iid bootstrap over avalanches."""
-
-    def alpha_of(indices: np.ndarray) -> float:
-        return fit_discrete_power_law(values[indices], min_tail=min_tail).alpha
-
-    # one row at a time: n_boot x n_avalanches indices would not fit in memory on a large study
-    draws = (rng.integers(0, values.size, size=values.size) for _ in range(n_boot))
-    return _with_replicates(alpha_of, np.arange(values.size), draws, n_boot)
-
-
-def _with_replicates(statistic: Callable[[np.ndarray], float], identity: np.ndarray, draws: Iterable[np.ndarray],
+def _with_replicates(statistic: Callable[[np.ndarray], float], n_units: int, draws: Iterable[np.ndarray],
                      n_boot: int) -> Estimate:
+    """The statistic on all ``n_units`` and on each resample of ``draws``; a statistic the data cannot give
+    (e.g. too few avalanches for a fit) has no interval either."""
     try:
-        estimate = float(statistic(identity))
-    except ValueError:  # e.g. too few avalanches for a fit: no interval either
+        estimate = float(statistic(np.arange(n_units)))
+    except ValueError:
         return math.nan, np.full(n_boot, math.nan), n_boot
     boot, failed = replicates(statistic, draws)
     return estimate, boot, failed
@@ -125,29 +112,27 @@ def _performance(run: Run, settings: StudySettings, rng: np.random.Generator, wi
     performance: dict[str, dict[float, tuple[float, np.ndarray]]] = {metric: {} for metric in PERFORMANCE_METRICS}
     item_draws = None
     for index, gain in enumerate(settings.gain.values):
-        choices = read_parquet(arc, f"results/arc_items_gain{index:02d}.parquet")
+        choices = gain_rows(arc, "arc_items", index)
         for rule in ("acc", "acc_norm", "acc_bytes"):
-            correct = _item_correct(choices, rule)
+            correct = correct_by_item(choices, rule)
             if item_draws is None:
                 item_draws = rng.integers(0, correct.size, size=(len(window_draws), correct.size))
-            boot = correct[item_draws].mean(axis=1)
-            performance[rule][gain] = (float(correct.mean()), boot)
-            add(rule, gain, TOTAL_LAYER, float(correct.mean()), boot, 0)
-        windows = read_parquet(ppl, f"results/perplexity_windows_gain{index:02d}.parquet")
-        nll, tokens = np.asarray(windows["nll_sum"]), np.asarray(windows["n_predicted"], dtype=np.float64)
-        estimate = math.exp(nll.sum() / tokens.sum())
-        boot = np.exp(nll[window_draws].sum(axis=1) / tokens[window_draws].sum(axis=1))
-        performance["perplexity"][gain] = (estimate, boot)
-        add("perplexity", gain, TOTAL_LAYER, estimate, boot, 0)
+            _record_performance(performance, add, rule, gain, mean_statistic(correct), correct.size, item_draws)
+        windows = gain_rows(ppl, "perplexity_windows", index)
+        statistic = ratio_statistic(np.asarray([row["nll_sum"] for row in windows]),
+                                    np.asarray([row["n_predicted"] for row in windows], dtype=np.float64), math.exp)
+        _record_performance(performance, add, "perplexity", gain, statistic, len(windows), window_draws)
     return performance
 
 
-def _item_correct(choices: dict[str, list], rule: str) -> np.ndarray:
-    """1.0 where the item's choice under ``rule`` is its answer, per item in item order."""
-    chosen = np.asarray(choices[f"chosen_{rule}"])
-    items = np.asarray(choices["item_index"])[chosen]
-    correct = np.asarray(choices["is_answer"])[chosen]
-    return correct[np.argsort(items, kind="stable")].astype(np.float64)
+def _record_performance(performance: dict[str, dict[float, tuple[float, np.ndarray]]], add: Callable[..., None],
+                        metric: str, gain: float, statistic: Callable[[np.ndarray], float], n_units: int,
+                        draws: np.ndarray) -> None:
+    """The metric at ``gain`` on all units and on the shared resamples ``draws``: kept for the association
+    and added as an interval row."""
+    estimate, boot, failed = _with_replicates(statistic, n_units, draws, len(draws))
+    performance[metric][gain] = (estimate, boot)
+    add(metric, gain, TOTAL_LAYER, estimate, boot, failed)
 
 
 def _associations(b_tot: dict[float, tuple[float, np.ndarray]],

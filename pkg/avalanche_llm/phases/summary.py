@@ -9,7 +9,7 @@ from runlab import Run
 
 from ..analysis.summarize import metrics_rows
 from ..config import StudySettings
-from ..io.artifacts import read_json, read_parquet
+from ..io.artifacts import read_json, read_parquet, read_rows
 from ..io.schema_validate import table_from_rows, validate_figure
 from ..paper.export import summary_latex
 from ..plotting.figures import branching_curves
@@ -22,10 +22,10 @@ def summarize(run: Run) -> None:
     settings = StudySettings.from_config(run.config)
     sweep, measured = run.upstream("S02"), run.upstream("S04")
     gstar = read_json(sweep, "results/gstar.json")["gstar"]
-    rows = metrics_rows(read_parquet(sweep, "results/gain_sweep.parquet"),
-                        read_parquet(measured, "results/branching.parquet"),
-                        read_parquet(measured, "results/powerlaw_fits.parquet"),
-                        read_parquet(measured, "results/crackling.parquet"))
+    rows = metrics_rows(read_rows(sweep, "results/gain_sweep.parquet"),
+                        read_rows(measured, "results/branching.parquet"),
+                        read_rows(measured, "results/powerlaw_fits.parquet"),
+                        read_rows(measured, "results/crackling.parquet"))
     names = settings.outputs
     run.write_results(names.metrics, table_from_rows(names.metrics, rows))
     avalanches = read_parquet(measured, "results/avalanches.parquet")
