@@ -20,6 +20,8 @@ from avalanche_llm.io.schema_validate import table_spec, validate_record
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 from runlab import cli as runlab_cli
 
+from tests.runlab.conftest import artifact_hashes
+
 from .conftest import REPO, tiny_study
 
 PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6b", "phase7", "phase8"]
@@ -28,11 +30,6 @@ PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6
 def _phase(phase: str, config: Path, root: Path, *extra: str) -> int:
     return cli.main([phase, "--config", str(config), "--device", "cpu", "--dtype", "fp32", "--runs_root", str(root),
                      *extra])
-
-
-def _artifacts(root: Path, run_id: str) -> dict[str, str]:
-    record = json.loads((root / run_id / "run_record.json").read_text())
-    return {entry["relative_path"]: entry["sha256"] for entry in record["artifact_index"]}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +63,7 @@ def test_determinism_smoke_two_runs_give_identical_artifact_hashes(two_cli_runs)
     config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
     for phase in PHASES:
         run_id = phase_run_id(config, phase)
-        first, second = (_artifacts(root, run_id) for root in roots)
+        first, second = (artifact_hashes(root / run_id) for root in roots)
         assert first == second and first, phase
         record = json.loads((roots[0] / run_id / "run_record.json").read_text())
         assert record["determinism"]["seed"] == 0 and "PYTHONHASHSEED" in json.dumps(record["determinism"])
@@ -76,7 +73,7 @@ def test_phase5_writes_the_worked_example_from_the_artifacts(two_cli_runs) -> No
     config_path, roots, _ = two_cli_runs
     config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
     run_id = phase_run_id(config, "phase5")
-    artifacts = _artifacts(roots[0], run_id)
+    artifacts = artifact_hashes(roots[0] / run_id)
     for path in ("results/metrics.parquet", "tables/table_T01_SUMMARY.csv", "tables/table_T01_SUMMARY.parquet",
                  "tables/table_T01_SUMMARY.tex",
                  "figs/fig_F03_BRANCHING_CURVES.pdf", "figs/fig_F03_BRANCHING_CURVES.png"):
@@ -122,7 +119,7 @@ def test_runlab_submit_runs_the_chain_to_the_same_runs(two_cli_runs, tmp_path: P
     assert runlab_cli.main(["submit", str(manifest), "--config", str(config_path), "--runs_root", str(root)]) == 0
     for phase in PHASES:
         run_id = phase_run_id(config, phase)
-        assert _artifacts(root, run_id) == _artifacts(roots[0], run_id)
+        assert artifact_hashes(root / run_id) == artifact_hashes(roots[0] / run_id)
     assert runlab_cli.main(["verify", phase_run_id(config, "phase5"), "--runs_root", str(root)]) == 0
 
 
@@ -182,19 +179,19 @@ def test_phase8_exports_every_table_and_figure_and_a_report_of_verified_runs(two
     config_path, roots, _ = two_cli_runs
     config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
     run_dir = roots[0] / phase_run_id(config, "phase8")
-    artifacts = _artifacts(roots[0], run_dir.name)
+    artifacts = artifact_hashes(roots[0] / run_dir.name)
     for table in ("table_T01_SUMMARY", "table_T02_CRITICALITY_PERFORMANCE", "table_T03_BEHAVIOUR"):
         assert {f"tables/{table}.{fmt}" for fmt in ("csv", "parquet", "tex")} <= set(artifacts)
     for figure in ("fig_F03_BRANCHING_CURVES", "fig_F04_PERFORMANCE_VS_GAIN", "fig_F05_PERFORMANCE_VS_CRITICALITY"):
         assert {f"figs/{figure}.{fmt}" for fmt in ("pdf", "png")} <= set(artifacts)
-    s05 = _artifacts(roots[0], phase_run_id(config, "phase5"))
+    s05 = artifact_hashes(roots[0] / phase_run_id(config, "phase5"))
     for path in ("tables/table_T01_SUMMARY.csv", "tables/table_T01_SUMMARY.tex", "figs/fig_F03_BRANCHING_CURVES.png"):
         assert artifacts[path] == s05[path]  # assembled from S05's artifacts, byte for byte
     report = (run_dir / "results/REPORT.md").read_text()
     for phase in PHASES[:-1]:  # every run S08 stands on, with every artifact's sha256
         run_id = phase_run_id(config, phase)
         assert f"`{run_id}`" in report
-        assert all(f"`{sha}`" in report for sha in _artifacts(roots[0], run_id).values())
+        assert all(f"`{sha}`" in report for sha in artifact_hashes(roots[0] / run_id).values())
     t03 = pq.read_table(run_dir / "tables/table_T03_BEHAVIOUR.parquet").to_pylist()
     accuracy = pq.read_table(roots[0] / phase_run_id(config, "phase6arc") / "results/arc_accuracy.parquet").to_pylist()
     assert [row["acc"] for row in t03] == [row["acc"] for row in accuracy]

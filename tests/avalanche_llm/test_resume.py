@@ -3,7 +3,6 @@ uninterrupted run (each gain's rasters are an artifact, the checkpoint lists the
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 import yaml
 
 from avalanche_llm import cli
+
+from tests.runlab.conftest import artifact_hashes, indexed_artifacts
 
 from .conftest import REPO
 
@@ -33,21 +34,6 @@ def _phase(phase: str, config: Path, root: Path, *extra: str) -> list[str]:
     return [phase, "--config", str(config), "--device", "cpu", "--dtype", "fp32", "--runs_root", str(root), *extra]
 
 
-def _gains_indexed(root: Path) -> int:
-    for path in root.glob("RUN_S02_*/run_record.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return 0
-        return sum(entry["relative_path"].startswith("data/rasters_gain") for entry in record["artifact_index"])
-    return 0
-
-
-def _artifacts(run_dir: Path) -> dict[str, str]:
-    record = json.loads((run_dir / "run_record.json").read_text())
-    return {entry["relative_path"]: entry["sha256"] for entry in record["artifact_index"]}
-
-
 def test_a_killed_gain_sweep_resumes_to_the_same_bytes(tmp_path: Path, capsys) -> None:
     config = _config(tmp_path)
     root = tmp_path / "killed"
@@ -56,11 +42,11 @@ def test_a_killed_gain_sweep_resumes_to_the_same_bytes(tmp_path: Path, capsys) -
                                env={**os.environ, "PYTHONPATH": str(REPO / "pkg")},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not _gains_indexed(root) and time.monotonic() < deadline:
+    while not indexed_artifacts(root, "S02", "data/rasters_gain") and time.monotonic() < deadline:
         time.sleep(0.005)
     process.kill()
     process.wait()
-    kept = _gains_indexed(root)
+    kept = indexed_artifacts(root, "S02", "data/rasters_gain")
     assert 1 <= kept < 8, f"the kill came too late ({kept} gains written)"
     capsys.readouterr()
 
@@ -73,4 +59,4 @@ def test_a_killed_gain_sweep_resumes_to_the_same_bytes(tmp_path: Path, capsys) -
     assert cli.main(_phase("phase1", config, whole)) == 0
     assert cli.main(_phase("phase2", config, whole)) == 0
     (run,) = root.glob("RUN_S02_*")
-    assert _artifacts(run) == _artifacts(whole / run.name)
+    assert artifact_hashes(run) == artifact_hashes(whole / run.name)

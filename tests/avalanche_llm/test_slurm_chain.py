@@ -20,6 +20,8 @@ import yaml
 from avalanche_llm.config import load_study_config
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 
+from tests.runlab.conftest import artifact_hashes
+
 from .conftest import REPO
 
 pytestmark = pytest.mark.slurm
@@ -51,11 +53,6 @@ def _wait(root: Path, run_id: str, timeout_s: float = 600) -> dict:
     raise AssertionError(f"{run_id} did not complete in {timeout_s} s; job logs:\n{logs}")
 
 
-def _artifacts(run_dir: Path) -> dict[str, str]:
-    record = json.loads((run_dir / "run_record.json").read_text())
-    return {entry["relative_path"]: entry["sha256"] for entry in record["artifact_index"]}
-
-
 def test_phases_1_to_8_queue_as_one_chain_with_phase6_arrays(slurm_cluster, tiny_config, tmp_path: Path) -> None:
     config = tiny_config()
     manifest = _small_manifest(tmp_path)
@@ -82,4 +79,4 @@ def test_phases_1_to_8_queue_as_one_chain_with_phase6_arrays(slurm_cluster, tiny
                               capture_output=True, text=True).returncode == 0, phase
     for phase in PHASE_TAGS:
         run_id = phase_run_id(resolved, phase)
-        assert _artifacts(root / run_id) == _artifacts(local / run_id), phase
+        assert artifact_hashes(root / run_id) == artifact_hashes(local / run_id), phase

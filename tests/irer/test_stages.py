@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from irer.artifacts import read_candidate
-from tests.runlab.conftest import REPO, artifact_bytes, run_cli
+from tests.runlab.conftest import REPO, artifact_bytes, indexed_artifacts, run_cli
 
 MANIFEST = REPO / "jobs" / "irer.yaml"
 
@@ -105,11 +105,11 @@ def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
     process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not _indexed_candidates(root) and time.monotonic() < deadline:
+    while not indexed_artifacts(root, "GEN000", "data/candidates/") and time.monotonic() < deadline:
         time.sleep(0.005)
     process.kill()
     process.wait()
-    kept = _indexed_candidates(root)
+    kept = indexed_artifacts(root, "GEN000", "data/candidates/")
     assert 1 <= kept < 4, f"the kill came too late ({kept} candidates written)"
 
     resumed = run_cli("submit", str(MANIFEST), "--config", str(path), "--runs_root", str(root), "--allow_resume")
@@ -119,14 +119,3 @@ def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
     assert whole.returncode == 0, whole.stderr
     (gen,) = root.glob("RUN_GEN000_*")
     assert artifact_bytes(gen) == artifact_bytes(tmp_path / "whole" / gen.name)
-
-
-def _indexed_candidates(root: Path) -> int:
-    """Candidate artifacts registered in the GEN000 record (a file renamed in place but not yet indexed is not kept)."""
-    for path in root.glob("RUN_GEN000_*/run_record.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return 0
-        return sum(entry["relative_path"].startswith("data/candidates/") for entry in record["artifact_index"])
-    return 0

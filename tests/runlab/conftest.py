@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,6 +76,24 @@ def artifact_bytes(run_dir: Path) -> dict[str, bytes]:
         for path in sorted((run_dir / folder).rglob("*"))
         if path.is_file()
     }
+
+
+def artifact_hashes(run_dir: Path) -> dict[str, str]:
+    """sha256 of every artifact by relative path, as the run's record indexes them."""
+    record = json.loads((run_dir / "run_record.json").read_text())
+    return {entry["relative_path"]: entry["sha256"] for entry in record["artifact_index"]}
+
+
+def indexed_artifacts(runs_root: Path, stage_tag: str, prefix: str) -> int:
+    """How many artifacts under ``prefix`` the record of the ``stage_tag`` run indexes now (0 before the run
+    exists, or while its record is being replaced): what a killed run keeps, as a test watching it sees."""
+    for path in runs_root.glob(f"RUN_{stage_tag}_*/run_record.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return 0
+        return sum(entry["relative_path"].startswith(prefix) for entry in record["artifact_index"])
+    return 0
 
 
 CHAIN = {
