@@ -3,17 +3,14 @@ uninterrupted run (each gain's rasters are an artifact, the checkpoint lists the
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from avalanche_llm import cli
 
-from tests.runlab.conftest import artifact_hashes, indexed_artifacts
+from tests.runlab.conftest import artifact_hashes, kill_once_indexed
 
 from .conftest import REPO
 
@@ -38,15 +35,8 @@ def test_a_killed_gain_sweep_resumes_to_the_same_bytes(tmp_path: Path, capsys) -
     config = _config(tmp_path)
     root = tmp_path / "killed"
     assert cli.main(_phase("phase1", config, root)) == 0
-    process = subprocess.Popen([sys.executable, "-m", "avalanche_llm", *_phase("phase2", config, root)], cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO / "pkg")},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not indexed_artifacts(root, "S02", "data/rasters_gain") and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.kill()
-    process.wait()
-    kept = indexed_artifacts(root, "S02", "data/rasters_gain")
+    kept = kill_once_indexed([sys.executable, "-m", "avalanche_llm", *_phase("phase2", config, root)], root, "S02",
+                             "data/rasters_gain", REPO / "pkg")
     assert 1 <= kept < 8, f"the kill came too late ({kept} gains written)"
     capsys.readouterr()
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +11,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from irer.artifacts import read_candidate
-from tests.runlab.conftest import REPO, artifact_bytes, indexed_artifacts, run_cli
+from tests.runlab.conftest import REPO, artifact_bytes, kill_once_indexed, run_cli
 
 MANIFEST = REPO / "jobs" / "irer.yaml"
 
@@ -102,14 +99,7 @@ def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     root = tmp_path / "killed"
     command = [sys.executable, "-m", "runlab", "submit", str(MANIFEST), "--config", str(path), "--runs_root", str(root)]
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not indexed_artifacts(root, "GEN000", "data/candidates/") and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.kill()
-    process.wait()
-    kept = indexed_artifacts(root, "GEN000", "data/candidates/")
+    kept = kill_once_indexed(command, root, "GEN000", "data/candidates/", REPO)
     assert 1 <= kept < 4, f"the kill came too late ({kept} candidates written)"
 
     resumed = run_cli("submit", str(MANIFEST), "--config", str(path), "--runs_root", str(root), "--allow_resume")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,19 @@ def indexed_artifacts(runs_root: Path, stage_tag: str, prefix: str) -> int:
             return 0
         return sum(entry["relative_path"].startswith(prefix) for entry in record["artifact_index"])
     return 0
+
+
+def kill_once_indexed(command: list[str], runs_root: Path, stage_tag: str, prefix: str, pythonpath: Path) -> int:
+    """Start ``command`` from the repo root, kill it as soon as the ``stage_tag`` run indexes an artifact
+    under ``prefix`` (or after 120 s), and return how many such artifacts the killed run kept."""
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(pythonpath)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not indexed_artifacts(runs_root, stage_tag, prefix) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.kill()
+    process.wait()
+    return indexed_artifacts(runs_root, stage_tag, prefix)
 
 
 CHAIN = {
