@@ -21,6 +21,7 @@ from ..io.schema_validate import table_from_rows
 from ..io.sources import EMBEDDED_PREFIX, local_data_file
 from ..model.gain import apply_gain
 from ..model.loader import LoadedModel, load_model
+from .sweep import per_gain_name
 
 __all__ = ["arc_accuracy", "arc_file", "arc_task", "gain_rows", "perplexity_by_gain", "perplexity_task"]
 
@@ -45,7 +46,7 @@ def arc_file(arc: ArcSettings) -> Path:
 
 def gain_rows(view: RunView, table: str, index: int) -> list[dict[str, Any]]:
     """The rows task ``index`` (the ``index``-th swept gain) wrote to ``results/<table>_gainNN.parquet``."""
-    return read_rows(view, f"results/{table}_gain{index:02d}.parquet")
+    return read_rows(view, f"results/{per_gain_name(table, index)}.parquet")
 
 
 def arc_task(run: Run, task_index: int) -> None:
@@ -62,7 +63,7 @@ def arc_task(run: Run, task_index: int) -> None:
         scores = score_choices(loaded.model, loaded.tokenizer, items, arc.batch_size, loaded.device,
                                loaded.max_positions or 2048)
     rows = [{"gain": gain, **row} for row in per_item_rows(items, scores, decide(items, scores))]
-    run.write_results(f"arc_items_gain{task_index:02d}", table_from_rows("arc_items", rows))
+    run.write_results(per_gain_name("arc_items", task_index), table_from_rows("arc_items", rows))
     accuracy = _accuracies(rows)
     print(f"S06ARC: gain {gain:g}: acc {accuracy['acc']:.4f}, acc_norm {accuracy['acc_norm']:.4f} on "
           f"{len(items)} items", flush=True)
@@ -92,7 +93,7 @@ def perplexity_task(run: Run, task_index: int) -> None:
         losses = window_losses(loaded, windows, behaviour.perplexity_batch_size)
     rows = [{"gain": gain, "window": loss.window, "n_predicted": loss.n_predicted, "nll_sum": loss.nll_sum}
             for loss in losses]
-    run.write_results(f"perplexity_windows_gain{task_index:02d}", table_from_rows("perplexity_windows", rows))
+    run.write_results(per_gain_name("perplexity_windows", task_index), table_from_rows("perplexity_windows", rows))
     print(f"S06B: gain {gain:g}: perplexity {perplexity(losses)[1]:.3f}", flush=True)
 
 

@@ -21,12 +21,17 @@ from ..model.forward import unit_batches
 from ..model.loader import LoadedModel, load_model
 from ..raster.build import Raster, total_activity
 
-__all__ = ["gain_raster_name", "layer_key", "read_gain_rasters", "segment_bounds", "sweep_gains"]
+__all__ = ["gain_raster_name", "layer_key", "per_gain_name", "read_gain_rasters", "segment_bounds", "sweep_gains"]
+
+
+def per_gain_name(stem: str, index: int) -> str:
+    """The artifact name of ``stem`` for the ``index``-th swept gain (position in ``gain.values``)."""
+    return f"{stem}_gain{index:02d}"
 
 
 def gain_raster_name(index: int) -> str:
     """The raster file of the ``index``-th swept gain is ``data/<name>.h5``."""
-    return f"rasters_gain{index:02d}"
+    return per_gain_name("rasters", index)
 
 
 def layer_key(layer: int) -> str:
