@@ -17,12 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(VENV)/bin/python -m margin_repair.quickstart
-	$(VENV)/bin/runlab submit jobs/irer.yaml --config configs/irer/quickstart.yaml
-	$(VENV)/bin/python -m avalanche_llm phase0 --config configs/avalanche_llm/quickstart.yaml --device cpu --dtype fp32
-	$(VENV)/bin/runlab submit jobs/avalanche_llm.yaml --config configs/avalanche_llm/quickstart.yaml --stage S05
-	$(VENV)/bin/python -m avalanche_llm.model.random_model models/random_gpt2
-	$(VENV)/bin/runlab submit jobs/avalanche_llm.yaml --config configs/avalanche_llm/quickstart_causal.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/quickstart.sh
 
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ]; then slurm/one-node/start.sh; \
