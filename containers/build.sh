@@ -3,13 +3,14 @@
 # containers/suite.def (apptainer), the same base, lock and install either way.
 #
 # usage: containers/build.sh [--variant gpu|cpu] [--base registry|rootfs] [--tag NAME]
-#                            [--archive FILE.oci.tar] [--apptainer FILE.sif]
+#                            [--archive FILE.oci.tar] [--apptainer FILE.sif] [--no-cache]
 #   --variant    gpu (default): CUDA 13 torch and JAX; cpu: their CPU builds
 #   --base       registry (default): the Debian 12 slim image pinned by digest in both recipes;
 #                rootfs: a Debian 12 root filesystem made here with mmdebstrap (no registry needed)
 #   --tag        image name (default runlab-suite:<variant>)
 #   --archive    also save the image as an OCI archive (what `apptainer build` converts to a SIF)
 #   --apptainer  build a SIF from containers/suite.def instead of an OCI image
+#   --no-cache   rebuild every layer (a rebuild of the same commit gives the same image id)
 #
 # The source is `git archive` of HEAD (a dirty tree is refused: the image's revision label must say
 # what it holds); SOURCE_DATE_EPOCH is HEAD's commit time, so a rebuild gives the same image.
@@ -20,9 +21,10 @@
 # the cpu variant's torch is found: a folder or page of links; default PyTorch's CPU index).
 set -eu
 suite=$(cd "$(dirname "$0")/.." && pwd)
-variant=gpu base=registry tag="" archive="" sif=""
+variant=gpu base=registry tag="" archive="" sif="" no_cache=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
+        --no-cache) no_cache=--no-cache; shift; continue ;;
         --variant) variant=$2 ;;
         --base) base=$2 ;;
         --tag) tag=$2 ;;
@@ -91,9 +93,11 @@ if [ "$base" = rootfs ]; then
     "$tool" image inspect "$base_image" >/dev/null 2>&1 || "$tool" import "$rootfs" "$base_image" >/dev/null
     set -- "$@" --build-arg BASE_IMAGE="$base_image"
 fi
-# podman: docker format keeps HEALTHCHECK; docker's BuildKit takes SOURCE_DATE_EPOCH from the build argument
-[ "$tool" = podman ] && set -- "$@" --format docker --timestamp "$SOURCE_DATE_EPOCH"
-"$tool" build "$@" "$context"
+# podman: OCI format (docker's names the build container, so no two builds match; OCI drops HEALTHCHECK,
+# the entrypoint's `check` is the same test), every timestamp the commit's, no history of build ids.
+# docker: BuildKit takes SOURCE_DATE_EPOCH from the build argument.
+[ "$tool" = podman ] && set -- "$@" --format oci --timestamp "$SOURCE_DATE_EPOCH" --omit-history
+"$tool" build $no_cache "$@" "$context"
 if [ -n "$archive" ]; then
     "$tool" save --format oci-archive --output "$archive" "$tag" 2>/dev/null || "$tool" save --output "$archive" "$tag"
     echo "build: $archive"

@@ -3,6 +3,7 @@
 #   review [--runs_root DIR] [STUDY ...]  rerun each study's quickstart (default: all three) into DIR, a
 #                                         fresh runs root (default ./review-runs), then verify every run
 #   verify-runs DIR                       verify every run under DIR (runs made elsewhere, bound in)
+#   check                                 compare the installed packages and environment with the lock
 #   python ARGS                           the image's Python (what SLURM jobs run)
 #   anything else                         runlab ARGS
 set -eu
@@ -29,6 +30,7 @@ review() {
 case "${1:-}" in
     review) shift; review "$@" ;;
     verify-runs) exec runlab verify --all --runs_root "${2:?verify-runs needs the folder of runs}" ;;
+    check) exec python "$suite/containers/image_lock.py" check ;;
     python | python3) exec "$@" ;;
     *) exec runlab "$@" ;;
 esac
