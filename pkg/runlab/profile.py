@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .container import container_command
 from .errors import ConfigError
 from .schema import check_schema, packaged_validator
 from .yamlio import load_yaml_file
@@ -29,15 +29,16 @@ class SlurmSettings:
 
 @dataclass(frozen=True)
 class ContainerSettings:
-    """Run the job's Python inside an image: ``<exec> --bind <runs root> [--bind ...] <image> python3``."""
+    """Run a SLURM job's Python inside ``image`` with ``runtime`` (apptainer, podman or docker), the runs
+    root and ``binds`` (absolute host paths) bound at the same paths."""
 
     image: str
-    exec: str = "apptainer exec --nv"
+    runtime: str = "apptainer"
     binds: tuple[str, ...] = ()
 
-    def python_command(self, runs_root: Path) -> str:
-        binds = " ".join(f"--bind {shlex.quote(bind)}" for bind in (str(runs_root), *self.binds))
-        return f"{self.exec} {binds} {shlex.quote(self.image)} python3"
+    def python_command(self, runs_root: Path, gpus: int) -> str:
+        """What submitit runs as ``python`` in the sbatch script (see ``container.py``)."""
+        return container_command(self.runtime, self.image, (str(runs_root), *self.binds), gpus)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def load_profile(path: Path) -> Profile:
         executor=data["executor"],
         slurm=SlurmSettings(**slurm),
         container=None if container is None else ContainerSettings(
-            image=container["image"], exec=container.get("exec", ContainerSettings.exec),
+            image=container["image"], runtime=container.get("runtime", ContainerSettings.runtime),
             binds=tuple(container.get("binds", ())),
         ),
     )

@@ -90,7 +90,7 @@ class SlurmBackend:
         folder = self.store.internal_dir / "slurm" / job.spec.run_id / "%j"
         python = None
         if self.profile.container is not None:
-            python = self.profile.container.python_command(self.store.root)
+            python = self.profile.container.python_command(self.store.root, stage.resources.gpus)
         try:
             executor = submitit.SlurmExecutor(folder=Path(folder), python=python)
         except RuntimeError as exc:  # submitit: no sbatch on this machine
