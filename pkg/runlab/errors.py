@@ -55,7 +55,7 @@ class SchemaError(RunlabError):
 
 
 class DeterminismError(RunlabError):
-    """A required deterministic setting that could not be applied."""
+    """A required deterministic setting that could not be applied, or GPUs a stage asks for that its job cannot see."""
 
     exit_code = ExitCode.SCHEMA
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .determinism import DeterminismSettings, seed_everything, watch_nondeterminism
 from .errors import MissingUpstreamError, RunlabError, SchemaError
+from .gpu import require_cuda_devices
 from .manifest import import_callable
 from .record import parse_utc, utc_now
 from .store import ExecutionContext, RunSpec, RunStore
@@ -28,7 +29,11 @@ __all__ = ["StageJob", "complete_run"]
 
 @dataclass
 class StageJob:
-    """One unit of work: ``task_index`` None runs the stage (or, with ``fan_in``, completes its array)."""
+    """One unit of work: ``task_index`` None runs the stage (or, with ``fan_in``, completes its array).
+
+    ``gpus`` is what the stage's manifest resources ask for: on SLURM the job checks that it sees that
+    many CUDA devices before it opens the run, and fails (exit 2) otherwise.
+    """
 
     spec: RunSpec
     entry: str
@@ -38,6 +43,7 @@ class StageJob:
     allow_resume: bool
     determinism: Mapping[str, Any]
     python_path: tuple[str, ...] = ()
+    gpus: int = 0
     task_index: int | None = None
     fan_in: bool = False
     chain_index: int | None = None
@@ -46,6 +52,8 @@ class StageJob:
     def __call__(self) -> str:
         from .run import Run  # stage-time imports (numpy, pyarrow) stay out of the submitter's start-up
 
+        if self.executor == "slurm" and self.gpus > 0:  # local runs may use the CPU (--device cpu)
+            require_cuda_devices(self.gpus, f"stage {self.spec.stage_tag} ({self.spec.run_id})")
         for folder in reversed(self.python_path):
             if folder not in sys.path:
                 sys.path.insert(0, folder)

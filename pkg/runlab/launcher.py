@@ -71,7 +71,7 @@ def build_stage_job(manifest: Manifest, config: ResolvedConfig, stage: Stage, ru
     )
     return StageJob(spec=spec, entry=stage.entry, fan_in_entry=stage.fan_in, runs_root=runs_root,
                     executor=executor, allow_resume=allow_resume, determinism=determinism,
-                    python_path=tuple(str(folder) for folder in manifest.python_path),
+                    python_path=tuple(str(folder) for folder in manifest.python_path), gpus=stage.resources.gpus,
                     chain_index=stage.chain_index, chain_previous=stage.chain_previous)
 
 
