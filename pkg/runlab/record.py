@@ -6,6 +6,7 @@ The schema is ``runlab/schemas/run_record.schema.json``; its prose is ``spec/14_
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 
 from .atomic import atomic_write_bytes
 from .errors import SchemaError
+from .image import image_versions
 from .schema import check_schema, packaged_validator
 
 __all__ = [
@@ -78,15 +80,19 @@ def read_record(run_dir: Path) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def collect_versions() -> dict[str, str | None]:
-    """Versions of python, this package, its git commit and the numerical stack (None if absent)."""
-    versions: dict[str, str | None] = {
+def collect_versions() -> dict[str, Any]:
+    """Versions of python, this package, its git commit and the numerical stack (None if absent), and inside
+    the suite's image what the image pins (``image``; its source commit is the git commit where no git is)."""
+    image = image_versions(os.environ)
+    versions: dict[str, Any] = {
         "python": platform.python_version(),
         "runlab": _distribution_version("runlab-suite") or "0+unknown",
-        "git_commit": _git_commit(),
+        "git_commit": _git_commit() or (image["source_commit"] if image else None),
     }
     for name in _VERSIONED_PACKAGES:
         versions[name] = _distribution_version(name)
+    if image is not None:
+        versions["image"] = image
     return versions
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from runlab.cli import main
 from runlab.errors import SchemaError
+from runlab.image import IMAGE_MANIFEST_ENV
 from runlab.record import collect_versions, read_record, validate_record
 from runlab.schema import packaged_validator
 
@@ -18,19 +20,34 @@ from .conftest import REPO, run_cli
 ANNOTATE = {"S01": {"entry": "tests.runlab.stages:annotate"}}
 
 
-def test_every_schema_field_is_documented_in_spec_14():
+def _spec_14_sections() -> dict[str, str]:
+    """spec/14's sections by heading."""
     prose = (REPO / "spec" / "14_RUN_RECORD_SCHEMA.md").read_text()
-    documented = set(re.findall(r"^\| `([a-z_]+)` \|", prose, flags=re.MULTILINE))
+    parts = re.split(r"^#+ (.*)$", prose, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def _table_keys(section: str) -> set[str]:
+    return set(re.findall(r"^\| `([a-z_0-9]+)` \|", section, flags=re.MULTILINE))
+
+
+def test_every_schema_field_is_documented_in_spec_14():
+    sections = _spec_14_sections()
     schema = packaged_validator("run_record").schema
-    assert documented == set(schema["properties"])
+    assert _table_keys(sections["Fields"]) == set(schema["properties"])
     for nested in ("versions", "slurm", "timings"):
         for name in schema["properties"][nested]["properties"]:
-            assert f"`{name}`" in prose, (nested, name)
+            assert f"`{name}`" in sections["Fields"], (nested, name)
+    image = sections["`versions.image`: the pinned image"]
+    assert _table_keys(image) == set(schema["properties"]["versions"]["properties"]["image"]["properties"])
+    for name in packaged_validator("image_manifest").schema["properties"]:
+        assert f'"{name}"' in image, name
 
 
 def test_versions_name_the_stack_and_the_commit():
     versions = collect_versions()
-    assert set(versions) == {"python", "runlab", "git_commit", "numpy", "torch", "transformers", "jax"}
+    inside_image = {"image"} if os.environ.get(IMAGE_MANIFEST_ENV) else set()
+    assert set(versions) == {"python", "runlab", "git_commit", "numpy", "torch", "transformers", "jax", *inside_image}
     assert versions["numpy"] and versions["runlab"] == "0.1.0"
     assert versions["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", versions["git_commit"])
 
