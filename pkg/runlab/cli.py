@@ -100,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="rehash every artifact, validate the record, and run the stage's "
                                  "verifier on a complete run (exit 2 on any problem)")
-    verify.add_argument("run_id")
+    which = verify.add_mutually_exclusive_group(required=True)
+    which.add_argument("run_id", nargs="?")
+    which.add_argument("--all", action="store_true", help="every run under the runs root, one line each")
     verify.add_argument("--runs_root")
     verify.set_defaults(handler=_verify)
 
@@ -206,6 +208,8 @@ def _shortened(text: str, limit: int = 100) -> str:
 
 def _verify(args: argparse.Namespace) -> int:
     store = _store_without_manifest(args)
+    if args.all:
+        return _verify_all(store, args.debug)
     problems = verify_run(store, validate_run_id(args.run_id))
     if problems:
         for problem in problems[1:]:
@@ -213,11 +217,41 @@ def _verify(args: argparse.Namespace) -> int:
         raise SchemaError(f"run {args.run_id} does not verify: {problems[0]}"
                           + (f" (+{len(problems) - 1} more above)" if len(problems) > 1 else ""),
                           "the run is damaged; move it away and submit again to recompute it")
-    record = store.read_record(args.run_id)
+    print(_verified(store, args.run_id))
+    return int(ExitCode.OK)
+
+
+def _verify_all(store: RunStore, debug: bool) -> int:
+    """``runlab verify --all``: one line per run, in sorted order; SchemaError's code if any fails."""
+    run_ids = store.run_ids()
+    if not run_ids:
+        raise ConfigError(f"no runs under {store.root}", "pass --runs_root with the folder that holds the RUN_* runs")
+    failed = 0
+    for run_id in run_ids:
+        try:
+            problems = verify_run(store, run_id)
+        except Exception as exc:  # a bad id, an unimportable or crashing verifier: this run's line, not the end
+            if debug:
+                raise
+            problems = [exc.message if isinstance(exc, RunlabError) else f"{type(exc).__name__}: {exc}"]
+        if problems:
+            failed += 1
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            print(f"{run_id}: does not verify: {problems[0]}{more}", flush=True)
+        else:
+            print(_verified(store, run_id), flush=True)
+    if failed:
+        raise SchemaError(f"{failed} of {len(run_ids)} runs under {store.root} do not verify",
+                          "see `runlab verify RUN_ID` for every problem of one run")
+    return int(ExitCode.OK)
+
+
+def _verified(store: RunStore, run_id: str) -> str:
+    """The line of a run that checks out."""
+    record = store.read_record(run_id)
     verifier = verifier_to_run(record)
     recomputed = f", recomputed by {verifier}" if verifier else ""
-    print(f"{args.run_id}: ok ({record['stage_status']}, {len(record['artifact_index'])} artifacts rehashed{recomputed})")
-    return int(ExitCode.OK)
+    return f"{run_id}: ok ({record['stage_status']}, {len(record['artifact_index'])} artifacts rehashed{recomputed})"
 
 
 def _exec_stage(args: argparse.Namespace) -> int:

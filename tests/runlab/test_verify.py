@@ -163,3 +163,56 @@ def test_verifier_that_no_longer_imports_is_one_line(make_study, capsys):
     code, _, err = _verify(capsys, study, run_dir)
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("runlab: error: cannot import verifier tests.runlab.stages:gone") and "PYTHONPATH" in err
+
+
+def test_verify_all_gives_one_line_per_run_and_fails_if_any_does(make_study, capsys):
+    study = make_study(VERIFIED_CHAIN, {"values": [1, 2]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    runs = _run_dirs(study)
+    every = ("verify", "--all", "--runs_root", str(study.runs_root))
+    code, out, err = _cli(capsys, *every)
+    assert code == 0 and err == ""
+    assert out.splitlines() == [
+        f"{runs['S01'].name}: ok (complete, 2 artifacts rehashed, recomputed by {RECOMPUTE})",
+        f"{runs['S02'].name}: ok (complete, 2 artifacts rehashed, recomputed by {RECOMPUTE})",
+        f"{runs['S03'].name}: ok (complete, 2 artifacts rehashed)",
+    ]
+
+    damaged = runs["S02"] / "results" / "values.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")  # same size, other bytes
+    (runs["S03"] / "logs" / "stray.json").write_text("{}")
+    code, out, err = _cli(capsys, *every)
+    assert code == 2
+    assert out.splitlines() == [
+        f"{runs['S01'].name}: ok (complete, 2 artifacts rehashed, recomputed by {RECOMPUTE})",
+        f"{runs['S02'].name}: does not verify: results/values.parquet: sha256 differs from the record",
+        f"{runs['S03'].name}: does not verify: logs/stray.json: not in the artifact index",
+    ]
+    assert err == (f"runlab: error: 2 of 3 runs under {study.runs_root} do not verify; "
+                   "see `runlab verify RUN_ID` for every problem of one run\n")
+
+
+def test_verify_all_reports_a_broken_verifier_as_that_runs_line(make_study, capsys):
+    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": "tests.runlab.stages:crashing_verifier"},
+                        "S02": {"entry": "tests.runlab.stages:echo", "needs": ["S01"]}}, {"values": [1]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    runs = _run_dirs(study)
+    code, out, _ = _cli(capsys, "verify", "--all", "--runs_root", str(study.runs_root))
+    assert code == 2 and out.splitlines() == [
+        f"{runs['S01'].name}: does not verify: KeyError: 'no such column'",
+        f"{runs['S02'].name}: ok (complete, 2 artifacts rehashed)",
+    ]
+    with pytest.raises(KeyError, match="no such column"):
+        _cli(capsys, "--debug", "verify", "--all", "--runs_root", str(study.runs_root))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--all",), "no runs under {root}; pass --runs_root"),
+    (("RUN_S01_0123456789ab", "--all"), "argument --all: not allowed with argument run_id"),
+    ((), "one of the arguments run_id --all is required"),
+])
+def test_verify_all_usage_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
+    root = tmp_path / "runs"
+    root.mkdir()
+    code, out, err = _cli(capsys, "verify", *args, "--runs_root", str(root))
+    assert code == 2 and out == "" and err.count("\n") == 1 and message.format(root=root) in err, err
