@@ -86,8 +86,9 @@ if [ "$base" = rootfs ]; then
     if [ ! -f "$rootfs" ]; then
         echo "build: making a Debian 12 root filesystem with python3 in $rootfs"
         mkdir -p "$(dirname "$rootfs")"
-        mmdebstrap --quiet --variant=minbase --include=python3,python3-venv bookworm "$rootfs.partial"
-        mv "$rootfs.partial" "$rootfs"
+        partial="${rootfs%.tar}.partial.tar"  # mmdebstrap writes the format its target's suffix names
+        mmdebstrap --quiet --variant=minbase --include=python3,python3-venv bookworm "$partial"
+        mv "$partial" "$rootfs"
     fi
     base_image="localhost/runlab-base:bookworm-$(sha256sum "$rootfs" | cut -c1-12)"
     "$tool" image inspect "$base_image" >/dev/null 2>&1 || "$tool" import "$rootfs" "$base_image" >/dev/null

@@ -78,7 +78,7 @@ def test_review_reruns_a_study_and_verifies_every_run(reviewed: tuple[Path, subp
     runs = runs_by_tag(root)
     assert sorted(runs) == sorted(MARGIN_REPAIR_TAGS)
     for run_id in (path.name for path in runs.values()):
-        assert f"{run_id} OK" in result.stdout
+        assert f"{run_id}: ok (complete" in result.stdout
 
 
 def test_runs_made_in_the_image_record_its_pinned_versions(cpu_image: Image, reviewed: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
