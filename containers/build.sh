@@ -51,8 +51,8 @@ export SOURCE_DATE_EPOCH
 wheels="$cache/wheels/$variant-$(sha256sum "$lock" | cut -c1-16)"
 if [ ! -f "$wheels/.complete" ]; then
     echo "build: downloading the wheels of $lock into $wheels"
-    platforms=""
-    for minor in $(seq 5 36); do platforms="$platforms --platform manylinux_2_${minor}_x86_64"; done
+    platforms="--platform manylinux1_x86_64 --platform manylinux2010_x86_64 --platform manylinux2014_x86_64"
+    for minor in $(seq 5 36); do platforms="$platforms --platform manylinux_2_${minor}_x86_64"; done  # glibc of Debian 12
     find_links=""
     [ "$variant" = cpu ] && find_links="--find-links ${TORCH_CPU_WHEELS:-https://download.pytorch.org/whl/cpu/torch/}"
     # shellcheck disable=SC2086  # word-split on purpose: repeated --platform options
