@@ -1,10 +1,11 @@
-"""The launcher against a real one-node SLURM cluster (slurm/one-node/start.sh): chains, arrays, requeue, races."""
+"""The launcher on a real one-node SLURM cluster (slurm/one-node/start.sh): chains, arrays, requeue, races, containers."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from .conftest import CHAIN, REPO, artifact_bytes, run_cli
 
 pytestmark = pytest.mark.slurm
 PROFILE = str(REPO / "configs" / "profiles" / "one-node.yaml")
+FAKE_RUNTIME = Path(__file__).parent / "data" / "container" / "fake-runtime.sh"
 
 
 def _submit(study, *extra: str, profile: str = PROFILE) -> subprocess.CompletedProcess:
@@ -141,3 +144,35 @@ def test_chain_links_are_queued_one_after_another(make_study):
     _wait_complete(study.runs_root, "GEN002")
     (last,) = study.runs_root.glob("RUN_GEN002_*")
     assert pq.read_table(last / "results" / "values.parquet").column("value").to_pylist() == [8]
+
+
+@pytest.mark.parametrize("runtime", ["apptainer", "podman", "docker"])
+def test_container_job_gets_the_job_variables_and_completes(make_study, tmp_path, runtime):
+    # data/container/fake-runtime.sh stands in for the runtime: it passes the job only the variables that
+    # runtime would, so the command must survive sbatch and srun and hand the job what it needs
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(FAKE_RUNTIME, bin_dir / runtime)
+    (bin_dir / runtime).chmod(0o755)
+    profile = yaml.safe_load((REPO / "configs" / "profiles" / "one-node.yaml").read_text())
+    profile["container"] = {"runtime": runtime, "image": "suite-image", "binds": [str(tmp_path)]}
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+    study = make_study({"S01": {"entry": "tests.runlab.stages:echo"}}, {"values": [1, 2]}, determinism={"seed": 11})
+    log = tmp_path / "runtime.log"
+    python_bin = str(Path(sys.executable).parent)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{python_bin}{os.pathsep}{os.environ['PATH']}",
+           "RUNLAB_FAKE_RUNTIME_LOG": str(log), "RUNLAB_FAKE_IMAGE_PATH": f"{python_bin}:/usr/bin:/bin"}
+    result = run_cli(*study.args("submit", profile=str(tmp_path / "profile.yaml")), env=env)
+    assert result.returncode == 0, result.stderr
+    (job_id,) = _queued_jobs(result.stdout)["S01"]
+
+    record = _wait_complete(study.runs_root, "S01")
+    assert record["executor"] == "slurm" and record["slurm"]["job_id"] == job_id  # SLURM_* reached the job
+    assert record["determinism"]["python"]["hash_seed_in_effect"]  # PYTHONHASHSEED from the sbatch setup
+    words = log.read_text().splitlines()
+    root = str(study.runs_root.resolve())
+    if runtime == "apptainer":
+        assert words[:4] == ["apptainer", "exec", "--bind", root] and "--nv" not in words
+    else:
+        assert f"{root}:{root}" in words and words[words.index("--workdir") + 1] == str(REPO)
+        assert words[-6:-1] == ["python", "suite-image", "-u", "-m", "submitit.core._submit"]
