@@ -1,4 +1,4 @@
-"""The ``runlab`` command: submit, status, ls, show, verify, and exec-stage (what a job runs).
+"""The ``runlab`` command: submit, status, ls, show, verify, monitor, and exec-stage (what a job runs).
 
 Every user error ends as one line on stderr, ``runlab: error: <what is wrong>; <what to do>``, and the
 exit code of its class (see ``errors.py``); ``--debug`` shows the traceback instead.
@@ -105,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every run under the runs root, one line each")
     verify.add_argument("--runs_root")
     verify.set_defaults(handler=_verify)
+
+    monitor = commands.add_parser("monitor", help="serve a read-only, live web view of every run under the runs root")
+    monitor.add_argument("--runs_root")
+    monitor.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1: this machine only; use an SSH tunnel)")
+    monitor.add_argument("--port", type=int, default=8765)
+    monitor.set_defaults(handler=_monitor)
 
     execute = commands.add_parser("exec-stage", help="run one stage (or array task, or fan-in) in this process")
     _add_study_arguments(execute)
@@ -252,6 +259,16 @@ def _verified(store: RunStore, run_id: str) -> str:
     verifier = verifier_to_run(record)
     recomputed = f", recomputed by {verifier}" if verifier else ""
     return f"{run_id}: ok ({record['stage_status']}, {len(record['artifact_index'])} artifacts rehashed{recomputed})"
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from .monitor import serve  # the web stack loads only for this command
+
+    store = _store_without_manifest(args)
+    if not store.root.is_dir():
+        raise ConfigError(f"runs root {store.root} does not exist", "pass --runs_root with the folder that holds the RUN_* runs")
+    serve(store.root, args.host, args.port)
+    return int(ExitCode.OK)
 
 
 def _exec_stage(args: argparse.Namespace) -> int:

@@ -1,0 +1,210 @@
+"""The run index: one row per run directory, parsed records kept in memory keyed by (path, mtime_ns, size).
+
+A refresh stats ``RUN_*/run_record.json`` under the runs root (one ``scandir`` and one ``stat`` per run)
+and re-reads only the records whose key changed, so a request over 10,000 runs does not re-read 10,000
+files. Every row that appears, changes or disappears gets the next sequence number: the live feed
+(``events.py``) sends what changed after the sequence number a browser last saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..record import RECORD_NAME, parse_utc
+from ..run_id import validate_run_id
+from ..errors import ConfigError
+
+__all__ = ["Change", "RowFilter", "RunIndex", "RunRow", "row_from_record", "slurm_text"]
+
+_UNREADABLE = "unreadable"  # status of a run whose record is not a readable run record
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """What the run table shows of one run; ``elapsed_s`` is None while the run has not finished."""
+
+    run_id: str
+    study: str
+    stage: str
+    status: str  # the record's stage_status, or "unreadable"
+    slurm: str  # "job 123", "job 120_4", "+ requeued 2" appended; "-" outside SLURM
+    started_utc: str
+    elapsed_s: float | None
+    host: str
+
+    def elapsed_at(self, now: datetime) -> float | None:
+        """Seconds the run took, or has been running for at ``now`` (None when unknown)."""
+        if self.elapsed_s is not None:
+            return self.elapsed_s
+        if self.status != "started" or not self.started_utc:
+            return None
+        return max(0.0, (now - parse_utc(self.started_utc)).total_seconds())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "study": self.study, "stage": self.stage, "status": self.status,
+                "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host}
+
+
+@dataclass(frozen=True)
+class Change:
+    """Row ``run_id`` appeared or changed (``row`` set) or its run directory went away (``row`` None)."""
+
+    seq: int
+    run_id: str
+    row: RunRow | None
+
+
+def row_from_record(run_id: str, record: Mapping[str, Any]) -> RunRow:
+    """The table row of a parsed record (a record of another shape gives an ``unreadable`` row)."""
+    try:
+        timings = record["timings"]
+        return RunRow(run_id=run_id, study=str(record["study"]), stage=str(record["stage_tag"]),
+                      status=str(record["stage_status"]), slurm=slurm_text(record["slurm"]),
+                      started_utc=str(timings["started_utc"]), elapsed_s=timings["elapsed_s"], host=str(record["host"]))
+    except (KeyError, TypeError):
+        return _unreadable_row(run_id)
+
+
+def slurm_text(slurm: Mapping[str, Any]) -> str:
+    """The record's SLURM block in a few words: the job (array job and task when it is one) and requeues."""
+    if slurm.get("array_job_id") and slurm.get("array_task_id") is not None:
+        text = f"job {slurm['array_job_id']}_{slurm['array_task_id']}"
+    elif slurm.get("job_id"):
+        text = f"job {slurm['job_id']}"
+    else:
+        return "-"
+    restarts = slurm.get("restart_count") or 0
+    return f"{text}, requeued {restarts}" if restarts else text
+
+
+def _unreadable_row(run_id: str) -> RunRow:
+    return RunRow(run_id, "-", run_id.split("_")[1], _UNREADABLE, "-", "", None, "-")
+
+
+class RunIndex:
+    """Rows of every run under ``root``, refreshed by a stat scan; safe to share between threads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[int, int]] = {}  # run id -> (mtime_ns, size) of its record when parsed
+        self._rows: dict[str, RunRow] = {}
+        self._changes: list[Change] = []  # one per run id: its latest change, in seq order
+        self._seq = 0
+        self.reads = 0  # records parsed since the index was made (what the cache saves is visible in tests and bench)
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the latest change (0 before any)."""
+        return self._seq
+
+    def rows(self) -> list[RunRow]:
+        """Every row, sorted by run id."""
+        with self._lock:
+            return [self._rows[run_id] for run_id in sorted(self._rows)]
+
+    def row(self, run_id: str) -> RunRow | None:
+        with self._lock:
+            return self._rows.get(run_id)
+
+    def changes_since(self, seq: int) -> list[Change]:
+        """The latest change of every run changed after ``seq``, oldest first."""
+        with self._lock:
+            return [change for change in self._changes if change.seq > seq]
+
+    def refresh(self) -> list[Change]:
+        """Stat every run's record, re-read those whose (mtime_ns, size) changed; return the new changes."""
+        seen = self._stat_records()
+        with self._lock:
+            fresh: list[Change] = []
+            for run_id, key in seen.items():
+                if self._keys.get(run_id) == key:
+                    continue
+                row = self._read_row(run_id)
+                self._keys[run_id] = key
+                if self._rows.get(run_id) != row:
+                    self._rows[run_id] = row
+                    fresh.append(self._record_change(run_id, row))
+            for run_id in [run_id for run_id in self._rows if run_id not in seen]:
+                del self._rows[run_id]
+                del self._keys[run_id]
+                fresh.append(self._record_change(run_id, None))
+            return fresh
+
+    def _record_change(self, run_id: str, row: RunRow | None) -> Change:
+        self._seq += 1
+        change = Change(self._seq, run_id, row)
+        self._changes = [old for old in self._changes if old.run_id != run_id]
+        self._changes.append(change)
+        return change
+
+    def _stat_records(self) -> dict[str, tuple[int, int]]:
+        """(mtime_ns, size) of the record of every well-named run directory under the root."""
+        seen: dict[str, tuple[int, int]] = {}
+        try:
+            entries = sorted(os.scandir(self.root), key=lambda entry: entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return seen
+        for entry in entries:
+            if not entry.name.startswith("RUN_") or not _is_run_id(entry.name):
+                continue
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                stat = os.stat(os.path.join(entry.path, RECORD_NAME), follow_symlinks=False)
+            except OSError:
+                continue
+            seen[entry.name] = (stat.st_mtime_ns, stat.st_size)
+        return seen
+
+    def _read_row(self, run_id: str) -> RunRow:
+        self.reads += 1
+        try:  # O_NOFOLLOW: a record that is a symbolic link is not read
+            descriptor = os.open(self.root / run_id / RECORD_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(descriptor, "rb") as handle:
+                record = json.loads(handle.read())
+        except (OSError, ValueError):
+            return _unreadable_row(run_id)
+        if not isinstance(record, dict) or record.get("run_id") != run_id:
+            return _unreadable_row(run_id)
+        return row_from_record(run_id, record)
+
+
+def _is_run_id(name: str) -> bool:
+    try:
+        validate_run_id(name)
+    except ConfigError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """The table's filters: exact study, stage and status (empty: any), and free text in any cell."""
+
+    study: str = ""
+    stage: str = ""
+    status: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> "RowFilter":
+        return cls(**{name: str(query.get(name, "")).strip()[:200] for name in ("study", "stage", "status", "q")})
+
+    def __getitem__(self, name: str) -> str:
+        return str(getattr(self, name))
+
+    def keeps(self, row: RunRow) -> bool:
+        if (self.study and row.study != self.study) or (self.stage and row.stage != self.stage) or (
+                self.status and row.status != self.status):
+            return False
+        if not self.q:
+            return True
+        text = " ".join((row.run_id, row.study, row.stage, row.status, row.slurm, row.started_utc, row.host)).lower()
+        return all(word in text for word in self.q.lower().split())

@@ -1,0 +1,87 @@
+"""Server-side HTML of the monitor's pages (Jinja2 templates in ``templates/``, autoescaped)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .files import NotServable, RunFiles
+from .index import RowFilter, RunRow, row_from_record
+from .preview import TablePreview, preview_table
+
+__all__ = ["Pages"]
+
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_FILTERED = ("study", "stage", "status")
+
+
+def _utc(text: str | None) -> str:
+    """``2026-01-02T03:04:05.678901Z`` -> ``2026-01-02 03:04:05``."""
+    return text[:19].replace("T", " ") if text else "-"
+
+
+def _seconds(value: float | None) -> str:
+    """Seconds as ``4.2 s``, ``12 min 5 s`` or ``3 h 02 min``."""
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(int(value), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _preview(run: RunFiles, relative_path: str) -> TablePreview:
+    try:
+        return preview_table(run.path(relative_path))
+    except NotServable as exc:
+        return TablePreview([], [], 0, exc.reason)
+
+
+class Pages:
+    """Renders the run table, a run's page, a single table row (for the live feed) and error pages."""
+
+    def __init__(self, runs_root: Path) -> None:
+        self.runs_root = str(runs_root)
+        self._env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True),
+                                trim_blocks=True, lstrip_blocks=True)
+        self._env.filters.update(utc=_utc, seconds=_seconds)
+
+    def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: int) -> str:
+        """The run table of ``rows`` that ``chosen`` keeps, with the filter choices of all ``rows``."""
+        choices = [(name, sorted({getattr(row, name) for row in rows})) for name in _FILTERED]
+        kept = [row for row in rows if chosen.keeps(row)]
+        return self._render("table.html", title="runs", rows=kept, total=len(rows), choices=choices, filters=chosen,
+                            seq=seq, now=datetime.now(timezone.utc))
+
+    def row(self, row: RunRow) -> str:
+        """One ``<tr>`` of the run table, as the table page renders it."""
+        macro = self._env.get_template("row.html").module.run_row  # type: ignore[attr-defined]
+        return str(macro(row, datetime.now(timezone.utc)))
+
+    def run(self, run: RunFiles) -> str:
+        """The page of one run: summary, artifacts, figures, table previews, resolved config, record."""
+        artifacts = list(run.record["artifact_index"])
+        paths = [entry["relative_path"] for entry in artifacts]
+        figures = [path for path in paths if path.startswith("figs/") and path.endswith(".png")]
+        tables = [(path, _preview(run, path)) for path in paths
+                  if path.startswith("tables/") and path.endswith((".csv", ".parquet"))]
+        summary = row_from_record(run.run_id, run.record)
+        try:
+            config = run.config_text()
+        except NotServable as exc:
+            config = f"(cannot show the resolved config: {exc.reason})"
+        return self._render("run.html", title=run.run_id, run=run, artifacts=artifacts, figures=figures, tables=tables,
+                            slurm=summary.slurm, elapsed=summary.elapsed_at(datetime.now(timezone.utc)),
+                            config=config, record_text=run.record_text())
+
+    def error(self, status_code: int, reason: str) -> str:
+        return self._render("error.html", title=str(status_code), status_code=status_code, reason=reason)
+
+    def _render(self, name: str, **context: Any) -> str:
+        return self._env.get_template(name).render(runs_root=self.runs_root, **context)
