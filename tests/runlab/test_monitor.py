@@ -1,0 +1,264 @@
+"""``runlab monitor`` over real runs: the run table and its filters, a run's page and downloads, the
+record index that re-reads only changed records, and live rows over server-sent events from a real
+uvicorn server as run records change on disk."""
+
+from __future__ import annotations
+
+import io
+import json
+import queue
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from runlab.monitor import create_app  # noqa: E402
+from runlab.monitor.index import RunIndex  # noqa: E402
+from runlab.monitor.preview import PREVIEW_ROWS  # noqa: E402
+from runlab.store import ExecutionContext, RunStore  # noqa: E402
+
+from .conftest import CHAIN, run_cli  # noqa: E402
+from .monitor_support import EventReader, fail, finish, html_tables, live_monitor, run_table, start_run  # noqa: E402
+
+SLURM = ExecutionContext(executor="slurm", host="node007", slurm_job_id="4242", slurm_array_job_id="4240",
+                         slurm_array_task_id=2, restart_count=1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+def client_of(root: Path) -> TestClient:
+    return TestClient(create_app(root), base_url="http://127.0.0.1")
+
+
+def figure_png_run(store: RunStore) -> str:
+    """A complete run with a table, a figure, results and a log: what a study's report stage writes."""
+    run = start_run(store, "S05", {"report": {"rows": 120}}, study="report_study")
+    run.write_table("scores", {"gain": [round(0.01 * i, 2) for i in range(120)],
+                               "label": ["<b>bold?</b>" if i == 0 else f"g{i}" for i in range(120)]})
+    figure, axes = plt.subplots(figsize=(3, 2), dpi=50)
+    axes.plot([0, 1, 2], [0, 1, 4])
+    run.write_figure("curve", figure)
+    plt.close(figure)
+    run.write_jsonl("events", [{"step": 1}])
+    finish(run)
+    return run.run_id
+
+
+def test_table_lists_every_run_with_its_fields(make_study, store):
+    study = make_study(CHAIN, {"values": [1, 2]})
+    study.runs_root = store.root
+    done = run_cli(*study.args("submit"))
+    assert done.returncode == 0, done.stderr
+    running = start_run(store, "S07", {"slow": 1}, study="other_study", context=SLURM)
+    failed = start_run(store, "S08", {"bad": 1}, study="other_study")
+    fail(failed, "boom")
+
+    page = client_of(store.root).get("/")
+
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    rows = run_table(page.text)
+    chain = {run_id: row for run_id, row in rows.items() if row["study"] == "testing"}
+    assert sorted(row["stage"] for row in chain.values()) == ["S01", "S02", "S03"]
+    assert {row["status"] for row in chain.values()} == {"complete"}
+    assert {row["SLURM"] for row in chain.values()} == {"-"}
+    for run_id, row in chain.items():
+        record = json.loads((store.root / run_id / "run_record.json").read_text())
+        assert row["host"] == record["host"]
+        assert row["started (UTC)"] == record["timings"]["started_utc"][:19].replace("T", " ")
+        assert row["elapsed"] == f"{record['timings']['elapsed_s']:.1f} s"
+    assert rows[running.run_id] | {"elapsed": ""} == {
+        "study": "other_study", "stage": "S07", "run id": running.run_id, "status": "started",
+        "SLURM": "job 4240_2, requeued 1", "started (UTC)": rows[running.run_id]["started (UTC)"], "elapsed": "",
+        "host": "node007"}
+    assert rows[running.run_id]["elapsed"].endswith(" s")  # still running: time since it started
+    assert rows[failed.run_id]["status"] == "failed" and rows[failed.run_id]["elapsed"] == "-"
+    assert list(rows) == sorted(rows)
+    assert f"{len(rows)} of {len(rows)} runs" in page.text
+
+
+def test_filters_work_from_the_query_string(store):
+    complete = start_run(store, "S01", {"a": 1})
+    finish(complete)
+    other = start_run(store, "S02", {"a": 2}, study="other_study", context=SLURM)
+    failed = start_run(store, "S01", {"a": 3})
+    fail(failed, "boom")
+    client = client_of(store.root)
+
+    assert set(run_table(client.get("/?status=failed").text)) == {failed.run_id}
+    assert set(run_table(client.get("/?study=testing").text)) == {complete.run_id, failed.run_id}
+    assert set(run_table(client.get("/?stage=S02").text)) == {other.run_id}
+    assert set(run_table(client.get("/?q=node007").text)) == {other.run_id}
+    assert set(run_table(client.get("/?q=4240_2+other").text)) == {other.run_id}
+    assert set(run_table(client.get(f"/?q={complete.run_id[-6:]}&study=testing").text)) == {complete.run_id}
+    assert run_table(client.get("/?status=complete&stage=S02").text) == {}
+    page = client.get("/?status=failed").text
+    assert "1 of 3 runs" in page and '<option selected>failed</option>' in page
+
+
+def test_run_page_shows_record_config_artifacts_tables_and_figures(store):
+    run_id = figure_png_run(store)
+    record = json.loads((store.root / run_id / "run_record.json").read_text())
+
+    page = client_of(store.root).get(f"/runs/{run_id}")
+
+    assert page.status_code == 200
+    tables = html_tables(page.text)
+    listed = {row[0]: row for row in tables["artifacts"][1:]}
+    assert sorted(listed) == [entry["relative_path"] for entry in record["artifact_index"]]
+    for entry in record["artifact_index"]:
+        assert listed[entry["relative_path"]][1:3] == [str(entry["bytes"]), entry["sha256"]]
+    for preview in (tables["preview-1"], tables["preview-2"]):  # tables/scores.csv, tables/scores.parquet
+        assert preview[0] == ["gain", "label"] and len(preview) == PREVIEW_ROWS + 1
+        assert preview[1] == ["0.0", "<b>bold?</b>"] and preview[-1] == [f"{0.01 * (PREVIEW_ROWS - 1):.2f}", "g49"]
+    assert "&lt;b&gt;bold?&lt;/b&gt;" in page.text and "<b>bold?</b>" not in page.text
+    assert page.text.count(f"First {PREVIEW_ROWS} rows of 120") == 2
+    assert f'<img src="/runs/{run_id}/files/figs/curve.png?inline=1"' in page.text
+    assert (store.root / run_id / "config_resolved.yaml").read_text() in page.text
+    assert f"&#34;config_hash&#34;: &#34;{record['config_hash']}&#34;" in page.text  # the record, pretty-printed
+    assert "<script>" not in page.text and "http://" not in page.text.replace(str(store.root), "")
+
+
+def test_every_artifact_downloads_with_its_type_and_bytes(store):
+    run_id = figure_png_run(store)
+    run_dir = store.root / run_id
+    record = json.loads((run_dir / "run_record.json").read_text())
+    client = client_of(store.root)
+    types = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet", "png": "image/png",
+             "pdf": "application/pdf", "jsonl": "application/jsonl", "json": "application/json",
+             "yaml": "application/yaml"}
+
+    for path in [entry["relative_path"] for entry in record["artifact_index"]] + ["run_record.json",
+                                                                                  "config_resolved.yaml"]:
+        response = client.get(f"/runs/{run_id}/files/{path}")
+        assert response.status_code == 200, path
+        assert response.content == (run_dir / path).read_bytes()
+        assert response.headers["content-type"] == types[path.rsplit(".", 1)[1]]
+        assert response.headers["content-disposition"] == f'attachment; filename="{path.replace("/", "_")}"'
+    shown = client.get(f"/runs/{run_id}/files/figs/curve.png?inline=1")
+    assert shown.headers["content-disposition"].startswith("inline")
+    assert Image.open(io.BytesIO(shown.content)).size == (150, 100)
+    not_inline = client.get(f"/runs/{run_id}/files/tables/scores.csv?inline=1")
+    assert not_inline.headers["content-disposition"].startswith("attachment")
+    assert client.head(f"/runs/{run_id}/files/figs/curve.png").status_code == 200
+
+
+def test_index_rereads_only_records_that_changed(store):
+    first = start_run(store, "S01", {"a": 1})
+    second = start_run(store, "S02", {"a": 2})
+    index = RunIndex(store.root)
+
+    assert [change.run_id for change in index.refresh()] == sorted([first.run_id, second.run_id])
+    assert index.reads == 2 and index.refresh() == [] and index.reads == 2
+    first.write_json("results/a.json", {"a": 1})  # rewrites the record (new mtime and size), not its row
+    assert index.refresh() == [] and index.reads == 3
+    finish(first)
+    changes = index.refresh()
+    assert index.reads == 4 and [(change.seq, change.run_id, change.row.status) for change in changes] == [
+        (3, first.run_id, "complete")]
+    (store.root / second.run_id).rename(store.root / f".{second.run_id}.moved")
+    gone = index.refresh()
+    assert [(change.run_id, change.row) for change in gone] == [(second.run_id, None)]
+    assert [change.run_id for change in index.changes_since(0)] == [first.run_id, second.run_id]
+    assert [row.run_id for row in index.rows()] == [first.run_id]
+
+
+def test_an_unreadable_record_is_a_row_not_an_error(store):
+    run = start_run(store, "S01", {"a": 1})
+    (store.root / run.run_id / "run_record.json").write_text("{not json")
+    client = client_of(store.root)
+    assert run_table(client.get("/").text)[run.run_id]["status"] == "unreadable"
+    page = client.get(f"/runs/{run.run_id}")
+    assert page.status_code == 404 and "not readable JSON" in page.text
+
+
+def test_a_new_run_and_its_completion_arrive_as_events_within_2_s(store):
+    old = start_run(store, "S01", {"a": 1})
+    finish(old)
+    store.root.mkdir(exist_ok=True)
+    with live_monitor(store.root) as base:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{base}/") as response:
+            seq = response.read().decode().split('data-seq="')[1].split('"')[0]
+        reader = EventReader(base, f"/events?since={seq}")
+        try:
+            assert reader.response.status == 200
+            assert reader.response.getheader("content-type").startswith("text/event-stream")
+            assert reader.next(5).kind == "retry"
+            run = start_run(store, "S02", {"a": 2})
+            created = reader.next_of_run(run.run_id, 2.0)
+            assert created.kind == "run" and created.data["status"] == "started"
+            assert created.data["html"].startswith(f'<tr id="run-{run.run_id}"')
+            run.write_table("t", {"x": [1]})
+            finish(run)
+            completed_at = time.monotonic()
+            completed = reader.next_of_run(run.run_id, 2.0, status="complete")
+            assert time.monotonic() - completed_at < 2.0
+            assert completed.id.split("-")[1].isdigit() and int(completed.id.split("-")[1]) > int(created.id.split("-")[1])
+            assert "complete" in completed.data["html"]
+            with pytest.raises(queue.Empty):  # the run that was already there before the page loaded is not resent
+                reader.next_of_run(old.run_id, 0.6)
+        finally:
+            reader.close()
+
+
+def test_a_reconnecting_page_gets_what_changed_while_it_was_away(store):
+    first = start_run(store, "S01", {"a": 1})
+    with live_monitor(store.root) as base:
+        reader = EventReader(base, "/events?since=0")
+        try:
+            seen = reader.next_of_run(first.run_id, 5)
+        finally:
+            reader.close()
+        finish(first)  # while no page is connected
+        second = start_run(store, "S02", {"a": 2})
+        reader = EventReader(base, "/events", headers={"Last-Event-ID": seen.id})
+        try:
+            assert reader.next_of_run(first.run_id, 5, status="complete").kind == "run"
+            assert reader.next_of_run(second.run_id, 5).data["status"] == "started"
+        finally:
+            reader.close()
+        stranger = EventReader(base, "/events", headers={"Last-Event-ID": "0123abcd-99"})  # another server's id
+        try:  # the monitor was restarted: the page gets the current state of every run
+            assert {stranger.next_of_run(run_id, 5).data["run_id"] for run_id in (first.run_id, second.run_id)}
+        finally:
+            stranger.close()
+        (store.root / second.run_id).rename(store.root / f".{second.run_id}.moved")
+        reader = EventReader(base, "/events", headers={"Last-Event-ID": seen.id})
+        try:
+            event = reader.next(5)
+            while event.kind != "gone":
+                event = reader.next(5)
+            assert event.data == {"run_id": second.run_id}
+        finally:
+            reader.close()
+
+
+def test_the_table_page_carries_the_live_script_and_no_external_resources(store):
+    client = client_of(store.root)
+    page = client.get("/")
+    assert "No runs under" in page.text
+    assert '<script src="/static/monitor.js" defer></script>' in page.text
+    script = client.get("/static/monitor.js")
+    assert script.status_code == 200 and "new EventSource" in script.text
+    assert client.get("/static/monitor.css").status_code == 200
+    for text in (page.text, script.text, client.get("/static/monitor.css").text):
+        assert "http://" not in text and "https://" not in text
+
+
+def test_cli_monitor_refuses_a_missing_runs_root(tmp_path):
+    done = run_cli("monitor", "--runs_root", str(tmp_path / "absent"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"runlab: error: runs root {tmp_path / 'absent'} does not exist; "
+        "pass --runs_root with the folder that holds the RUN_* runs"]
+
