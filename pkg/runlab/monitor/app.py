@@ -83,6 +83,7 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(index.refresh)  # the first build reads every record: before the first request
         scanner = asyncio.create_task(feed.run())
         try:
             yield

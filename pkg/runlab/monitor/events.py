@@ -1,4 +1,5 @@
-"""The live feed: a stat scan of the runs root every ``interval_s`` and server-sent events of what changed.
+"""The live feed: a stat scan of the runs root every ``interval_s`` while a page listens, and server-sent
+events of what changed.
 
 Change detection is a stat scan (``RunIndex.refresh``), not inotify: on a cluster filesystem (NFS,
 Lustre, GPFS) inotify sees only this node's writes, while jobs write their records on compute nodes;
@@ -38,6 +39,8 @@ class ChangeFeed:
         self.heartbeat_s = heartbeat_s
         self.feed_id = secrets.token_hex(4)
         self._wake = asyncio.Event()
+        self._watched = asyncio.Event()  # set while at least one stream is open
+        self._streams = 0
         self._closed = False
 
     def event_id(self, seq: int) -> str:
@@ -54,8 +57,10 @@ class ChangeFeed:
         return int(seq) if feed == self.feed_id and seq.isdigit() else 0
 
     async def run(self) -> None:
-        """Scan until :meth:`close`; wake the subscribers after every scan that found changes."""
+        """Scan while a stream is open, until :meth:`close`; wake the streams after every scan that found
+        changes. With no page open the monitor reads nothing (a page load refreshes the index itself)."""
         while not self._closed:
+            await self._watched.wait()
             if await anyio.to_thread.run_sync(self.index.refresh):
                 self._notify()
             await asyncio.sleep(self.interval_s)
@@ -63,6 +68,7 @@ class ChangeFeed:
     def close(self) -> None:
         """End the scan loop and every open stream."""
         self._closed = True
+        self._watched.set()
         self._notify()
 
     def _notify(self) -> None:
@@ -72,16 +78,23 @@ class ChangeFeed:
     async def stream(self, after_seq: int) -> AsyncIterator[str]:
         """Server-sent events: the retry interval, then every change after ``after_seq`` as it happens,
         with a comment line every ``heartbeat_s`` so proxies and tunnels keep the connection open."""
-        yield f"retry: {RETRY_MS}\n\n"
-        while not self._closed:
-            wake = self._wake
-            for change in self.index.changes_since(after_seq):
-                yield self._message(change)
-                after_seq = change.seq
-            try:
-                await asyncio.wait_for(wake.wait(), self.heartbeat_s)
-            except asyncio.TimeoutError:
-                yield ": keep-alive\n\n"
+        self._streams += 1
+        self._watched.set()
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            while not self._closed:
+                wake = self._wake
+                for change in self.index.changes_since(after_seq):
+                    yield self._message(change)
+                    after_seq = change.seq
+                try:
+                    await asyncio.wait_for(wake.wait(), self.heartbeat_s)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            self._streams -= 1
+            if not self._streams and not self._closed:
+                self._watched.clear()
 
     def _message(self, change: Change) -> str:
         if change.row is None:

@@ -95,7 +95,7 @@ class RunIndex:
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[int, int]] = {}  # run id -> (mtime_ns, size) of its record when parsed
         self._rows: dict[str, RunRow] = {}
-        self._changes: list[Change] = []  # one per run id: its latest change, in seq order
+        self._changes: dict[str, Change] = {}  # run id -> its latest change; insertion order is seq order
         self._seq = 0
         self.reads = 0  # records parsed since the index was made (what the cache saves is visible in tests and bench)
 
@@ -116,7 +116,7 @@ class RunIndex:
     def changes_since(self, seq: int) -> list[Change]:
         """The latest change of every run changed after ``seq``, oldest first."""
         with self._lock:
-            return [change for change in self._changes if change.seq > seq]
+            return [change for change in self._changes.values() if change.seq > seq]
 
     def refresh(self) -> list[Change]:
         """Stat every run's record, re-read those whose (mtime_ns, size) changed; return the new changes."""
@@ -140,8 +140,8 @@ class RunIndex:
     def _record_change(self, run_id: str, row: RunRow | None) -> Change:
         self._seq += 1
         change = Change(self._seq, run_id, row)
-        self._changes = [old for old in self._changes if old.run_id != run_id]
-        self._changes.append(change)
+        self._changes.pop(run_id, None)  # re-inserted last, so the dict stays in seq order
+        self._changes[run_id] = change
         return change
 
     def _stat_records(self) -> dict[str, tuple[int, int]]:
