@@ -147,10 +147,10 @@ class _Tables(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, list[list[str]]] = {}
-        self.row_ids: dict[str, list[str]] = {}
         self._table: str | None = None
         self._row: list[str] | None = None
         self._cell: list[str] | None = None
+        self._hidden = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
@@ -159,7 +159,7 @@ class _Tables(HTMLParser):
             self.tables.setdefault(self._table, [])
         elif tag == "tr" and self._table is not None:
             self._row = []
-            self.row_ids.setdefault(self._table, []).append(attributes.get("id") or "")
+            self._hidden = "hidden" in attributes
         elif tag in ("td", "th") and self._row is not None:
             self._cell = []
 
@@ -172,14 +172,16 @@ class _Tables(HTMLParser):
             self._row.append("".join(self._cell).strip())
             self._cell = None
         elif tag == "tr" and self._row is not None and self._table is not None:
-            self.tables[self._table].append(self._row)
+            if not self._hidden:
+                self.tables[self._table].append(self._row)
             self._row = None
         elif tag == "table":
             self._table = None
 
 
 def html_tables(html: str) -> dict[str, list[list[str]]]:
-    """Every ``<table>`` of a page by its id (or class), as rows of cell texts, header row first."""
+    """Every ``<table>`` of a page by its id (or class), as rows of cell texts, header row first; rows marked
+    ``hidden`` (filtered out) are left out, as a browser shows it."""
     parser = _Tables()
     parser.feed(html)
     return parser.tables

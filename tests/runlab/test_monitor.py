@@ -102,6 +102,7 @@ def test_filters_work_from_the_query_string(store):
     assert run_table(client.get("/?status=complete&stage=S02").text) == {}
     page = client.get("/?status=failed").text
     assert "1 of 3 runs" in page and '<option selected>failed</option>' in page
+    assert page.count('<tr id="run-') == 3 and page.count(" hidden>") == 2  # the page's script can widen it
 
 
 def test_run_page_shows_record_config_artifacts_tables_and_figures(store):

@@ -52,11 +52,12 @@ class Pages:
                                 trim_blocks=True, lstrip_blocks=True)
         self._env.filters.update(utc=_utc, seconds=_seconds)
 
-    def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: int) -> str:
-        """The run table of ``rows`` that ``chosen`` keeps, with the filter choices of all ``rows``."""
+    def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: str) -> str:
+        """The run table of all ``rows``, those that ``chosen`` does not keep marked ``hidden`` (so the filter
+        works without JavaScript, and the page's script can widen it without a reload)."""
         choices = [(name, sorted({getattr(row, name) for row in rows})) for name in _FILTERED]
-        kept = [row for row in rows if chosen.keeps(row)]
-        return self._render("table.html", title="runs", rows=kept, total=len(rows), choices=choices, filters=chosen,
+        shown = sum(chosen.keeps(row) for row in rows)
+        return self._render("table.html", title="runs", rows=rows, shown=shown, choices=choices, filters=chosen,
                             seq=seq, now=datetime.now(timezone.utc))
 
     def row(self, row: RunRow) -> str:
