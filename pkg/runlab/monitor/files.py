@@ -14,7 +14,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import RunlabError
 from ..layout import CONFIG_NAME, validate_artifact_path
@@ -116,18 +116,18 @@ class RunFiles:
 
 
 def _require_real_directory(path: Path) -> None:
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError as exc:
-        raise NotServable(f"{path.name} does not exist") from exc
-    if not stat.S_ISDIR(mode):
-        raise NotServable(f"{path.name} is not a directory (symbolic links are not followed)")
+    _require_kind(path, stat.S_ISDIR, "a directory")
 
 
 def _require_regular_file(path: Path) -> None:
+    _require_kind(path, stat.S_ISREG, "a regular file")
+
+
+def _require_kind(path: Path, is_kind: Callable[[int], bool], kind: str) -> None:
+    """NotServable unless ``path`` itself (not what a symbolic link there points to) is of ``kind``."""
     try:
         mode = os.lstat(path).st_mode
     except OSError as exc:
         raise NotServable(f"{path.name} does not exist") from exc
-    if not stat.S_ISREG(mode):
-        raise NotServable(f"{path.name} is not a regular file (symbolic links are not followed)")
+    if not is_kind(mode):
+        raise NotServable(f"{path.name} is not {kind} (symbolic links are not followed)")
