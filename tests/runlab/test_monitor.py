@@ -4,10 +4,12 @@ uvicorn server as run records change on disk."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import queue
 import time
+import urllib.request
 from pathlib import Path
 
 import matplotlib
@@ -186,8 +188,6 @@ def test_a_new_run_and_its_completion_arrive_as_events_within_2_s(store):
     finish(old)
     store.root.mkdir(exist_ok=True)
     with live_monitor(store.root) as base:
-        import urllib.request
-
         with urllib.request.urlopen(f"{base}/") as response:
             seq = response.read().decode().split('data-seq="')[1].split('"')[0]
         reader = EventReader(base, f"/events?since={seq}")
@@ -242,6 +242,22 @@ def test_a_reconnecting_page_gets_what_changed_while_it_was_away(store):
             assert event.data == {"run_id": second.run_id}
         finally:
             reader.close()
+
+
+def test_head_of_the_event_stream_answers_at_once_and_keeps_the_connection_usable(store):
+    store.root.mkdir()
+    with live_monitor(store.root) as base:
+        host, port = base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            connection.request("HEAD", "/events")
+            head = connection.getresponse()
+            assert head.status == 200 and head.getheader("content-type").startswith("text/event-stream")
+            assert head.read() == b""
+            connection.request("GET", "/")  # the same connection
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
 
 
 def test_the_table_page_carries_the_live_script_and_no_external_resources(store):

@@ -71,9 +71,11 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
                             content_disposition_type="inline" if inline else "attachment")
 
     async def events(request: Request) -> Response:
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        if request.method == "HEAD":  # a stream that never ends would hold the connection with no body to send
+            return Response(media_type="text/event-stream", headers=headers)
         after = feed.start_seq(request.headers.get("last-event-id"), request.query_params.get("since"))
-        return StreamingResponse(feed.stream(after), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(feed.stream(after), media_type="text/event-stream", headers=headers)
 
     async def error_page(request: Request, exc: Exception) -> Response:
         status_code = exc.status_code if isinstance(exc, HTTPException) else 500
