@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.conftest import wait_complete
+
 from .conftest import CHAIN, REPO, artifact_bytes, run_cli
 
 pytestmark = pytest.mark.slurm
@@ -26,20 +28,6 @@ def _submit(study, *extra: str, profile: str = PROFILE) -> subprocess.CompletedP
     result = run_cli(*study.args("submit", *extra, profile=profile))
     assert result.returncode == 0, result.stderr
     return result
-
-
-def _wait_complete(runs_root: Path, tag: str, timeout_s: float = 240) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = list(runs_root.glob(f"RUN_{tag}_*/run_record.json"))
-        if found:
-            record = json.loads(found[0].read_text())
-            if record["stage_status"] == "complete":
-                return record
-            assert record["stage_status"] != "failed", record["error"]
-        time.sleep(0.5)
-    logs = "\n".join(path.read_text()[-2000:] for path in runs_root.glob(".runlab/slurm/*/*/*.err"))
-    raise AssertionError(f"{tag} did not complete in {timeout_s} s; job logs:\n{logs}")
 
 
 def _queued_jobs(stdout: str) -> dict[str, list[str]]:
@@ -60,7 +48,7 @@ def test_three_stage_chain_is_queued_with_afterok_dependencies(make_study):
     assert f"after {jobs['S01'][-1]}" in result.stdout and f"after {jobs['S02'][-1]}" in result.stdout
     status = run_cli("status", str(study.manifest), "--config", str(study.config), "--runs_root", str(study.runs_root))
     assert status.returncode == 0 and status.stdout.count("RUN_S0") == 3
-    record = _wait_complete(study.runs_root, "S03")
+    record = wait_complete(study.runs_root, "S03")
     assert record["executor"] == "slurm" and record["slurm"]["job_id"] == jobs["S03"][0]
     (s03,) = study.runs_root.glob("RUN_S03_*")
     assert pq.read_table(s03 / "results" / "values.parquet").column("value").to_pylist() == [3, 4]
@@ -73,7 +61,7 @@ def test_fifty_task_array_fans_into_one_run(make_study):
     study = make_study(stages, {})
     jobs = _queued_jobs(_submit(study).stdout)["S01"]
     assert len(jobs) == 2  # one sbatch --array and its fan-in
-    record = _wait_complete(study.runs_root, "S01")
+    record = wait_complete(study.runs_root, "S01")
     assert record["array"] == {"size": 50, "done": list(range(50))}
     (run_dir,) = study.runs_root.glob("RUN_S01_*")
     gathered = pq.read_table(run_dir / "results" / "gathered.parquet").to_pydict()
@@ -91,7 +79,7 @@ def test_array_larger_than_max_array_size_is_split(make_study, tmp_path):
     result = _submit(study, profile=str(profile))
     jobs = _queued_jobs(result.stdout)["S01"]
     assert len(jobs) == 4  # arrays of 5, 5 and 2 tasks, then the fan-in after all three
-    assert _wait_complete(study.runs_root, "S01")["array"]["done"] == list(range(12))
+    assert wait_complete(study.runs_root, "S01")["array"]["done"] == list(range(12))
 
 
 def test_requeued_job_resumes_from_checkpoint_with_identical_bytes(make_study):
@@ -105,7 +93,7 @@ def test_requeued_job_resumes_from_checkpoint_with_identical_bytes(make_study):
         checkpoint = found[0] if found else None
         time.sleep(0.1)
     subprocess.run(["scontrol", "requeue", job], check=True)
-    record = _wait_complete(study.runs_root, "S01")
+    record = wait_complete(study.runs_root, "S01")
     state = json.loads(checkpoint.read_text())
     assert state["starts"][0] == 0 and state["starts"][1] >= 5, state
     assert record["slurm"]["restart_count"] == 1 and record["timings"]["attempts"] == 2
@@ -127,7 +115,7 @@ def test_thirty_two_racing_submits_queue_one_set_of_jobs(make_study, tmp_path):
     queued = [_queued_jobs(out) for out, _ in outputs]
     for tag in ("S01", "S02", "S03"):
         assert sum(tag in jobs for jobs in queued) == 1, tag
-    _wait_complete(study.runs_root, "S03")
+    wait_complete(study.runs_root, "S03")
     assert sorted(name.split("_")[0] for name in os.listdir(witness)) == ["S01", "S02", "S03"]
 
 
@@ -141,7 +129,7 @@ def test_chain_links_are_queued_one_after_another(make_study):
     after = {tag: set(re.search(r"after (\S+)", line).group(1).split(","))
              for line in result.stdout.splitlines() for tag in ("GEN001", "GEN002") if line.startswith(tag)}
     assert after == {"GEN001": {jobs["S01"][-1], jobs["GEN000"][-1]}, "GEN002": {jobs["S01"][-1], jobs["GEN001"][-1]}}
-    _wait_complete(study.runs_root, "GEN002")
+    wait_complete(study.runs_root, "GEN002")
     (last,) = study.runs_root.glob("RUN_GEN002_*")
     assert pq.read_table(last / "results" / "values.parquet").column("value").to_pylist() == [8]
 
@@ -166,7 +154,7 @@ def test_container_job_gets_the_job_variables_and_completes(make_study, tmp_path
     assert result.returncode == 0, result.stderr
     (job_id,) = _queued_jobs(result.stdout)["S01"]
 
-    record = _wait_complete(study.runs_root, "S01")
+    record = wait_complete(study.runs_root, "S01")
     assert record["executor"] == "slurm" and record["slurm"]["job_id"] == job_id  # SLURM_* reached the job
     assert record["determinism"]["python"]["hash_seed_in_effect"]  # PYTHONHASHSEED from the sbatch setup
     words = log.read_text().splitlines()
