@@ -49,10 +49,13 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
     pages = Pages(root)
     feed = ChangeFeed(index, pages.row, interval_s=interval_s)
 
-    async def table(request: Request) -> Response:
-        await asyncio.to_thread(index.refresh)
-        seq = feed.event_id(index.seq)
-        return HTMLResponse(pages.table(index.rows(), RowFilter.from_query(request.query_params), seq))
+    def table_html(chosen: RowFilter) -> str:
+        index.refresh()
+        seq = feed.event_id(index.seq)  # before the rows: a change in between is sent again, never missed
+        return pages.table(index.rows(), chosen, seq)
+
+    async def table(request: Request) -> Response:  # 10,000 rows render in a thread, not in the event loop
+        return HTMLResponse(await asyncio.to_thread(table_html, RowFilter.from_query(request.query_params)))
 
     async def run_page(request: Request) -> Response:
         run = _open_run(root, request.path_params["run_id"])

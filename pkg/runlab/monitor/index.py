@@ -109,10 +109,6 @@ class RunIndex:
         with self._lock:
             return [self._rows[run_id] for run_id in sorted(self._rows)]
 
-    def row(self, run_id: str) -> RunRow | None:
-        with self._lock:
-            return self._rows.get(run_id)
-
     def changes_since(self, seq: int) -> list[Change]:
         """The latest change of every run changed after ``seq``, oldest first."""
         with self._lock:
