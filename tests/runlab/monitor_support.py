@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+from matplotlib.figure import Figure
 
 from runlab.canon import load_registry
 from runlab.config import resolve_config
@@ -50,6 +51,20 @@ def finish(run: Run) -> None:
     complete_run(run.store, run.run_id, {})
 
 
+def figure_png_run(store: RunStore) -> str:
+    """A complete run with a table, a figure (``figs/curve.png``, 150 x 100 px), results and a log: what a
+    study's report stage writes."""
+    run = start_run(store, "S05", {"report": {"rows": 120}}, study="report_study")
+    run.write_table("scores", {"gain": [round(0.01 * i, 2) for i in range(120)],
+                               "label": ["<b>bold?</b>" if i == 0 else f"g{i}" for i in range(120)]})
+    figure = Figure(figsize=(3, 2), dpi=50)
+    figure.add_subplot().plot([0, 1, 2], [0, 1, 4])
+    run.write_figure("curve", figure)
+    run.write_jsonl("events", [{"step": 1}])
+    finish(run)
+    return run.run_id
+
+
 def fail(run: Run, message: str) -> None:
     """Mark ``run`` failed the way a crashing stage does."""
     from runlab.record import utc_now
@@ -59,12 +74,12 @@ def fail(run: Run, message: str) -> None:
 
 
 @contextmanager
-def live_monitor(runs_root: Path, interval_s: float = 0.5) -> Iterator[str]:
-    """The monitor of ``runs_root`` served by uvicorn on a free loopback port; yields its base URL."""
+def live_monitor(runs_root: Path, interval_s: float = 0.5, port: int = 0) -> Iterator[str]:
+    """The monitor of ``runs_root`` served by uvicorn on loopback ``port`` (0: a free one); yields its base URL."""
     server = make_server(runs_root, "127.0.0.1", 0, interval_s=interval_s)
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listening.bind(("127.0.0.1", 0))
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the same port again right after a stop
+    listening.bind(("127.0.0.1", port))
     port = listening.getsockname()[1]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()

@@ -11,21 +11,18 @@ import queue
 import urllib.request
 from pathlib import Path
 
-import matplotlib
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from runlab.monitor import create_app
+from runlab.monitor.index import RunIndex
+from runlab.monitor.preview import PREVIEW_ROWS
+from runlab.store import ExecutionContext, RunStore
 
-from runlab.monitor import create_app  # noqa: E402
-from runlab.monitor.index import RunIndex  # noqa: E402
-from runlab.monitor.preview import PREVIEW_ROWS  # noqa: E402
-from runlab.store import ExecutionContext, RunStore  # noqa: E402
-
-from .conftest import CHAIN, run_cli  # noqa: E402
-from .monitor_support import EventReader, fail, finish, html_tables, live_monitor, run_table, start_run  # noqa: E402
+from .conftest import CHAIN, run_cli
+from .monitor_support import (EventReader, fail, figure_png_run, finish, html_tables, live_monitor,
+                              run_table, start_run)
 
 SLURM = ExecutionContext(executor="slurm", host="node007", slurm_job_id="4242", slurm_array_job_id="4240",
                          slurm_array_task_id=2, restart_count=1)
@@ -38,20 +35,6 @@ def store(tmp_path: Path) -> RunStore:
 
 def client_of(root: Path) -> TestClient:
     return TestClient(create_app(root), base_url="http://127.0.0.1")
-
-
-def figure_png_run(store: RunStore) -> str:
-    """A complete run with a table, a figure, results and a log: what a study's report stage writes."""
-    run = start_run(store, "S05", {"report": {"rows": 120}}, study="report_study")
-    run.write_table("scores", {"gain": [round(0.01 * i, 2) for i in range(120)],
-                               "label": ["<b>bold?</b>" if i == 0 else f"g{i}" for i in range(120)]})
-    figure, axes = plt.subplots(figsize=(3, 2), dpi=50)
-    axes.plot([0, 1, 2], [0, 1, 4])
-    run.write_figure("curve", figure)
-    plt.close(figure)
-    run.write_jsonl("events", [{"step": 1}])
-    finish(run)
-    return run.run_id
 
 
 def test_table_lists_every_run_with_its_fields(make_study, store):
