@@ -4,8 +4,10 @@
 #                     a small irer hunt (3 generations of 8 candidates), avalanche_llm phases 0-5
 #                     on the packaged all-MiniLM-L6-v2, and phases 1-8 on a random-weight GPT-2
 #                     (offline, CPU)
-#   make test         the same install, starts the one-node SLURM cluster and installs podman, buildah and
-#                     mmdebstrap (as root), runs every test (the container tests build the CPU image)
+#   make test         the same install, starts the one-node SLURM cluster and installs podman, buildah,
+#                     mmdebstrap, chromium and chromedriver (as root), runs every test (the container tests
+#                     build the CPU image; the browser tests drive headless Chromium, screenshots in
+#                     test-artifacts/screenshots/)
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -21,6 +23,6 @@ quickstart: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/quickstart.sh
 
 test: $(STAMP)
-	@if [ "$$(id -u)" = 0 ]; then slurm/one-node/start.sh && containers/host-tools.sh; \
-	else echo "not root: the SLURM and container integration tests will skip here (in CI they must run)"; fi
+	@if [ "$$(id -u)" = 0 ]; then slurm/one-node/start.sh && containers/host-tools.sh && scripts/browser-tools.sh; \
+	else echo "not root: the SLURM, container and browser tests will skip here (in CI they must run)"; fi
 	$(VENV)/bin/python -m pytest
