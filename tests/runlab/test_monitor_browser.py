@@ -1,0 +1,245 @@
+"""``runlab monitor`` in a real browser: headless Chromium (Debian's, through Selenium) opens the pages of a
+real uvicorn server over runs this test writes, and checks what a person sees: the run table's rows, the
+filter box hiding rows, rows arriving and changing live without a reload, the page reconnecting after the
+monitor restarts, and a run page with its artifacts, a rendered table, a decoded figure and a working
+download. Every page is saved as a screenshot under ``test-artifacts/screenshots/<test>/`` (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from PIL import Image
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
+
+from runlab.monitor.preview import PREVIEW_ROWS
+from runlab.store import ExecutionContext, RunStore
+
+from ..conftest import screenshot_folder
+from .monitor_support import fail, figure_png_run, finish, live_monitor, start_run
+
+pytestmark = pytest.mark.browser
+
+WAIT_S = 15.0  # what a live change may take on a loaded machine; bench/monitor.py measures the 2 s target
+SLURM = ExecutionContext(executor="slurm", host="node007", slurm_job_id="4242", slurm_array_job_id="4240",
+                         slurm_array_task_id=2, restart_count=1)
+
+
+class Browser:
+    """The session's Chromium seen by one test: waits, the visible run table, and screenshots."""
+
+    def __init__(self, driver: WebDriver, shots: Path, downloads: Path) -> None:
+        self.driver = driver
+        self.shots = shots
+        self.downloads = downloads
+
+    def wait(self, condition: Callable[[], Any], message: str) -> Any:
+        """The first truthy value of ``condition()`` within ``WAIT_S``."""
+        return WebDriverWait(self.driver, WAIT_S, poll_frequency=0.05).until(lambda _: condition(), message)
+
+    def rows(self) -> dict[str, dict[str, str]]:
+        """The run table's rows as rendered (hidden ones left out), read at one instant: run id -> {column: text}."""
+        header, *rows = self.driver.execute_script(
+            "const cells = (row) => Array.from(row.cells, (cell) => cell.innerText.trim());"
+            "const table = document.getElementById('runs');"
+            "return [cells(table.tHead.rows[0]),"
+            "        ...Array.from(table.tBodies[0].rows).filter((row) => row.getClientRects().length).map(cells)];")
+        return {cells[header.index("run id")]: dict(zip(header, cells)) for cells in rows}
+
+    def choose(self, menu: str, option: str) -> None:
+        """Pick ``option`` of the filter menu ``menu`` with the arrow keys, as a person on the keyboard does
+        (Selenium's Select clicks the option, which fires ``change`` but not the ``input`` a person's choice fires)."""
+        select = self.driver.find_element(By.NAME, menu)
+        position = [choice.text for choice in Select(select).options].index(option)
+        select.send_keys(Keys.HOME + Keys.DOWN * position)
+        assert Select(select).first_selected_option.text == option
+
+    def text(self, css: str) -> str:
+        return self.driver.find_element(By.CSS_SELECTOR, css).text
+
+    def shot(self, name: str) -> Path:
+        """The whole page (not only the window) as ``<name>.png``, from its top, where sticky headers belong."""
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": metrics["width"], "height": metrics["height"], "scale": 1}
+        image = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip})
+        path = self.shots / f"{name}.png"
+        path.write_bytes(base64.b64decode(image["data"]))
+        return path
+
+
+@pytest.fixture
+def browser(chromium: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browser]:
+    """The session's Chromium with a fresh screenshot folder and download folder for this test; fails the
+    test on any error in the page's console other than the live stream's reconnects and the favicon the
+    monitor does not serve."""
+    shots = screenshot_folder(request.node.name)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    chromium.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    chromium.get_log("browser")  # what earlier tests left in the console
+    print(f"screenshots: {shots}")
+    yield Browser(chromium, shots, downloads)
+    chromium.get("about:blank")
+    errors = [entry["message"] for entry in chromium.get_log("browser") if entry["level"] == "SEVERE"
+              and not re.search(r"/events(\?\S*)? - Failed to load resource: net::ERR_CONNECTION_|/favicon.ico - ", entry["message"])]
+    assert errors == [], "errors in the page's console"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+def three_runs(store: RunStore) -> dict[str, str]:
+    """A complete, a running (on SLURM) and a failed run, by status."""
+    complete = start_run(store, "S01", {"a": 1})
+    finish(complete)
+    running = start_run(store, "S07", {"slow": 1}, study="other_study", context=SLURM)
+    failed = start_run(store, "S08", {"bad": 1}, study="other_study")
+    fail(failed, "boom")
+    return {"complete": complete.run_id, "started": running.run_id, "failed": failed.run_id}
+
+
+def test_the_table_shows_every_run_with_its_status(browser, store):
+    runs = three_runs(store)
+    with live_monitor(store.root) as base:
+        browser.driver.get(f"{base}/")
+        browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
+        rows = browser.rows()
+        browser.shot("table")
+
+    assert {run_id: row["status"] for run_id, row in rows.items()} == {run_id: status for status, run_id in runs.items()}
+    assert rows[runs["started"]]["SLURM"] == "job 4240_2, requeued 1" and rows[runs["started"]]["host"] == "node007"
+    assert rows[runs["failed"]]["study"] == "other_study" and rows[runs["complete"]]["stage"] == "S01"
+    assert browser.text("#count") == "3 of 3 runs"
+    status = browser.driver.find_element(By.CSS_SELECTOR, f"#run-{runs['failed']} .status")
+    assert status.value_of_css_property("color") == "rgba(207, 34, 46, 1)"  # the stylesheet applies: failed is red
+
+
+def test_the_filter_box_and_menus_hide_rows_as_one_types(browser, store):
+    runs = three_runs(store)
+    with live_monitor(store.root) as base:
+        browser.driver.get(f"{base}/?status=failed")  # filtered by the server, widened by the page's script
+        browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
+        assert set(browser.rows()) == {runs["failed"]} and browser.text("#count") == "1 of 3 runs"
+        browser.choose("status", "all")
+        assert set(browser.rows()) == set(runs.values()) and browser.text("#count") == "3 of 3 runs"
+
+        box = browser.driver.find_element(By.NAME, "q")
+        box.send_keys("node007")
+        assert set(browser.rows()) == {runs["started"]} and browser.text("#count") == "1 of 3 runs"
+        assert browser.driver.current_url == f"{base}/?q=node007"  # a link to what one sees
+        browser.shot("filtered-by-text")
+        box.clear()
+        box.send_keys(f"other {runs['failed'][-5:].upper()}")  # every word, in any case
+        assert set(browser.rows()) == {runs["failed"]}
+        box.clear()
+        browser.choose("study", "other_study")
+        assert set(browser.rows()) == {runs["started"], runs["failed"]}
+        browser.choose("status", "complete")
+        assert browser.rows() == {} and browser.text("#count") == "0 of 3 runs"
+        browser.shot("filtered-to-nothing")
+
+
+def test_new_runs_arrive_and_change_without_a_reload(browser, store):
+    old = start_run(store, "S01", {"a": 1})
+    finish(old)
+    with live_monitor(store.root) as base:
+        browser.driver.get(f"{base}/")
+        browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
+        browser.driver.execute_script("window.notReloaded = true")
+        browser.choose("status", "complete")
+
+        run = start_run(store, "S02", {"a": 2})
+        browser.wait(lambda: browser.text("#count") == "1 of 2 runs", "the new run's row did not arrive")
+        assert set(browser.rows()) == {old.run_id}  # it arrived under the chosen filter: hidden
+        browser.choose("status", "all")
+        assert browser.rows()[run.run_id]["status"] == "started"
+        browser.shot("new-run-started")
+
+        run.write_table("t", {"x": [1]})
+        finish(run)
+        browser.wait(lambda: browser.rows()[run.run_id]["status"] == "complete", "the completion did not arrive")
+        assert browser.rows()[run.run_id]["elapsed"].endswith(" s")
+        browser.shot("new-run-complete")
+        (store.root / run.run_id).rename(store.root / f".{run.run_id}.moved")
+        browser.wait(lambda: run.run_id not in browser.rows(), "the removed run's row stayed")
+        assert browser.driver.execute_script("return window.notReloaded") is True
+        assert browser.text("#count") == "1 of 1 runs"
+
+
+def test_the_page_carries_on_after_the_monitor_restarts(browser, store):
+    first = start_run(store, "S01", {"a": 1})
+    with live_monitor(store.root) as base:
+        browser.driver.get(f"{base}/")
+        browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
+        browser.driver.execute_script("window.notReloaded = true")
+        port = int(base.rsplit(":", 1)[1])
+    browser.wait(lambda: browser.text("#live") == "reconnecting…", "the page did not notice the monitor stopped")
+    browser.shot("monitor-stopped")
+    finish(first)  # while no monitor runs
+    second = start_run(store, "S02", {"a": 2})
+
+    with live_monitor(store.root, port=port):
+        browser.wait(lambda: browser.text("#live") == "live", "the page did not reconnect")
+        browser.wait(lambda: browser.rows().get(first.run_id, {}).get("status") == "complete",
+                     "what changed while the monitor was down did not arrive")
+        assert browser.rows()[second.run_id]["status"] == "started"
+        fail(second, "boom")
+        browser.wait(lambda: browser.rows()[second.run_id]["status"] == "failed",
+                     "a change after the reconnect did not arrive")
+        browser.shot("monitor-restarted")
+        assert browser.driver.execute_script("return window.notReloaded") is True
+        assert browser.text("#count") == "2 of 2 runs"
+
+
+def test_the_run_page_shows_artifacts_a_table_and_a_decoded_figure_and_downloads(browser, store):
+    run_id = figure_png_run(store)
+    run_dir = store.root / run_id
+    record = json.loads((run_dir / "run_record.json").read_text())
+    with live_monitor(store.root) as base:
+        browser.driver.get(f"{base}/")
+        browser.driver.find_element(By.LINK_TEXT, run_id).click()
+        browser.wait(lambda: browser.driver.current_url == f"{base}/runs/{run_id}", "the run's link did not open its page")
+        assert browser.text("h1") == run_id
+
+        listed = {}
+        for row in browser.driver.find_elements(By.CSS_SELECTOR, "table.artifacts tbody tr"):
+            path, size, sha256, _ = (cell.text for cell in row.find_elements(By.TAG_NAME, "td"))
+            listed[path] = {"bytes": int(size), "sha256": sha256}
+        assert listed == {entry["relative_path"]: {"bytes": entry["bytes"], "sha256": entry["sha256"]}
+                          for entry in record["artifact_index"]}
+
+        preview = browser.driver.find_element(By.ID, "preview-1")
+        assert [cell.text for cell in preview.find_elements(By.CSS_SELECTOR, "thead th")] == ["gain", "label"]
+        shown = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+                 for row in preview.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        assert len(shown) == PREVIEW_ROWS and shown[0] == ["0.0", "<b>bold?</b>"]  # escaped, shown as text
+
+        image = browser.driver.find_element(By.CSS_SELECTOR, 'figure img[alt="figs/curve.png"]')
+        browser.driver.execute_script("arguments[0].scrollIntoView()", image)  # it loads lazily
+        decoded = browser.wait(lambda: browser.driver.execute_script(
+            "const img = arguments[0]; return img.complete && img.naturalWidth > 0"
+            " && [img.naturalWidth, img.naturalHeight]", image), "the figure did not load and decode")
+        with Image.open(run_dir / "figs" / "curve.png") as png:
+            assert tuple(decoded) == png.size == (150, 100)
+        browser.shot("run-page")
+
+        link = browser.driver.find_element(By.LINK_TEXT, "tables/scores.csv")
+        browser.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)  # not under a sticky header
+        link.click()
+        saved = browser.downloads / "tables_scores.csv"
+        browser.wait(lambda: saved.is_file() and not list(browser.downloads.glob("*.crdownload")),
+                     "the download did not land")
+        assert hashlib.sha256(saved.read_bytes()).hexdigest() == listed["tables/scores.csv"]["sha256"]
+        assert browser.driver.current_url == f"{base}/runs/{run_id}"  # a download, not a navigation
