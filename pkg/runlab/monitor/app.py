@@ -2,7 +2,10 @@
 
 Routes: ``/`` the run table (filters in the query string), ``/runs/{run_id}`` a run's page,
 ``/runs/{run_id}/files/{path}`` one of the run's servable files (see ``files.py``; a download unless
-``?inline=1`` on a PNG), ``/events`` the live feed (``events.py``), ``/static/...`` the page's CSS and JS.
+``?inline=1`` on a PNG), ``/runs/{run_id}/heatmap.png?file=<artifact>&dataset=<name>`` a 2-D dataset of one
+of its HDF5 artifacts as a PNG heatmap (``heatmap.py``; ``max_px`` and ``cmap`` optional), ``/events`` the
+live feed (``events.py``), ``/studies/<study>/...`` the pages of studies that declare them (``studies.py``),
+``/static/...`` the page's CSS and JS.
 Every other method is answered 405; every response forbids framing and content sniffing, and the
 pages load nothing but the app's own files.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,13 +29,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .events import ChangeFeed
 from .files import NotServable, RunFiles, content_type
+from .heatmap import COLORMAPS, DEFAULT_MAX_PX, MAX_PX_RANGE, NotAGrid, heatmap_of
 from .index import RowFilter, RunIndex
 from .render import Pages
+from .studies import StudyMonitor, linker, load_study_monitors, study_mounts
 
 __all__ = ["LOOPBACK_HOSTS", "create_app"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 _STATIC = Path(__file__).resolve().parent / "static"
+_HDF5_SUFFIXES = (".h5", ".hdf5")
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -41,11 +47,15 @@ _HEADERS = {
 }
 
 
-def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS, interval_s: float = 0.5) -> Starlette:
+def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS, interval_s: float = 0.5,
+               studies: Mapping[str, StudyMonitor] | None = None) -> Starlette:
     """The monitor of ``runs_root``; requests whose Host header is not in ``allowed_hosts`` are refused
-    (``("*",)`` allows any: for a monitor bound to a non-loopback address on purpose)."""
+    (``("*",)`` allows any: for a monitor bound to a non-loopback address on purpose). ``studies``: the
+    study pages by study name (default: every installed ``runlab.monitor`` entry point)."""
     root = Path(runs_root).resolve()
-    index = RunIndex(root)
+    monitors = load_study_monitors() if studies is None else dict(studies)
+    study_link = linker(monitors)
+    index = RunIndex(root, link=study_link)
     pages = Pages(root)
     feed = ChangeFeed(index, pages.row, interval_s=interval_s)
 
@@ -59,7 +69,7 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
 
     async def run_page(request: Request) -> Response:
         run = _open_run(root, request.path_params["run_id"])
-        return HTMLResponse(await asyncio.to_thread(pages.run, run))
+        return HTMLResponse(await asyncio.to_thread(pages.run, run, study_link(run.record)))
 
     async def run_file(request: Request) -> Response:
         run = _open_run(root, request.path_params["run_id"])
@@ -72,6 +82,27 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
         inline = request.query_params.get("inline") == "1" and media_type == "image/png"
         return FileResponse(path, media_type=media_type, filename=relative_path.replace("/", "_"),
                             content_disposition_type="inline" if inline else "attachment")
+
+    async def heatmap(request: Request) -> Response:
+        run = _open_run(root, request.path_params["run_id"])
+        query = request.query_params
+        relative_path, dataset, colormap = query.get("file", ""), query.get("dataset", ""), query.get("cmap", "viridis")
+        try:
+            max_px = int(query.get("max_px", DEFAULT_MAX_PX))
+        except ValueError:
+            raise HTTPException(400, "max_px must be an integer") from None
+        if not MAX_PX_RANGE[0] <= max_px <= MAX_PX_RANGE[1] or colormap not in COLORMAPS:
+            raise HTTPException(400, f"max_px must lie in {list(MAX_PX_RANGE)} and cmap be one of {list(COLORMAPS)}")
+        if not relative_path.endswith(_HDF5_SUFFIXES):
+            raise HTTPException(404, f"{relative_path!r} is not an HDF5 artifact")
+        try:
+            path = run.path(relative_path)
+            rendered = await asyncio.to_thread(heatmap_of, path, dataset, max_px=max_px, colormap=colormap)
+        except (NotServable, NotAGrid) as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return Response(rendered.png, media_type="image/png", headers={
+            "Cache-Control": "private, max-age=3600",  # an indexed artifact is never rewritten
+            "X-Grid-Shape": "x".join(map(str, rendered.grid_shape))})
 
     async def events(request: Request) -> Response:
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -102,7 +133,9 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
         Route("/", table, methods=["GET"]),
         Route("/runs/{run_id}", run_page, methods=["GET"]),
         Route("/runs/{run_id}/files/{path:path}", run_file, methods=["GET"]),
+        Route("/runs/{run_id}/heatmap.png", heatmap, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
+        *study_mounts(monitors, index, pages),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),  # GET and HEAD only, itself
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: error_page},

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..record import RECORD_NAME, parse_utc
 from ..run_id import validate_run_id
@@ -37,6 +37,7 @@ class RunRow:
     started_utc: str
     elapsed_s: float | None
     host: str
+    study_href: str | None = None  # the study's page for this run (studies.py), if its study has one
 
     def elapsed_at(self, now: datetime) -> float | None:
         """Seconds the run took, or has been running for at ``now`` (None when unknown)."""
@@ -48,7 +49,8 @@ class RunRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "study": self.study, "stage": self.stage, "status": self.status,
-                "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host}
+                "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host,
+                "study_href": self.study_href}
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,12 @@ def _unreadable_row(run_id: str) -> RunRow:
 
 
 class RunIndex:
-    """Rows of every run under ``root``, refreshed by a stat scan; safe to share between threads."""
+    """Rows of every run under ``root``, refreshed by a stat scan; safe to share between threads. ``link``
+    gives a record's ``study_href`` (see ``studies.py``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, link: Callable[[Mapping[str, Any]], str | None] | None = None) -> None:
         self.root = Path(root).resolve()
+        self._link = link
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[int, int]] = {}  # run id -> (mtime_ns, size) of its record when parsed
         self._rows: dict[str, RunRow] = {}
@@ -169,7 +173,10 @@ class RunIndex:
             return _unreadable_row(run_id)
         if not isinstance(record, dict) or record.get("run_id") != run_id:
             return _unreadable_row(run_id)
-        return row_from_record(run_id, record)
+        row = row_from_record(run_id, record)
+        if self._link is None or row.status == _UNREADABLE:
+            return row
+        return replace(row, study_href=self._link(record))
 
 
 def _is_run_id(name: str) -> bool:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from .files import NotServable, RunFiles
 from .index import RowFilter, RunRow, row_from_record
@@ -48,9 +48,15 @@ class Pages:
 
     def __init__(self, runs_root: Path) -> None:
         self.runs_root = str(runs_root)
-        self._env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True),
-                                trim_blocks=True, lstrip_blocks=True)
-        self._env.filters.update(utc=_utc, seconds=_seconds)
+        self._env = self._environment(FileSystemLoader(_TEMPLATES))
+        self._study_envs: dict[Path, Environment] = {}
+
+    @staticmethod
+    def _environment(loader: Any) -> Environment:
+        env = Environment(loader=loader, autoescape=select_autoescape(default=True), trim_blocks=True,
+                          lstrip_blocks=True)
+        env.filters.update(utc=_utc, seconds=_seconds)
+        return env
 
     def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: str) -> str:
         """The run table of all ``rows``, those that ``chosen`` does not keep marked ``hidden`` (so the filter
@@ -65,7 +71,7 @@ class Pages:
         macro = self._env.get_template("row.html").module.run_row  # type: ignore[attr-defined]
         return str(macro(row, datetime.now(timezone.utc)))
 
-    def run(self, run: RunFiles) -> str:
+    def run(self, run: RunFiles, study_href: str | None = None) -> str:
         """The page of one run: summary, artifacts, figures, table previews, resolved config, record."""
         artifacts = list(run.record["artifact_index"])
         paths = [entry["relative_path"] for entry in artifacts]
@@ -79,10 +85,19 @@ class Pages:
             config = f"(cannot show the resolved config: {exc.reason})"
         return self._render("run.html", title=run.run_id, run=run, artifacts=artifacts, figures=figures, tables=tables,
                             slurm=summary.slurm, elapsed=summary.elapsed_at(datetime.now(timezone.utc)),
-                            config=config, record_text=run.record_text())
+                            config=config, record_text=run.record_text(), study_href=study_href)
 
     def error(self, status_code: int, reason: str) -> str:
         return self._render("error.html", title=str(status_code), status_code=status_code, reason=reason)
+
+    def render_from(self, templates: Path, name: str, **context: Any) -> str:
+        """Template ``name`` of a study's folder ``templates``, which can extend the monitor's ``base.html``
+        and use its filters (``utc``, ``seconds``)."""
+        env = self._study_envs.get(templates)
+        if env is None:
+            env = self._study_envs.setdefault(templates, self._environment(
+                ChoiceLoader([FileSystemLoader(templates), FileSystemLoader(_TEMPLATES)])))
+        return env.get_template(name).render(runs_root=self.runs_root, **context)
 
     def _render(self, name: str, **context: Any) -> str:
         return self._env.get_template(name).render(runs_root=self.runs_root, **context)

@@ -82,3 +82,40 @@
     apply();
   });
 })();
+
+// A study page (runlab/monitor/studies.py): re-fetch its live part whenever one of its runs changes.
+(function () {
+  const part = document.getElementById("study-live");
+  if (!part || !window.EventSource) return;
+  const live = document.getElementById("live");
+  let busy = false;
+  let again = false;
+
+  async function reload() {  // one fetch at a time; a change during a fetch fetches once more after it
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const response = await fetch(part.dataset.fragment, { cache: "no-store" });
+        if (response.ok) part.innerHTML = await response.text();
+      } while (again);
+    } catch (error) {
+      // the stream's reconnect (open) fetches again
+    } finally {
+      busy = false;
+    }
+  }
+
+  const source = new EventSource("/events");
+  source.addEventListener("open", () => {
+    if (live) { live.textContent = "live"; live.className = "live on"; }
+    reload();  // catch up on what changed before (or while) the stream was closed
+  });
+  source.addEventListener("error", () => {
+    if (live) { live.textContent = "reconnecting…"; live.className = "live off"; }
+  });
+  source.addEventListener("run", (event) => {
+    if (JSON.parse(event.data).study_href === part.dataset.studyHref) reload();
+  });
+})();
