@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from runlab.monitor import create_app
-from runlab.monitor.studies import StudyContext
+from runlab.monitor.studies import StudyContext, load_study_monitors
 from runlab.store import RunStore
 
 from .monitor_support import finish, run_table, start_run
@@ -81,3 +81,6 @@ def test_a_study_route_that_accepts_post_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="must be a GET Route"):
         create_app(tmp_path, studies={"writing": WritingStudy()})
 
+
+def test_installed_study_pages_come_from_entry_points():
+    assert "irer" in load_study_monitors()
