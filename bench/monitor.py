@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/monitor.py                 # 10,000 runs (about a minute on 2 cores)
     .venv/bin/python bench/monitor.py --runs 2000     # a smaller root
+    .venv/bin/python bench/monitor.py --only heatmap  # the grid heatmaps alone
 
 The runs root is filled with ``--runs`` run directories whose records are one real record (made through
 ``RunStore`` and a stage's writes) copied under other run ids, studies, stages, statuses and hosts; only
@@ -23,6 +24,13 @@ The first build of the index (cold, every record parsed) and the stat scan alone
 every 0.5 s) are shown apart. Latency of the feed: from the return of a record write to the ``run``
 event read by a client, median of a few. Numbers are printed, never asserted. Target (issue 9): the
 run table of 10,000 runs in under 1 s; a changed record on the page within 2 s.
+
+Heatmaps: a float32 grid of N×N (256, 1024, 4096) in an HDF5 artifact of a real run, rendered by
+``GET /runs/<id>/heatmap.png`` with its cache emptied before every request (read, block means down to
+512 a side, colour map, PNG), against the encoders it could have used for the same 512×512 picture
+(Pillow palette and RGB PNGs, ``matplotlib.image.imsave``) and against the baseline of drawing the
+whole grid with pyplot's ``imshow`` and ``savefig`` at 512×512 px. Target (issue 9): 1024×1024 in
+under 0.5 s.
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ from tests.runlab.monitor_support import EventReader, finish, live_monitor, star
 
 TARGET_PAGE_S = 1.0
 TARGET_EVENT_S = 2.0
+TARGET_HEATMAP_S = 0.5
+GRID_SIDES = (256, 1024, 4096)
 STATUSES = ("complete",) * 8 + ("started", "failed")
 
 
@@ -109,11 +119,104 @@ def event_latency(store: RunStore, samples: int) -> list[float]:
     return latencies
 
 
+def heatmap_rows(work: Path, repeat: int) -> list[tuple[str, ...]]:
+    """Seconds (median of ``repeat``) and PNG bytes of each way to render each grid of ``GRID_SIDES``."""
+    import io
+
+    import matplotlib
+    import numpy as np
+    from matplotlib import image as mpl_image
+    from PIL import Image
+
+    from runlab.formats import hdf5_bytes
+    from runlab.monitor import heatmap
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    store = RunStore(work / "grids")
+    run = start_run(store, "S01", {"bench": "heatmaps"})
+    rng = np.random.default_rng(0)
+    for side in GRID_SIDES:
+        x = np.linspace(0, 8 * np.pi, side, dtype=np.float32)
+        grid = np.sin(x)[:, None] * np.cos(x)[None, :] + 0.1 * rng.standard_normal((side, side), dtype=np.float32)
+        run.write_bytes(f"data/grid_{side}.h5", hdf5_bytes({"final_rho": grid}))
+    finish(run)
+    rows: list[tuple[str, ...]] = []
+    with TestClient(create_app(store.root), base_url="http://127.0.0.1") as client:
+        for side in GRID_SIDES:
+            url = f"/runs/{run.run_id}/heatmap.png?file=data/grid_{side}.h5&dataset=final_rho&cmap=magma"
+
+            def monitor() -> bytes:
+                heatmap._cache.clear()
+                return client.get(url).content
+
+            grid = heatmap.read_grid(store.root / run.run_id / f"data/grid_{side}.h5", "final_rho")
+            reduced = heatmap.block_mean(grid, heatmap.DEFAULT_MAX_PX)
+            low, high = float(np.nanmin(reduced)), float(np.nanmax(reduced))
+            indices = np.rint((reduced - low) * (254.0 / (high - low))).astype(np.uint8)[::-1]
+            palette = heatmap._palette("magma")
+            rgb = np.frombuffer(palette, dtype=np.uint8).reshape(256, 3)[indices]
+
+            def pillow(image: Image.Image) -> bytes:
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG")
+                return buffer.getvalue()
+
+            def pillow_palette() -> bytes:
+                image = Image.fromarray(indices, mode="P")
+                image.putpalette(palette)
+                return pillow(image)
+
+            def imsave() -> bytes:
+                buffer = io.BytesIO()
+                mpl_image.imsave(buffer, reduced, cmap="magma", origin="lower", format="png")
+                return buffer.getvalue()
+
+            def pyplot() -> bytes:
+                figure = plt.figure(figsize=(5.12, 5.12), dpi=100)
+                figure.add_axes((0, 0, 1, 1)).imshow(grid, cmap="magma", origin="lower", interpolation="antialiased")
+                buffer = io.BytesIO()
+                figure.savefig(buffer, format="png")
+                plt.close(figure)
+                return buffer.getvalue()
+
+            ways = [("monitor: GET heatmap.png (read, block means, colours, zlib PNG)", monitor),
+                    ("  of which: colours and PNG of the reduced grid (grid_png)", lambda: heatmap.grid_png(
+                        reduced, colormap="magma").png),
+                    ("  encoder alternative: Pillow palette PNG, same pixels", pillow_palette),
+                    ("  encoder alternative: Pillow RGB PNG, same pixels", lambda: pillow(Image.fromarray(rgb))),
+                    ("  encoder alternative: matplotlib.image.imsave (RGBA)", imsave),
+                    ("baseline: pyplot imshow + savefig of the whole grid, 512 px", pyplot)]
+            measured = [(what, *timed(action, repeat)) for what, action in ways]
+            whole, encode = measured[0][1], measured[1][1]
+            for what, seconds, png in measured:
+                ratio = (f"{seconds / encode:.2f}x grid_png" if "alternative" in what
+                         else f"{seconds / whole:.2f}x the monitor" if what.startswith("baseline") else "")
+                rows.append((f"{side}x{side}", what, f"{seconds:.4f}", f"{len(png) / 1e3:.0f}", ratio))
+    return rows
+
+
+def print_heatmaps(work: Path, repeat: int) -> None:
+    rows = heatmap_rows(work, repeat)
+    print_table(f"Grid heatmaps, downsampled to at most 512 px a side (median of {repeat}; seconds, kB of PNG); "
+                f"target: 1024x1024 < {TARGET_HEATMAP_S:g} s", ("grid", "what", "seconds", "kB", "note"), rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", choices=("table", "heatmap"), help="one section (default: both)")
     args = parser.parse_args()
+    if args.only != "table":
+        work = Path(tempfile.mkdtemp(prefix="runlab-bench-heatmap-"))
+        try:
+            print_heatmaps(work, args.repeat)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.only == "heatmap":
+        return
     work = Path(tempfile.mkdtemp(prefix="runlab-bench-monitor-"))
     try:
         started = time.perf_counter()
