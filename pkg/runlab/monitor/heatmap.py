@@ -6,25 +6,24 @@ block's mean), so the image is ``(ceil(H / k), ceil(W / k))`` pixels, at most ``
 Values are scaled linearly between the finite minimum and maximum of the reduced grid onto 255
 colours of a matplotlib colour map (``matplotlib.colormaps[name]``, sampled once into a lookup
 table); a block with no finite cell is grey. Row 0 of the grid is the bottom row of the image, as
-``imshow(origin="lower")`` draws it in the studies' figures. The PNG is an 8-bit palette image
-written with ``zlib`` alone, so its bytes depend on the grid, ``max_px`` and the colour map only, and the
-monitor needs no imaging library: ``bench/monitor.py`` measures it within a millisecond or two of
-Pillow's palette PNG, at half the size and several times the speed of RGB(A) PNGs from Pillow or
-``matplotlib.image.imsave``, and against pyplot's ``imshow`` + ``savefig``.
+``imshow(origin="lower")`` draws it in the studies' figures. The PNG is an 8-bit palette image from
+Pillow (no timestamps), so its bytes depend on the grid, ``max_px`` and the colour map only;
+``bench/monitor.py`` measures it against RGB(A) PNGs from Pillow or ``matplotlib.image.imsave`` and
+pyplot's ``imshow`` + ``savefig``.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
-import struct
 import threading
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 __all__ = ["COLORMAPS", "DEFAULT_MAX_PX", "Heatmap", "NotAGrid", "block_mean", "grid_png", "heatmap_of"]
 
@@ -102,17 +101,12 @@ def grid_png(grid: np.ndarray, *, max_px: int = DEFAULT_MAX_PX, colormap: str = 
 
 
 def _png_bytes(indices: np.ndarray, palette: bytes) -> bytes:
-    """An 8-bit palette PNG of ``indices`` (rows top to bottom), filter type 0 on every row."""
-    rows, columns = indices.shape
-    raw = np.zeros((rows, columns + 1), dtype=np.uint8)
-    raw[:, 1:] = indices
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", columns, rows, 8, 3, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"PLTE", palette)
-            + chunk(b"IDAT", zlib.compress(raw.tobytes(), _ZLIB_LEVEL)) + chunk(b"IEND", b""))
+    """An 8-bit palette PNG of ``indices`` (rows top to bottom) coloured by ``palette`` (PLTE bytes)."""
+    image = Image.fromarray(np.ascontiguousarray(indices))
+    image.putpalette(palette)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=_ZLIB_LEVEL)
+    return buffer.getvalue()
 
 
 def read_grid(path: Path, dataset: str) -> np.ndarray:
