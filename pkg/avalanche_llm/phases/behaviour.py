@@ -71,14 +71,9 @@ def arc_task(run: Run, task_index: int) -> None:
 
 def arc_accuracy(run: Run) -> None:
     """Fan-in: accuracy per gain, recomputed from the per-item rows of every task."""
-    settings = StudySettings.from_config(run.config)
-    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
-    view = run.view()
-    rows = []
-    for index, gain in enumerate(settings.gain.values):
-        per_item = gain_rows(view, "arc_items", index)
-        rows.append({"gain": gain, "is_gstar": gain == gstar, "n_items": len({row["item_index"] for row in per_item}),
-                     **_accuracies(per_item)})
+    rows = [{"gain": gain, "is_gstar": is_gstar, "n_items": len({row["item_index"] for row in per_item}),
+             **_accuracies(per_item)}
+            for gain, is_gstar, per_item in _rows_by_gain(run, "arc_items")]
     run.write_results("arc_accuracy", table_from_rows("arc_accuracy", rows))
 
 
@@ -99,17 +94,21 @@ def perplexity_task(run: Run, task_index: int) -> None:
 
 def perplexity_by_gain(run: Run) -> None:
     """Fan-in: perplexity per gain from the per-window losses of every task."""
-    settings = StudySettings.from_config(run.config)
-    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
-    view = run.view()
     rows = []
-    for index, gain in enumerate(settings.gain.values):
-        losses = [WindowLoss(row["window"], row["n_predicted"], row["nll_sum"])
-                  for row in gain_rows(view, "perplexity_windows", index)]
+    for gain, is_gstar, per_window in _rows_by_gain(run, "perplexity_windows"):
+        losses = [WindowLoss(row["window"], row["n_predicted"], row["nll_sum"]) for row in per_window]
         mean_nll, ppl = perplexity(losses)
-        rows.append({"gain": gain, "is_gstar": gain == gstar, "tokens": sum(loss.n_predicted for loss in losses),
+        rows.append({"gain": gain, "is_gstar": is_gstar, "tokens": sum(loss.n_predicted for loss in losses),
                      "mean_nll": mean_nll, "perplexity": ppl})
     run.write_results("perplexity", table_from_rows("perplexity", rows))
+
+
+def _rows_by_gain(run: Run, name: str) -> list[tuple[float, bool, list[dict[str, Any]]]]:
+    """For a fan-in: ``(gain, is g*, rows of its task's `name` table)`` for every swept gain, in order."""
+    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
+    view = run.view()
+    return [(gain, gain == gstar, gain_rows(view, name, index))
+            for index, gain in enumerate(StudySettings.from_config(run.config).gain.values)]
 
 
 def _causal_model(settings: StudySettings) -> LoadedModel:
