@@ -12,9 +12,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.browser_support import Browser
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,25 @@ def _browser_marker_needs_chromium(request: pytest.FixtureRequest) -> None:
     """Give every ``browser``-marked test the Chromium fixture, so the marker alone skips or fails it."""
     if request.node.get_closest_marker("browser") is not None:
         request.getfixturevalue("chromium")
+
+
+@pytest.fixture
+def browser(chromium: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator["Browser"]:
+    """The session's Chromium with a fresh screenshot folder and download folder for this test; fails the
+    test on any error in the page's console other than the live stream's reconnects."""
+    from tests.browser_support import Browser
+
+    shots = screenshot_folder(request.node.name)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    chromium.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    chromium.get_log("browser")  # what earlier tests left in the console
+    print(f"screenshots: {shots}")
+    yield Browser(chromium, shots, downloads)
+    chromium.get("about:blank")
+    errors = [entry["message"] for entry in chromium.get_log("browser") if entry["level"] == "SEVERE"
+              and not re.search(r"/events(\?\S*)? - Failed to load resource: net::ERR_CONNECTION_", entry["message"])]
+    assert errors == [], "errors in the page's console"
 
 
 def screenshot_folder(test_name: str) -> Path:

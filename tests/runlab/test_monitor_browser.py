@@ -6,93 +6,23 @@ download. Every page is saved as a screenshot under ``test-artifacts/screenshots
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import re
 from pathlib import Path
-from typing import Any, Callable, Iterator
 
 import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.ui import WebDriverWait
 
 from runlab.monitor.preview import PREVIEW_ROWS
 from runlab.store import ExecutionContext, RunStore
 
-from ..conftest import screenshot_folder
 from .monitor_support import fail, figure_png_run, finish, live_monitor, start_run
 
 pytestmark = pytest.mark.browser
 
-WAIT_S = 15.0  # what a live change may take on a loaded machine; bench/monitor.py measures the 2 s target
 SLURM = ExecutionContext(executor="slurm", host="node007", slurm_job_id="4242", slurm_array_job_id="4240",
                          slurm_array_task_id=2, restart_count=1)
-
-
-class Browser:
-    """The session's Chromium seen by one test: waits, the visible run table, and screenshots."""
-
-    def __init__(self, driver: WebDriver, shots: Path, downloads: Path) -> None:
-        self.driver = driver
-        self.shots = shots
-        self.downloads = downloads
-
-    def wait(self, condition: Callable[[], Any], message: str) -> Any:
-        """The first truthy value of ``condition()`` within ``WAIT_S``."""
-        return WebDriverWait(self.driver, WAIT_S, poll_frequency=0.05).until(lambda _: condition(), message)
-
-    def rows(self) -> dict[str, dict[str, str]]:
-        """The run table's rows as rendered (hidden ones left out), read at one instant: run id -> {column: text}."""
-        header, *rows = self.driver.execute_script(
-            "const cells = (row) => Array.from(row.cells, (cell) => cell.innerText.trim());"
-            "const table = document.getElementById('runs');"
-            "return [cells(table.tHead.rows[0]),"
-            "        ...Array.from(table.tBodies[0].rows).filter((row) => row.getClientRects().length).map(cells)];")
-        return {cells[header.index("run id")]: dict(zip(header, cells)) for cells in rows}
-
-    def choose(self, menu: str, option: str) -> None:
-        """Pick ``option`` of the filter menu ``menu`` with the arrow keys, as a person on the keyboard does
-        (Selenium's Select clicks the option, which fires ``change`` but not the ``input`` a person's choice fires)."""
-        select = self.driver.find_element(By.NAME, menu)
-        position = [choice.text for choice in Select(select).options].index(option)
-        select.send_keys(Keys.HOME + Keys.DOWN * position)
-        assert Select(select).first_selected_option.text == option
-
-    def text(self, css: str) -> str:
-        return self.driver.find_element(By.CSS_SELECTOR, css).text
-
-    def shot(self, name: str) -> Path:
-        """The whole page (not only the window) as ``<name>.png``, from its top, where sticky headers belong."""
-        self.driver.execute_script("window.scrollTo(0, 0)")
-        metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": metrics["width"], "height": metrics["height"], "scale": 1}
-        image = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip})
-        path = self.shots / f"{name}.png"
-        path.write_bytes(base64.b64decode(image["data"]))
-        return path
-
-
-@pytest.fixture
-def browser(chromium: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browser]:
-    """The session's Chromium with a fresh screenshot folder and download folder for this test; fails the
-    test on any error in the page's console other than the live stream's reconnects and the favicon the
-    monitor does not serve."""
-    shots = screenshot_folder(request.node.name)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    chromium.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    chromium.get_log("browser")  # what earlier tests left in the console
-    print(f"screenshots: {shots}")
-    yield Browser(chromium, shots, downloads)
-    chromium.get("about:blank")
-    errors = [entry["message"] for entry in chromium.get_log("browser") if entry["level"] == "SEVERE"
-              and not re.search(r"/events(\?\S*)? - Failed to load resource: net::ERR_CONNECTION_|/favicon.ico - ", entry["message"])]
-    assert errors == [], "errors in the page's console"
 
 
 @pytest.fixture

@@ -69,6 +69,7 @@
   }
 
   form.addEventListener("input", apply);
+  form.addEventListener("change", apply);  // a menu changed by a script or an older browser fires only change
   form.addEventListener("submit", (event) => { event.preventDefault(); apply(); });
 
   if (!window.EventSource) return;
