@@ -1,6 +1,7 @@
 """S02: the gain sweep. Per gain, every layer's rate-matched raster of the analysis slice and the total
-branching ratio b_tot; then g* (spec/08). Each gain's rasters are one artifact, so a resumed or requeued
-run keeps every gain whose file is in its artifact index and computes only the others."""
+branching ratio b_tot; then g* (spec/08). Each gain's rasters are one artifact, its b_tot in the file's
+attributes (so the monitor shows each gain as it lands), and a resumed or requeued run keeps every gain
+whose file is in its artifact index and computes only the others."""
 
 from __future__ import annotations
 
@@ -64,22 +65,25 @@ def sweep_gains(run: Run) -> None:
     loaded = None
     rows, matched = [], []
     for index, gain in enumerate(settings.gain.values):
-        if index not in done:
+        if index in done:
+            rasters, thresholds = read_gain_rasters(run.view(), index)
+        else:
             loaded = loaded or load_model(settings.model, settings.runtime)
             rasters, thresholds = _rasters_at(loaded, windows, bounds, baseline, settings, gain)
+        activity = total_activity(rasters)
+        total = branching_estimates(activity, bounds, settings.metrics.mr_k_max)
+        row = {"gain": gain, "b_tot_mr": total.m_mr, "b_tot_mr_stderr": total.m_mr_stderr,
+               "b_tot_mr_b": total.b_mr, "b_tot_conventional": total.m_conventional,
+               "mean_total_activity": float(activity.mean())}
+        if index not in done:  # the gain's b_tot rides in its file's attributes: a monitor shows it as it lands
             run.write_hdf5(gain_raster_name(index),
                            {**raster_arrays({layer_key(i): r for i, r in enumerate(rasters)}),
                             "thresholds": thresholds},
-                           {"gain": gain, "n_layers": len(rasters), "target_rate": settings.events.target_rate})
-        rasters, thresholds = read_gain_rasters(run.view(), index)
+                           {**row, "n_layers": len(rasters), "target_rate": settings.events.target_rate})
+        rows.append(row)
         matched.extend({"gain": gain, "layer": layer, "threshold": float(threshold), "spikes": raster.n_spikes,
                         "rate": raster.n_spikes / (raster.n_bins * raster.n_units)}
                        for layer, (raster, threshold) in enumerate(zip(rasters, thresholds)))
-        activity = total_activity(rasters)
-        total = branching_estimates(activity, bounds, settings.metrics.mr_k_max)
-        rows.append({"gain": gain, "b_tot_mr": total.m_mr, "b_tot_mr_stderr": total.m_mr_stderr,
-                     "b_tot_mr_b": total.b_mr, "b_tot_conventional": total.m_conventional,
-                     "mean_total_activity": float(activity.mean())})
         print(f"S02: gain {gain:g} ({index + 1}/{len(settings.gain.values)}): b_tot {total.m_mr:.4f} (MR, b "
               f"{total.b_mr:.3f}), {total.m_conventional:.4f} (conventional)", flush=True)
     run.write_results("gain_sweep", table_from_rows("gain_sweep", rows))
