@@ -6,12 +6,11 @@ fitness per generation (best, median, best so far, from the ledger of the latest
 plus the generations still running or failed) as an SVG chart and a table, the top candidates of the
 hunt so far, and the best candidate's ``final_rho`` (|ψ|²) and ``final_g_tt`` grids as PNG heatmaps
 rendered by the monitor's ``/runs/<id>/heatmap.png`` route. Its ``#study-live`` part is re-fetched from
-``.../live`` whenever a run of the hunt changes (see ``runlab.monitor.studies``).
+``.../live`` whenever a run of the hunt changes (see ``runlab.monitor.groups``).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -19,11 +18,11 @@ from urllib.parse import urlencode
 
 import yaml
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from runlab.monitor.charts import Series, line_chart
 from runlab.monitor.files import NotServable
+from runlab.monitor.groups import ConfigGroups
 from runlab.monitor.heatmap import NotAGrid, heatmap_of
 from runlab.monitor.index import RunRow
 from runlab.monitor.studies import StudyContext
@@ -31,14 +30,12 @@ from runlab.monitor.studies import StudyContext
 from .artifacts import G_TT, RHO
 from .ledger import best, generation_summary, ledger_param_names, param_column, read_ledger, top_candidates
 
-__all__ = ["MONITOR", "HuntMonitor", "fitness_chart"]
+__all__ = ["HUNTS", "MONITOR", "HuntMonitor", "fitness_chart"]
 
 LEDGER = "results/ledger.parquet"
-HUNT_ID_CHARS = 12
 GRIDS = ((RHO, "|ψ|² (final_rho)", "magma"), (G_TT, "g_tt (final_g_tt)", "viridis"))
 _DEFAULT_TOP = 5
 _GEN = re.compile(r"GEN(\d+)")
-_HUNT_ID = re.compile(rf"[0-9a-f]{{{HUNT_ID_CHARS}}}")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -46,63 +43,20 @@ class HuntMonitor:
     """The irer study's pages for the monitor (a ``runlab.monitor.studies.StudyMonitor``)."""
 
     def link(self, record: Mapping[str, Any]) -> str | None:
-        tag, config_hash = str(record.get("stage_tag", "")), str(record.get("config_hash", ""))
-        if not (_GEN.fullmatch(tag) or tag == "REPORT") or not re.fullmatch(r"[0-9a-f]{12,}", config_hash):
-            return None
-        return hunt_href(config_hash[:HUNT_ID_CHARS])
+        tag = str(record.get("stage_tag", ""))
+        return HUNTS.link(record) if _GEN.fullmatch(tag) or tag == "REPORT" else None
 
     def routes(self, context: StudyContext) -> list[Route]:
-        def hunt_context(request: Request) -> dict[str, Any]:
-            hunt_id = request.path_params["hunt_id"]
-            if not _HUNT_ID.fullmatch(hunt_id):
-                raise HTTPException(404, f"{hunt_id!r} is not a hunt id (12 hex digits of its config hash)")
-            return _hunt(context, hunt_id)
-
-        async def page(request: Request) -> HTMLResponse:
-            view = await _in_thread(hunt_context, request)
-            return HTMLResponse(context.render(_TEMPLATES, "hunt.html", title=f"hunt {view['hunt_id']}", **view))
-
-        async def live(request: Request) -> HTMLResponse:
-            view = await _in_thread(hunt_context, request)
-            return HTMLResponse(context.render(_TEMPLATES, "hunt_live.html", **view),
-                                headers={"Cache-Control": "no-store"})
-
-        async def hunts(request: Request) -> HTMLResponse:
-            rows = await _in_thread(context.rows)
-            listed: dict[str, list[RunRow]] = {}
-            for row in rows:
-                if row.study_href:
-                    listed.setdefault(row.study_href, []).append(row)
-            return HTMLResponse(context.render(_TEMPLATES, "hunts.html", title="irer hunts", hunts=sorted(listed.items())))
-
-        return [Route("/", hunts, methods=["GET"]), Route("/hunts/{hunt_id}", page, methods=["GET"]),
-                Route("/hunts/{hunt_id}/live", live, methods=["GET"])]
+        return HUNTS.routes(context)
 
 
-MONITOR = HuntMonitor()
-
-
-def hunt_href(hunt_id: str) -> str:
-    return f"/studies/irer/hunts/{hunt_id}"
-
-
-async def _in_thread(function: Any, *args: Any) -> Any:
-    import anyio.to_thread
-
-    return await anyio.to_thread.run_sync(function, *args)
-
-
-def _hunt(context: StudyContext, hunt_id: str) -> dict[str, Any]:
+def _hunt(context: StudyContext, href: str, rows: Sequence[RunRow]) -> dict[str, Any]:
     """Everything the hunt page shows, read from the runs of the hunt."""
-    href = hunt_href(hunt_id)
-    rows = context.rows(href)
-    if not rows:
-        raise HTTPException(404, f"no irer run of hunt {hunt_id} under the runs root")
     links = {int(match.group(1)): row for row in rows if (match := _GEN.fullmatch(row.stage))}
     report = next((row for row in rows if row.stage == "REPORT"), None)
     complete = [generation for generation, row in sorted(links.items()) if row.status == "complete"]
-    view: dict[str, Any] = {"hunt_id": hunt_id, "href": href, "report": report, "problem": None, "top": [],
-                            "param_names": (), "best": None, "grids": [], "generations": [], "chart": None}
+    view: dict[str, Any] = {"report": report, "problem": None, "top": [], "param_names": (), "best": None,
+                            "grids": [], "generations": [], "chart": None}
     summary: list[dict[str, Any]] = []
     if complete:
         latest = context.open_run(links[complete[-1]].run_id)
@@ -121,6 +75,11 @@ def _hunt(context: StudyContext, hunt_id: str) -> dict[str, Any]:
     view["generations"] = _generations(summary, links)
     view["chart"] = fitness_chart(summary)
     return view
+
+
+HUNTS = ConfigGroups("irer", "hunt", _TEMPLATES, "hunt_live.html", _hunt,
+                     "Every run of study irer with this config: one GEN run per generation, then REPORT.")
+MONITOR = HuntMonitor()
 
 
 def _generations(summary: Sequence[Mapping[str, Any]], links: Mapping[int, RunRow]) -> list[dict[str, Any]]:
@@ -164,36 +123,11 @@ def _grids(context: StudyContext, winner: Mapping[str, Any]) -> list[dict[str, A
     return grids
 
 
-def fitness_chart(summary: Sequence[Mapping[str, Any]], width: int = 640, height: int = 220) -> dict[str, Any] | None:
-    """SVG geometry of fitness per generation (best, median, best so far): polylines in pixels, axis
-    ticks, and each point with its value, for ``hunt_live.html``. None when no generation has a finite value."""
-    series = (("best_fitness", "best"), ("median_fitness", "median"), ("best_fitness_so_far", "best so far"))
-    values = [float(row[key]) for row in summary for key, _ in series
-              if row.get(key) is not None and math.isfinite(float(row[key]))]
-    if not values:
-        return None
-    left, right, top, bottom = 56, 12, 10, 30
-    generations = [int(row["generation"]) for row in summary]
-    low, high = min(values), max(values)
-    if high == low:
-        low, high = low - 0.5, high + 0.5
-    first, last = min(generations), max(generations)
-
-    def x(generation: int) -> float:
-        return left + (width - left - right) * ((generation - first) / (last - first) if last > first else 0.5)
-
-    def y(value: float) -> float:
-        return top + (height - top - bottom) * (1 - (value - low) / (high - low))
-
-    lines = []
-    for key, label in series:
-        points = [(round(x(int(row["generation"])), 1), round(y(float(row[key])), 1), int(row["generation"]),
-                   float(row[key])) for row in summary
-                  if row.get(key) is not None and math.isfinite(float(row[key]))]
-        lines.append({"key": key, "label": label, "points": points,
-                      "path": " ".join(f"{px},{py}" for px, py, _, _ in points)})
-    y_ticks = [(round(y(low + (high - low) * step / 4), 1), f"{low + (high - low) * step / 4:.3g}") for step in range(5)]
-    stride = max(1, math.ceil(len(generations) / 10))
-    x_ticks = [(round(x(generation), 1), str(generation)) for generation in generations[::stride]]
-    return {"width": width, "height": height, "left": left, "right": width - right, "top": top,
-            "bottom": height - bottom, "lines": lines, "y_ticks": y_ticks, "x_ticks": x_ticks}
+def fitness_chart(summary: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Fitness per generation (best, median, best so far) as a ``line_chart`` for ``hunt_live.html``; None
+    when no generation has a finite value."""
+    series = [Series(key, label, [(row["generation"], row[key]) for row in summary if row.get(key) is not None],
+                     dash=dash)
+              for key, label, dash in (("best_fitness", "best", None), ("median_fitness", "median", "6 4"),
+                                       ("best_fitness_so_far", "best so far", "2 3"))]
+    return line_chart(series, x_label="generation", y_label="fitness")

@@ -36,6 +36,11 @@ def _seconds(value: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def _number(value: object) -> str:
+    """A measured value in 4 significant digits; ``-`` for anything else (none, undefined) and NaN."""
+    return f"{value:.4g}" if isinstance(value, (int, float)) and value == value else "-"
+
+
 def _preview(run: RunFiles, relative_path: str) -> TablePreview:
     try:
         return preview_table(run.path(relative_path))
@@ -55,7 +60,7 @@ class Pages:
     def _environment(loader: Any) -> Environment:
         env = Environment(loader=loader, autoescape=select_autoescape(default=True), trim_blocks=True,
                           lstrip_blocks=True)
-        env.filters.update(utc=_utc, seconds=_seconds)
+        env.filters.update(utc=_utc, seconds=_seconds, number=_number)
         return env
 
     def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: str) -> str:
@@ -92,7 +97,7 @@ class Pages:
 
     def render_from(self, templates: Path, name: str, **context: Any) -> str:
         """Template ``name`` of a study's folder ``templates``, which can extend the monitor's ``base.html``
-        and use its filters (``utc``, ``seconds``)."""
+        and use its filters (``utc``, ``seconds``, ``number``) and the macro ``line_chart`` of ``chart.html``."""
         env = self._study_envs.get(templates)
         if env is None:
             env = self._study_envs.setdefault(templates, self._environment(
