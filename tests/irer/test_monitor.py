@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -26,49 +25,18 @@ from runlab.monitor import create_app
 from runlab.monitor.heatmap import block_mean, grid_png
 from runlab.record import read_record, utc_now, write_record
 from runlab.store import RunStore
-from tests.runlab.conftest import REPO, run_cli
+from tests.irer.hunt_support import shown_number, submit, two_generation_hunt
 from tests.runlab.monitor_support import EventReader, finish, html_tables, live_monitor, run_table, start_run
-
-MANIFEST = REPO / "jobs" / "irer.yaml"
-
-
-def _config() -> dict[str, Any]:
-    """A 3-generation hunt of 4 candidates on a 16×16 grid (seconds on a CPU)."""
-    config = yaml.safe_load((REPO / "configs" / "irer" / "quickstart.yaml").read_text())
-    config["irer"]["hunt"].update(generations=3, top_candidates=3)
-    config["irer"]["ga"]["population_size"] = 4
-    config["irer"]["grid"] = {"n": 16, "dx": 1.0}
-    config["irer"]["time"] = {"dt": 0.25, "steps": 60}
-    config["determinism"] = {"seed": 3}
-    return config
-
-
-def _submit(config_path: Path, root: Path, *stages: str) -> None:
-    targets = [argument for stage in stages for argument in ("--stage", stage)]
-    done = run_cli("submit", str(MANIFEST), "--config", str(config_path), "--runs_root", str(root), *targets)
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
 def hunt(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Generations 0 and 1 of a 3-generation hunt (generation 2 is left for the live test)."""
-    base = tmp_path_factory.mktemp("hunt")
-    config_path = base / "hunt.yaml"
-    config_path.write_text(yaml.safe_dump(_config(), sort_keys=False))
-    root = base / "runs"
-    _submit(config_path, root, "GEN001")
-    runs = {path.name.split("_")[1]: path.name for path in root.glob("RUN_*")}
-    assert sorted(runs) == ["GEN000", "GEN001"]
-    config_hash = read_record(root / runs["GEN001"])["config_hash"]
-    return {"root": root, "config": config_path, "runs": runs, "href": f"/studies/irer/hunts/{config_hash[:12]}"}
+    return two_generation_hunt(tmp_path_factory.mktemp("hunt"))
 
 
 def client_of(root: Path) -> TestClient:
     return TestClient(create_app(root), base_url="http://127.0.0.1")
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None or value != value else f"{value:.4g}"
 
 
 def _png(content: bytes) -> Image.Image:
@@ -103,15 +71,16 @@ def test_hunt_page_shows_every_generation_the_top_candidates_and_the_best_grids(
     expected = generation_summary(ledger).to_pylist()
     assert [row[:3] for row in rows] == [[str(g), runs[f"GEN{g:03d}"], "complete"] for g in (0, 1)]
     for row, summary in zip(rows, expected):
-        assert row[3:] == [str(summary["n_candidates"]), str(summary["n_finite"]), _number(summary["best_fitness"]),
-                           _number(summary["median_fitness"]), _number(summary["best_fitness_so_far"]),
-                           str(summary["best_candidate"])]
+        assert row[3:] == [str(summary["n_candidates"]), str(summary["n_finite"]),
+                           shown_number(summary["best_fitness"]), shown_number(summary["median_fitness"]),
+                           shown_number(summary["best_fitness_so_far"]), str(summary["best_candidate"])]
     assert page.text.count("<circle ") == 3 * len(expected)  # best, median, best so far per generation
 
     header, *top = tables["top-candidates"]
     best3 = top_candidates(ledger, 3).to_pylist()
     assert len(top) == 3 and header[:4] == ["rank", "generation", "candidate", "fitness"]
-    assert [row[1:4] for row in top] == [[str(r["generation"]), str(r["candidate"]), _number(r["fitness"])] for r in best3]
+    assert [row[1:4] for row in top] == [[str(r["generation"]), str(r["candidate"]), shown_number(r["fitness"])]
+                                         for r in best3]
     assert [row[-1] for row in top] == [r["artifact"] for r in best3]
 
     images = [html.unescape(src) for src in re.findall(r'<img src="([^"]+)"', page.text)]
@@ -144,7 +113,7 @@ def test_a_generation_landing_after_the_page_opened_arrives_as_an_event_of_its_h
         reader = EventReader(base, "/events")
         try:
             assert reader.next(10).kind == "retry"
-            _submit(hunt["config"], root, "GEN002")
+            submit(hunt["config"], root, "GEN002")
             while True:  # generous: the events must come, however loaded the machine is
                 event = reader.next(60)
                 if event.kind == "run" and event.data["stage"] == "GEN002" and event.data["status"] == "complete":
