@@ -45,8 +45,16 @@ class Browser:
         select.send_keys(Keys.HOME + Keys.DOWN * position)
         assert Select(select).first_selected_option.text == option
 
-    def text(self, css: str) -> str:
-        return self.driver.find_element(By.CSS_SELECTOR, css).text
+    def text(self, css: str) -> str | None:
+        """The text of the first element ``css`` selects as rendered, or None without one; read in one script
+        call, so a live update that replaces the element in between cannot leave a stale reference."""
+        return self.driver.execute_script(
+            "const element = document.querySelector(arguments[0]); return element ? element.innerText : null;", css)
+
+    def texts(self, css: str) -> list[str]:
+        """The rendered texts of every element ``css`` selects, read at one instant (see :meth:`text`)."""
+        return self.driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0]), (element) => element.innerText);", css)
 
     def shot(self, name: str) -> Path:
         """The whole page (not only the window) as ``<name>.png``, from its top, where sticky headers belong."""

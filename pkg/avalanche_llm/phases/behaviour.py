@@ -16,12 +16,12 @@ from ..behaviour.arc import correct_by_item, decide, load_arc_items, per_item_ro
 from ..behaviour.perplexity import WindowLoss, perplexity, window_losses
 from ..config import ArcSettings, StudySettings
 from ..io.artifacts import read_hdf5, read_json, read_rows
+from ..io.gain_files import per_gain_name
 from ..io.hashing import sha256_file
 from ..io.schema_validate import table_from_rows
 from ..io.sources import EMBEDDED_PREFIX, local_data_file
 from ..model.gain import apply_gain
 from ..model.loader import LoadedModel, load_model
-from .sweep import per_gain_name
 
 __all__ = ["arc_accuracy", "arc_file", "arc_task", "gain_rows", "perplexity_by_gain", "perplexity_task"]
 

@@ -10,10 +10,11 @@ from runlab.errors import SchemaError
 
 from ..config import StudySettings
 from ..io.artifacts import raster_arrays, read_json
+from ..io.gain_files import layer_key
 from ..io.schema_validate import validate_table
 from ..raster.cc import activity_cross_correlation
 from ..raster.nulls import NULLS, marginals_kept
-from .sweep import layer_key, read_gain_rasters
+from .sweep import read_gain_rasters
 
 __all__ = ["build_rasters", "null_key"]
 

@@ -16,27 +16,14 @@ from ..config import StudySettings
 from ..events.rate_match import rate_matched_spikes
 from ..events.standardize import BaselineStats, standardize
 from ..io.artifacts import raster_arrays, read_hdf5
+from ..io.gain_files import gain_raster_name, layer_key
 from ..io.schema_validate import table_from_rows
 from ..metrics.branching import branching_estimates
 from ..model.forward import unit_batches
 from ..model.loader import LoadedModel, load_model
 from ..raster.build import Raster, total_activity
 
-__all__ = ["gain_raster_name", "layer_key", "per_gain_name", "read_gain_rasters", "segment_bounds", "sweep_gains"]
-
-
-def per_gain_name(stem: str, index: int) -> str:
-    """The artifact name of ``stem`` for the ``index``-th swept gain (position in ``gain.values``)."""
-    return f"{stem}_gain{index:02d}"
-
-
-def gain_raster_name(index: int) -> str:
-    """The raster file of the ``index``-th swept gain is ``data/<name>.h5``."""
-    return per_gain_name("rasters", index)
-
-
-def layer_key(layer: int) -> str:
-    return f"layer{layer:02d}"
+__all__ = ["read_gain_rasters", "segment_bounds", "sweep_gains"]
 
 
 def segment_bounds(n_sequences: int, sequence_tokens: int) -> np.ndarray:
