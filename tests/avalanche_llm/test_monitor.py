@@ -28,7 +28,7 @@ from runlab.monitor import create_app
 from runlab.record import read_record
 
 from tests.runlab.conftest import kill_once_indexed
-from tests.runlab.monitor_support import EventReader, html_tables, live_monitor, run_table
+from tests.runlab.monitor_support import EventReader, html_tables, live_monitor, run_table, shown_number
 
 from .conftest import REPO, tiny_study
 
@@ -38,11 +38,6 @@ PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5"]
 
 def _phase(phase: str, config: Path, root: Path, *extra: str) -> list[str]:
     return [phase, "--config", str(config), "--device", "cpu", "--dtype", "fp32", "--runs_root", str(root), *extra]
-
-
-def number(value: float | None) -> str:
-    """A value as the page shows it."""
-    return "-" if value is None or value != value else f"{value:.4g}"
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +89,10 @@ def test_the_pipeline_page_shows_the_sweep_g_star_the_layer_curves_and_the_figur
     expected = pq.read_table(sweep / "results" / "gain_sweep.parquet").to_pylist()
     assert [row[:4] for row in tables["gains"][1:]] == [
         [f"{row['gain']:g}", "landed",
-         number(row["b_tot_mr"]), number(row["b_tot_mr_stderr"])] for row in expected]
+         shown_number(row["b_tot_mr"]), shown_number(row["b_tot_mr_stderr"])] for row in expected]
     gstar = json.loads((sweep / "results" / "gstar.json").read_text())
     shown = re.search(r'<p id="gstar">g\* = <strong>([^<]+)</strong> \(([^)]+)\): b_tot ([^ ]+) ', page.text)
-    assert shown.groups() == (f"{gstar['gstar']:g}", gstar["method"], number(gstar["b_tot"]))
+    assert shown.groups() == (f"{gstar['gstar']:g}", gstar["method"], shown_number(gstar["b_tot"]))
 
     sweep_chart = re.search(r'<svg class="chart" id="sweep-chart".*?</svg>', page.text, re.S).group(0)
     assert sweep_chart.count('data-series="b_tot_mr"') == 1 and f'data-mark="g* = {gstar["gstar"]:g}"' in sweep_chart
@@ -150,14 +145,14 @@ def test_a_sweep_shows_the_gains_that_landed_and_its_resumption_arrives_live(pip
 
     rows = before["gains"][1:]
     assert [row[1] for row in rows] == ["landed"] * pipeline["kept"] + ["pending"] * (len(GAINS) - pipeline["kept"])
-    assert [row[2] for row in rows[:pipeline["kept"]]] == [number(value) for value in landed]
+    assert [row[2] for row in rows[:pipeline["kept"]]] == [shown_number(value) for value in landed]
     assert {row[2] for row in rows[pipeline["kept"]:]} == {"-"}
     assert [row[2] for row in before["stages"][1:]] == ["complete", "started"]
 
     after = html_tables(after_page)
     assert [row[1] for row in after["gains"][1:]] == ["landed"] * len(GAINS)
     # what landed gain by gain is what the finished sweep's table says, and the finished run is the uninterrupted one's
-    assert [row[2] for row in after["gains"][1:pipeline["kept"] + 1]] == [number(value) for value in landed]
+    assert [row[2] for row in after["gains"][1:pipeline["kept"] + 1]] == [shown_number(value) for value in landed]
     assert after["gains"] == html_tables(client_of(pipeline["complete"]).get(f"{pipeline['href']}/live").text)["gains"]
     gstar = json.loads((sweep / "results" / "gstar.json").read_text())
     assert f"g* = <strong>{gstar['gstar']:g}</strong>" in after_page
@@ -171,21 +166,25 @@ def test_in_a_browser_the_page_follows_the_sweep_to_g_star_and_the_layer_curves(
         browser.driver.get(f"{base}{pipeline['href']}")
         browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
         browser.driver.execute_script("window.openedOnce = true")  # gone if the page reloads
-        assert browser.texts("#gains tbody td:nth-child(2)") == ["landed"] * pipeline["kept"] + ["pending"] * (len(GAINS) - pipeline["kept"])
+        kept = pipeline["kept"]
+        assert browser.texts("#gains tbody td:nth-child(2)") == ["landed"] * kept + ["pending"] * (len(GAINS) - kept)
         assert "g* is chosen once every gain has landed" in browser.text("#gstar")
         browser.shot("sweep-killed")
 
         assert cli.main(_phase("phase2", pipeline["config"], root, "--allow_resume")) == 0
         gstar = json.loads(next(root.glob("RUN_S02_*/results/gstar.json")).read_text())
-        browser.wait(lambda: (browser.text("#gstar") or "").startswith(f"g* = {gstar['gstar']:g} "), "g* did not arrive")
+        chosen = f"g* = {gstar['gstar']:g} "
+        browser.wait(lambda: (browser.text("#gstar") or "").startswith(chosen), "g* did not arrive")
         assert browser.texts("#gains tbody td:nth-child(2)") == ["landed"] * len(GAINS)
         assert browser.texts(f'#sweep-chart .mark[data-mark="g* = {gstar["gstar"]:g}"]')
         browser.shot("sweep-complete")
 
         assert [cli.main(_phase(phase, pipeline["config"], root)) for phase in PHASES[2:]] == [0, 0, 0]
-        browser.wait(lambda: browser.texts("#layer-chart [data-series='total'] circle"), "the per-layer curves did not arrive")
+        browser.wait(lambda: browser.texts("#layer-chart [data-series='total'] circle"),
+                     "the per-layer curves did not arrive")
         width = browser.wait(lambda: browser.driver.execute_script(
-            "const image = document.querySelector('figure img'); return image && image.complete && image.naturalWidth;"),
+            "const image = document.querySelector('figure img');"
+            "return image && image.complete && image.naturalWidth;"),
             "the S05 figure did not arrive and decode")
         assert width > 100
         assert browser.driver.execute_script("return window.openedOnce") is True

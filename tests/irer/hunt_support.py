@@ -1,5 +1,5 @@
 """A real small irer hunt for the monitor's tests (tests/irer/test_monitor.py and test_monitor_browser.py):
-its config, ``runlab submit`` of its generations, and fitness shown as the hunt page shows it."""
+its config and ``runlab submit`` of its generations."""
 
 from __future__ import annotations
 
@@ -43,8 +43,3 @@ def two_generation_hunt(base: Path) -> dict[str, Any]:
     assert sorted(runs) == ["GEN000", "GEN001"]
     config_hash = read_record(root / runs["GEN001"])["config_hash"]
     return {"root": root, "config": config_path, "runs": runs, "href": f"/studies/irer/hunts/{config_hash[:12]}"}
-
-
-def shown_number(value: float | None) -> str:
-    """``value`` as the hunt page prints a number (``%.4g``; ``-`` for none or NaN)."""
-    return "-" if value is None or value != value else f"{value:.4g}"

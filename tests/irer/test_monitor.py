@@ -25,8 +25,9 @@ from runlab.monitor import create_app
 from runlab.monitor.heatmap import block_mean, grid_png
 from runlab.record import read_record, utc_now, write_record
 from runlab.store import RunStore
-from tests.irer.hunt_support import shown_number, submit, two_generation_hunt
-from tests.runlab.monitor_support import EventReader, finish, html_tables, live_monitor, run_table, start_run
+from tests.irer.hunt_support import submit, two_generation_hunt
+from tests.runlab.monitor_support import (EventReader, finish, html_tables, live_monitor, run_table, shown_number,
+                                          start_run)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +103,23 @@ def test_the_live_part_of_the_page_is_served_alone(hunt):
     assert f'id="study-live" data-fragment="{hunt["href"]}/live" data-study-href="{hunt["href"]}"' in page
     assert client.get("/studies/irer/hunts/0123456789ab").status_code == 404
     assert client.get("/studies/irer/hunts/..%2F..%2Fetc").status_code == 404
+
+
+def test_a_generation_still_running_is_a_row_without_fitness(hunt, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(hunt["root"], root, symlinks=True)
+    config = root / hunt["runs"]["GEN001"] / "config_resolved.yaml"
+    running = start_run(RunStore(root), "GEN002", config, study="irer")  # the next generation, started, not done
+    assert read_record(root / running.run_id)["config_hash"] == read_record(root / hunt["runs"]["GEN001"])["config_hash"]
+    client = client_of(root)
+    for path in (hunt["href"], f"{hunt['href']}/live"):
+        response = client.get(path)
+        assert response.status_code == 200
+        rows = html_tables(response.text)["generations"][1:]
+        assert [row[:3] for row in rows] == [["0", hunt["runs"]["GEN000"], "complete"],
+                                             ["1", hunt["runs"]["GEN001"], "complete"],
+                                             ["2", running.run_id, "started"]]
+        assert rows[2][3:] == ["-"] * 6
 
 
 def test_a_generation_landing_after_the_page_opened_arrives_as_an_event_of_its_hunt(hunt, tmp_path):

@@ -21,8 +21,8 @@ from PIL import Image
 from irer.artifacts import G_TT, RHO
 from irer.ledger import best, generation_summary, read_ledger
 from tests.browser_support import Browser
-from tests.irer.hunt_support import shown_number, submit, two_generation_hunt
-from tests.runlab.monitor_support import live_monitor
+from tests.irer.hunt_support import submit, two_generation_hunt
+from tests.runlab.monitor_support import live_monitor, shown_number
 
 pytestmark = pytest.mark.browser
 

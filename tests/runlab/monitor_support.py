@@ -31,13 +31,17 @@ REPO = Path(__file__).resolve().parents[2]
 LOCAL = ExecutionContext(executor="local")
 
 
-def start_run(store: RunStore, tag: str, values: dict[str, Any], *, study: str = "testing",
+def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study: str = "testing",
               context: ExecutionContext = LOCAL) -> Run:
-    """Create the run of stage ``tag`` for the config ``values`` (status ``started``) and return it."""
-    folder = store.root.parent / "configs"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{tag}_{hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]}.yaml"
-    path.write_text(yaml.safe_dump(values))
+    """Create the run of stage ``tag`` (status ``started``) for the config ``values``, or for the config file
+    at ``values`` (another run's ``config_resolved.yaml`` gives a run of the same config hash), and return it."""
+    if isinstance(values, Path):
+        path = values
+    else:
+        folder = store.root.parent / "configs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{tag}_{hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]}.yaml"
+        path.write_text(yaml.safe_dump(values))
     config = resolve_config(path, load_registry(REPO / "spec" / "00_CANONICAL.md"))
     spec = RunSpec(run_id=content_hash_run_id(config.yaml_bytes, tag), stage_tag=tag, study=study,
                    run_id_mode="content_hash", config=config, upstream_run_ids={}, submission_id="a" * 16,
@@ -206,3 +210,8 @@ def run_table(html: str) -> dict[str, dict[str, str]]:
     """The run table of the monitor's front page: run id -> {column: cell text}."""
     header, *rows = html_tables(html)["runs"]
     return {row[header.index("run id")]: dict(zip(header, row)) for row in rows}
+
+
+def shown_number(value: float | None) -> str:
+    """``value`` as the monitor's pages print a measured number (``%.4g``; ``-`` for none or NaN)."""
+    return "-" if value is None or value != value else f"{value:.4g}"

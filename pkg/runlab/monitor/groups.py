@@ -58,7 +58,8 @@ class ConfigGroups:
         def group(request: Request) -> dict[str, Any]:
             group_id = request.path_params["group_id"]
             if not _GROUP_ID.fullmatch(group_id):
-                raise HTTPException(404, f"{group_id!r} is not a {self.noun} id ({GROUP_ID_CHARS} hex digits of a config hash)")
+                raise HTTPException(404, f"{group_id!r} is not a {self.noun} id "
+                                         f"({GROUP_ID_CHARS} hex digits of a config hash)")
             href = self.href(group_id)
             rows = context.rows(href)
             if not rows:
