@@ -111,7 +111,7 @@ def event_latency(store: RunStore, samples: int) -> list[float]:
             for sample in range(samples):
                 run = start_run(store, "S99", {"latency": sample})
                 written = time.monotonic()
-                reader.next_of_run(run.run_id, 10)
+                reader.next_run(10, run_id=run.run_id)
                 latencies.append(time.monotonic() - written)
                 time.sleep(0.13 * (sample % 4))  # land at different points of the scan interval
         finally:

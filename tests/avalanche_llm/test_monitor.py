@@ -133,10 +133,7 @@ def test_a_sweep_shows_the_gains_that_landed_and_its_resumption_arrives_live(pip
         try:
             assert reader.next(10).kind == "retry"
             assert cli.main(_phase("phase2", pipeline["config"], root, "--allow_resume")) == 0
-            while True:  # generous: the events must come, however loaded the machine is
-                event = reader.next(60)
-                if event.kind == "run" and event.data["stage"] == "S02" and event.data["status"] == "complete":
-                    break
+            event = reader.next_run(120, stage="S02", status="complete")  # generous, however loaded the machine is
             assert event.data["study"] == "avalanche_llm" and event.data["study_href"] == pipeline["href"]
             with urllib.request.urlopen(f"{base}{event.data['study_href']}/live") as response:
                 after_page = response.read().decode()

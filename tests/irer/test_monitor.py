@@ -132,10 +132,7 @@ def test_a_generation_landing_after_the_page_opened_arrives_as_an_event_of_its_h
         try:
             assert reader.next(10).kind == "retry"
             submit(hunt["config"], root, "GEN002")
-            while True:  # generous: the events must come, however loaded the machine is
-                event = reader.next(60)
-                if event.kind == "run" and event.data["stage"] == "GEN002" and event.data["status"] == "complete":
-                    break
+            event = reader.next_run(120, stage="GEN002", status="complete")  # generous, however loaded the machine is
             assert event.data["study"] == "irer" and event.data["study_href"] == hunt["href"]
             with urllib.request.urlopen(f"{base}{event.data['study_href']}/live") as response:
                 live = response.read().decode()

@@ -145,12 +145,13 @@ class EventReader:
         assert event is not None, "the event stream ended"
         return event
 
-    def next_of_run(self, run_id: str, timeout_s: float, status: str | None = None) -> Event:
-        """The next ``run`` event of ``run_id`` (with ``status`` if given) within ``timeout_s`` in all."""
+    def next_run(self, timeout_s: float, **fields: Any) -> Event:
+        """The next ``run`` event whose data has every one of ``fields`` (``run_id=…``, ``stage=…``,
+        ``status=…``) within ``timeout_s`` in all."""
         deadline = time.monotonic() + timeout_s
         while True:
             event = self.next(max(0.0, deadline - time.monotonic()))
-            if event.data and event.data.get("run_id") == run_id and (status is None or event.data.get("status") == status):
+            if event.kind == "run" and all(event.data.get(name) == value for name, value in fields.items()):
                 return event
 
     def close(self) -> None:

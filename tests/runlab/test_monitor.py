@@ -179,16 +179,16 @@ def test_a_new_run_and_its_completion_arrive_as_events(store):
             assert reader.response.getheader("content-type").startswith("text/event-stream")
             assert reader.next(5).kind == "retry"
             run = start_run(store, "S02", {"a": 2})
-            created = reader.next_of_run(run.run_id, 15.0)
+            created = reader.next_run(15.0, run_id=run.run_id)
             assert created.kind == "run" and created.data["status"] == "started"
             assert created.data["html"].startswith(f'<tr id="run-{run.run_id}"')
             run.write_table("t", {"x": [1]})
             finish(run)
-            completed = reader.next_of_run(run.run_id, 15.0, status="complete")
+            completed = reader.next_run(15.0, run_id=run.run_id, status="complete")
             assert completed.id.split("-")[1].isdigit() and int(completed.id.split("-")[1]) > int(created.id.split("-")[1])
             assert "complete" in completed.data["html"]
             with pytest.raises(queue.Empty):  # the run that was already there before the page loaded is not resent
-                reader.next_of_run(old.run_id, 0.6)
+                reader.next_run(0.6, run_id=old.run_id)
         finally:
             reader.close()
 
@@ -198,20 +198,20 @@ def test_a_reconnecting_page_gets_what_changed_while_it_was_away(store):
     with live_monitor(store.root) as base:
         reader = EventReader(base, "/events?since=0")
         try:
-            seen = reader.next_of_run(first.run_id, 5)
+            seen = reader.next_run(5, run_id=first.run_id)
         finally:
             reader.close()
         finish(first)  # while no page is connected
         second = start_run(store, "S02", {"a": 2})
         reader = EventReader(base, "/events", headers={"Last-Event-ID": seen.id})
         try:
-            assert reader.next_of_run(first.run_id, 5, status="complete").kind == "run"
-            assert reader.next_of_run(second.run_id, 5).data["status"] == "started"
+            assert reader.next_run(5, run_id=first.run_id, status="complete").kind == "run"
+            assert reader.next_run(5, run_id=second.run_id).data["status"] == "started"
         finally:
             reader.close()
         stranger = EventReader(base, "/events", headers={"Last-Event-ID": "0123abcd-99"})  # another server's id
         try:  # the monitor was restarted: the page gets the current state of every run
-            assert {stranger.next_of_run(run_id, 5).data["run_id"] for run_id in (first.run_id, second.run_id)}
+            assert {stranger.next_run(5, run_id=run_id).data["run_id"] for run_id in (first.run_id, second.run_id)}
         finally:
             stranger.close()
         (store.root / second.run_id).rename(store.root / f".{second.run_id}.moved")
