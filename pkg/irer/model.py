@@ -108,16 +108,21 @@ class Grid:
 
 @dataclass(frozen=True)
 class TimeStepping:
-    """``steps`` ETDRK4 steps of size ``dt`` (time); the final time is ``steps * dt``."""
+    """``steps`` ETDRK4 steps of size ``dt`` (time); the final time is ``steps * dt``. ``snapshots`` > 0 also
+    keeps |psi|² at that many equal intervals, the last at the final time (``steps`` must divide evenly)."""
 
     dt: float = 0.25
     steps: int = 800
+    snapshots: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.dt) and self.dt > 0):
             raise ConfigError(f"irer time step dt={self.dt} must be a positive number", "use dt: 0.25")
         if self.steps < 1:
             raise ConfigError(f"irer steps={self.steps} must be at least 1", "use steps: 800")
+        if self.snapshots < 0 or (self.snapshots and self.steps % self.snapshots):
+            raise ConfigError(f"irer snapshots={self.snapshots} must be 0 or divide steps={self.steps} evenly",
+                              "use snapshots: 0 (none), or a divisor of steps such as 8 for 800 steps")
 
     @property
     def final_time(self) -> float:

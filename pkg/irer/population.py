@@ -32,7 +32,8 @@ class PopulationResult:
     """Final fields of ``P`` candidates on an ``N × N`` grid, as NumPy arrays of the working dtype.
 
     ``psi`` ``(P, N, N)`` complex; ``rho = |psi|²``, ``rho_s`` and ``g_tt`` ``(P, N, N)`` real;
-    ``finite`` ``(P,)`` bool, True where all four arrays of that candidate are finite.
+    ``finite`` ``(P,)`` bool, True where all four arrays of that candidate are finite; ``snapshots_rho``
+    ``(P, S, N, N)`` when ``TimeStepping.snapshots`` is ``S`` > 0, else None.
     """
 
     psi: np.ndarray
@@ -40,6 +41,7 @@ class PopulationResult:
     rho_s: np.ndarray
     g_tt: np.ndarray
     finite: np.ndarray
+    snapshots_rho: np.ndarray | None = None  # (P, S, N, N) real, |psi|² at S equal intervals, if asked for
 
 
 def resolve_device(device: str) -> jax.Device:
@@ -63,17 +65,19 @@ def resolve_device(device: str) -> jax.Device:
     )
 
 
-def _generation(setup: SpectralSetup, params: jax.Array, keys: jax.Array, steps: int) -> tuple[jax.Array, ...]:
-    """``(psi, rho, rho_s, g_tt, finite)`` of a chunk: ``params`` ``(C, 3)``, ``keys`` ``(C,)``."""
-    result = jax.vmap(partial(advance_from_key, steps=steps), in_axes=(None, 0, 0))(setup, params, keys)
+def _generation(setup: SpectralSetup, params: jax.Array, keys: jax.Array, steps: int,
+                snapshots: int) -> tuple[jax.Array | None, ...]:
+    """``(psi, rho, rho_s, g_tt, finite, snapshots_rho)`` of a chunk: ``params`` ``(C, 3)``, ``keys`` ``(C,)``."""
+    result = jax.vmap(partial(advance_from_key, steps=steps, snapshots=snapshots), in_axes=(None, 0, 0))(
+        setup, params, keys)
     rho = jnp.real(result.psi * jnp.conj(result.psi))
     finite = jnp.stack(
         [jnp.isfinite(x).all(axis=(1, 2)) for x in (result.psi, rho, result.rho_s, result.g_tt)]
     ).all(axis=0)
-    return result.psi, rho, result.rho_s, result.g_tt, finite
+    return result.psi, rho, result.rho_s, result.g_tt, finite, result.snapshots_rho
 
 
-_generation_jit = jax.jit(_generation, static_argnames=("steps",))
+_generation_jit = jax.jit(_generation, static_argnames=("steps", "snapshots"))
 
 
 def run_population(
@@ -122,11 +126,15 @@ def run_population(
         rho_s=np.empty((count, n, n), dtype=real),
         g_tt=np.empty((count, n, n), dtype=real),
         finite=np.empty(count, dtype=bool),
+        snapshots_rho=np.empty((count, stepping.snapshots, n, n), dtype=real) if stepping.snapshots else None,
     )
+    targets = (out.psi, out.rho, out.rho_s, out.g_tt, out.finite, out.snapshots_rho)
     for start in range(0, padded, chunk):
         stop = min(start + chunk, count)
         window = slice(start, start + chunk)
-        arrays = _generation_jit(setup, all_params[window], all_keys[window], steps=stepping.steps)
-        for target_array, values in zip((out.psi, out.rho, out.rho_s, out.g_tt, out.finite), arrays):
-            target_array[start:stop] = np.asarray(values)[: stop - start]
+        arrays = _generation_jit(setup, all_params[window], all_keys[window], steps=stepping.steps,
+                                 snapshots=stepping.snapshots)
+        for target_array, values in zip(targets, arrays):
+            if target_array is not None:
+                target_array[start:stop] = np.asarray(values)[: stop - start]
     return out

@@ -87,11 +87,13 @@ class SpectralSetup(NamedTuple):
 
 
 class SolverResult(NamedTuple):
-    """One candidate's final fields on the grid: ``psi`` complex, ``rho_s`` and ``g_tt`` real, each ``(N, N)``."""
+    """One candidate's final fields on the grid: ``psi`` complex, ``rho_s`` and ``g_tt`` real, each ``(N, N)``;
+    ``snapshots_rho`` ``(S, N, N)`` real, |psi|² at ``S`` equal intervals (None when none were asked for)."""
 
     psi: jax.Array
     rho_s: jax.Array
     g_tt: jax.Array
+    snapshots_rho: jax.Array | None = None
 
 
 def contour_radius(hl: np.ndarray) -> np.ndarray:
@@ -218,10 +220,13 @@ def _etdrk4_step(state: FieldState, setup: SpectralSetup, kappa: jax.Array, kern
     )
 
 
-def evolve(setup: SpectralSetup, psi0: jax.Array, kappa: jax.Array, sigma_k: jax.Array, steps: int) -> FieldState:
+def evolve(setup: SpectralSetup, psi0: jax.Array, kappa: jax.Array, sigma_k: jax.Array, steps: int,
+           snapshots: int = 0) -> tuple[FieldState, jax.Array | None]:
     """Advance ``psi0`` (``(N, N)`` complex) and ``rho_s = rho_vac`` by ``steps`` ETDRK4 steps; traceable.
 
-    Returns the final Fourier-space state. ``kappa`` and ``sigma_k`` are scalars (traced or not).
+    Returns the final Fourier-space state and, when ``snapshots`` > 0 (a divisor of ``steps``), |psi|²
+    ``(snapshots, N, N)`` after every ``steps / snapshots`` steps (else None). ``kappa`` and ``sigma_k``
+    are scalars (traced or not).
     """
     n = psi0.shape[-1]
     real = setup.distance.dtype
@@ -235,31 +240,42 @@ def evolve(setup: SpectralSetup, psi0: jax.Array, kappa: jax.Array, sigma_k: jax
     def body(state: FieldState, _: None) -> tuple[FieldState, None]:
         return _etdrk4_step(state, setup, kappa, kernel_half), None
 
-    final, _ = jax.lax.scan(body, start, None, length=steps)
-    return final
+    if not snapshots:
+        final, _ = jax.lax.scan(body, start, None, length=steps)
+        return final, None
+
+    def interval(state: FieldState, _: None) -> tuple[FieldState, jax.Array]:
+        state, _ = jax.lax.scan(body, state, None, length=steps // snapshots)
+        psi = jnp.fft.ifft2(state.psi_hat)
+        return state, jnp.real(psi * jnp.conj(psi))
+
+    return jax.lax.scan(interval, start, None, length=snapshots)
 
 
-def advance(setup: SpectralSetup, params: jax.Array, psi0: jax.Array, steps: int) -> SolverResult:
-    """Final ``psi``, ``rho_s``, ``g_tt`` (each ``(N, N)``) after ``steps`` steps from ``psi0``; traceable.
+def advance(setup: SpectralSetup, params: jax.Array, psi0: jax.Array, steps: int, snapshots: int = 0) -> SolverResult:
+    """Final ``psi``, ``rho_s``, ``g_tt`` (each ``(N, N)``) after ``steps`` steps from ``psi0``, and the
+    ``snapshots`` of |psi|² on the way (``evolve``); traceable.
 
     ``params`` is the ``(3,)`` vector ``(kappa, sigma_k, alpha)``.
     """
     kappa, sigma_k, alpha = params[0], params[1], params[2]
-    final = evolve(setup, psi0, kappa, sigma_k, steps)
+    final, snapshots_rho = evolve(setup, psi0, kappa, sigma_k, steps, snapshots)
     n = psi0.shape[-1]
     psi = jnp.fft.ifft2(final.psi_hat)
     rho_s = jnp.fft.irfft2(final.rho_hat, s=(n, n))
-    return SolverResult(psi=psi, rho_s=rho_s, g_tt=metric_g_tt(rho_s, alpha.astype(rho_s.dtype), setup.rho_vac))
+    return SolverResult(psi=psi, rho_s=rho_s, g_tt=metric_g_tt(rho_s, alpha.astype(rho_s.dtype), setup.rho_vac),
+                        snapshots_rho=snapshots_rho)
 
 
-def advance_from_key(setup: SpectralSetup, params: jax.Array, key: jax.Array, steps: int) -> SolverResult:
+def advance_from_key(setup: SpectralSetup, params: jax.Array, key: jax.Array, steps: int,
+                     snapshots: int = 0) -> SolverResult:
     """``advance`` from the candidate's initial field ``initial_field(key)``; traceable and vmappable."""
     n = setup.distance.shape[0]
     psi0 = initial_field(key, n, setup.coefficients.e.psi_hat.dtype)
-    return advance(setup, params, psi0, steps)
+    return advance(setup, params, psi0, steps, snapshots)
 
 
-_advance_jit = jax.jit(advance, static_argnames=("steps",))
+_advance_jit = jax.jit(advance, static_argnames=("steps", "snapshots"))
 
 
 def solve(
@@ -283,7 +299,8 @@ def solve(
     setup = spectral_setup(model, grid, stepping.dt, dtype)
     real = setup.distance.dtype
     psi0 = jnp.asarray(psi0, dtype=setup.coefficients.e.psi_hat.dtype)
-    return _advance_jit(setup, jnp.asarray(theta, dtype=real), psi0, steps=stepping.steps)
+    return _advance_jit(setup, jnp.asarray(theta, dtype=real), psi0, steps=stepping.steps,
+                        snapshots=stepping.snapshots)
 
 
 def solve_candidate(

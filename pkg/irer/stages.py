@@ -122,7 +122,8 @@ def _integrate_missing(run: Run, settings: HuntSettings, generation: int, params
                         "tau_s": settings.model.tau_s},
                 dx=settings.grid.dx, alpha=candidate_params["alpha"], rho_vac=settings.model.rho_vac,
                 tau_s=settings.model.tau_s, seed=settings.ga.seed, generation=generation, candidate=int(index),
-                config_hash=record["config_hash"], code_version=code_version))
+                config_hash=record["config_hash"], code_version=code_version,
+                snapshots_rho=None if result.snapshots_rho is None else result.snapshots_rho[position]))
         _say(f"GEN{generation:03d} integrated {min(start + chunk, len(missing))}/{len(missing)} candidates "
              f"(N={settings.grid.n}, {settings.stepping.steps} steps)")
 

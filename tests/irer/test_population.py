@@ -58,6 +58,28 @@ def test_padded_chunks_compile_once_and_match_the_unchunked_run(
     assert chunked.psi.shape == whole.psi.shape
 
 
+def test_snapshots_are_the_density_at_equal_intervals_ending_at_the_final_field(
+    population: tuple[np.ndarray, jax.Array]
+) -> None:
+    params, keys = population
+    plain = run_population(params, keys, MODEL, GRID, STEPPING, device="cpu")
+    assert plain.snapshots_rho is None
+    kept = run_population(params, keys, MODEL, GRID, TimeStepping(dt=0.5, steps=20, snapshots=4), chunk_size=2,
+                          device="cpu")
+    assert kept.snapshots_rho.shape == (5, 4, 16, 16) and kept.snapshots_rho.dtype == plain.rho.dtype
+    np.testing.assert_allclose(kept.psi, plain.psi, rtol=0, atol=1e-5 * float(np.abs(plain.psi).max()))
+    np.testing.assert_allclose(kept.snapshots_rho[:, -1], plain.rho, rtol=1e-5, atol=1e-7)
+    halfway = run_population(params, keys, MODEL, GRID, TimeStepping(dt=0.5, steps=10), device="cpu")
+    np.testing.assert_allclose(kept.snapshots_rho[:, 1], halfway.rho, rtol=1e-5, atol=1e-7)  # after 2 × 5 steps
+    assert not np.allclose(kept.snapshots_rho[:, 0], kept.snapshots_rho[:, -1])  # the field moves in between
+
+
+@pytest.mark.parametrize("snapshots", [-1, 3])
+def test_snapshots_must_divide_the_steps(snapshots: int) -> None:
+    with pytest.raises(ConfigError, match="must be 0 or divide steps=20"):
+        TimeStepping(dt=0.5, steps=20, snapshots=snapshots)
+
+
 def test_cuda_without_a_gpu_is_a_config_error() -> None:
     try:
         has_gpu = bool(jax.devices("gpu"))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
@@ -49,7 +50,7 @@ def test_a_small_hunt_chains_generations_reports_and_reproduces_its_bytes(tmp_pa
     assert all(ledger["finite"])
     artifact = read_candidate((runs["GEN001"] / ledger["artifact"][5]).read_bytes())
     assert (artifact.generation, artifact.candidate, artifact.n) == (1, 1, 16)
-    assert artifact.config_hash == gen1["config_hash"]
+    assert artifact.config_hash == gen1["config_hash"] and artifact.snapshots_rho is None  # none unless asked for
     assert artifact.params["kappa"] == ledger["param_kappa"][5]
     for name in ("fitness_by_generation", "best_candidate_field"):
         assert (runs["REPORT"] / "figs" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -63,6 +64,18 @@ def test_a_small_hunt_chains_generations_reports_and_reproduces_its_bytes(tmp_pa
     assert second.returncode == 0, second.stderr
     for path in other.glob("RUN_*"):
         assert artifact_bytes(path) == artifact_bytes(root / path.name), path.name
+
+
+def test_snapshots_asked_for_in_the_config_are_in_each_candidate_file(tmp_path):
+    config = _config(generations=1)
+    config["irer"]["time"]["snapshots"] = 3
+    done, root = _submit(tmp_path, config, "snapshots")
+    assert done.returncode == 0, done.stderr
+    (gen,) = root.glob("RUN_GEN000_*")
+    for path in sorted((gen / "data" / "candidates").glob("*.h5")):
+        artifact = read_candidate(path.read_bytes())
+        assert artifact.snapshots_rho.shape == (3, 16, 16)
+        np.testing.assert_allclose(artifact.snapshots_rho[-1], np.abs(artifact.final_psi) ** 2, rtol=1e-5, atol=1e-7)
 
 
 def test_more_generations_are_more_links(tmp_path):
