@@ -19,7 +19,7 @@ import numpy as np
 from runlab.errors import ConfigError
 
 from .model import FieldModel, Grid, TimeStepping, check_params
-from .solver import SpectralSetup, advance_from_key, spectral_setup
+from .solver import SpectralSetup, advance_from_key, density, spectral_setup
 
 __all__ = ["DEVICES", "PopulationResult", "resolve_device", "run_population"]
 
@@ -70,7 +70,7 @@ def _generation(setup: SpectralSetup, params: jax.Array, keys: jax.Array, steps:
     """``(psi, rho, rho_s, g_tt, finite, snapshots_rho)`` of a chunk: ``params`` ``(C, 3)``, ``keys`` ``(C,)``."""
     result = jax.vmap(partial(advance_from_key, steps=steps, snapshots=snapshots), in_axes=(None, 0, 0))(
         setup, params, keys)
-    rho = jnp.real(result.psi * jnp.conj(result.psi))
+    rho = density(result.psi)
     finite = jnp.stack(
         [jnp.isfinite(x).all(axis=(1, 2)) for x in (result.psi, rho, result.rho_s, result.g_tt)]
     ).all(axis=0)

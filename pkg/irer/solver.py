@@ -37,6 +37,7 @@ __all__ = [
     "SpectralSetup",
     "advance",
     "advance_from_key",
+    "density",
     "etdrk4_coefficients",
     "evolve",
     "resolve_dtype",
@@ -188,6 +189,11 @@ def ring_kernel_hat(distance: jax.Array, sigma_k: jax.Array, ring_scale: jax.Arr
     return jnp.real(jnp.fft.rfft2(kernel))
 
 
+def density(psi: jax.Array) -> jax.Array:
+    """``|psi|²`` of a complex field, real, same shape."""
+    return jnp.real(psi * jnp.conj(psi))
+
+
 def _nonlinear(state: FieldState, setup: SpectralSetup, kappa: jax.Array, kernel_half: jax.Array) -> FieldState:
     """``N(psi_hat, rho_hat)``: the transforms of ``-(1+i c3)|psi|²psi - g kappa (K*|psi|²)psi`` and ``|psi|²/tau_s``.
 
@@ -195,10 +201,10 @@ def _nonlinear(state: FieldState, setup: SpectralSetup, kappa: jax.Array, kernel
     """
     n = state.psi_hat.shape[-1]
     psi = jnp.fft.ifft2(state.psi_hat)
-    density = jnp.real(psi * jnp.conj(psi))
-    density_hat = jnp.fft.rfft2(density)
+    rho = density(psi)
+    density_hat = jnp.fft.rfft2(rho)
     smoothed = jnp.fft.irfft2(kernel_half * density_hat, s=(n, n))
-    rate = (1 + 1j * setup.c3) * density + kappa * smoothed
+    rate = (1 + 1j * setup.c3) * rho + kappa * smoothed
     return FieldState(psi_hat=jnp.fft.fft2(-rate * psi), rho_hat=density_hat * setup.inv_tau_s)
 
 
@@ -246,8 +252,7 @@ def evolve(setup: SpectralSetup, psi0: jax.Array, kappa: jax.Array, sigma_k: jax
 
     def interval(state: FieldState, _: None) -> tuple[FieldState, jax.Array]:
         state, _ = jax.lax.scan(body, state, None, length=steps // snapshots)
-        psi = jnp.fft.ifft2(state.psi_hat)
-        return state, jnp.real(psi * jnp.conj(psi))
+        return state, density(jnp.fft.ifft2(state.psi_hat))
 
     return jax.lax.scan(interval, start, None, length=snapshots)
 
