@@ -17,7 +17,6 @@ from typing import Any, Mapping, Sequence
 import h5py
 import pyarrow.parquet as pq
 import yaml
-from starlette.routing import Route
 
 from runlab.monitor.charts import Mark, Series, line_chart
 from runlab.monitor.files import NotServable, RunFiles
@@ -28,7 +27,7 @@ from runlab.monitor.studies import StudyContext
 from .analysis.summarize import TOTAL_LAYER
 from .io.gain_files import gain_raster_name
 
-__all__ = ["MONITOR", "PIPELINES", "PipelineMonitor"]
+__all__ = ["MONITOR"]
 
 SWEEP = "S02"
 MEASURE = "S04"
@@ -37,16 +36,6 @@ GAIN_SWEEP = "results/gain_sweep.parquet"
 BRANCHING = "results/branching.parquet"
 B_TOT = ("b_tot_mr", "b_tot_mr_stderr", "b_tot_conventional", "mean_total_activity")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-class PipelineMonitor:
-    """The avalanche_llm study's pages for the monitor (a ``runlab.monitor.studies.StudyMonitor``)."""
-
-    def link(self, record: Mapping[str, Any]) -> str | None:
-        return PIPELINES.link(record)
-
-    def routes(self, context: StudyContext) -> list[Route]:
-        return PIPELINES.routes(context)
 
 
 def _pipeline(context: StudyContext, href: str, rows: Sequence[RunRow]) -> dict[str, Any]:
@@ -80,15 +69,15 @@ def _pipeline(context: StudyContext, href: str, rows: Sequence[RunRow]) -> dict[
 def _gains(sweep: RunFiles, problems: list[str]) -> list[dict[str, Any]]:
     """One row per configured gain: its b_tot from the sweep's table once it is written, else from the gain's
     raster file once that has landed, else only the gain (``landed`` False)."""
+    artifacts = sweep.artifacts
+    if GAIN_SWEEP in artifacts:
+        table = _table(sweep, GAIN_SWEEP, problems)
+        return [{"index": index, "landed": True, **row} for index, row in enumerate(table)]
     try:
         values = [float(gain) for gain in yaml.safe_load(sweep.config_text())["avalanche_llm"]["gain"]["values"]]
     except (NotServable, TypeError, KeyError, ValueError, yaml.YAMLError) as exc:
         problems.append(f"cannot read the swept gains of {sweep.run_id}: {exc}")
         return []
-    artifacts = sweep.artifacts
-    if GAIN_SWEEP in artifacts:
-        table = _table(sweep, GAIN_SWEEP, problems)
-        return [{"index": index, "landed": True, **row} for index, row in enumerate(table)]
     rows = []
     for index, gain in enumerate(values):
         row: dict[str, Any] = {"index": index, "gain": gain, "landed": False}
@@ -124,6 +113,6 @@ def _layer_chart(branching: Sequence[Mapping[str, Any]], gstar_mark: Sequence[Ma
                       palette="viridis")
 
 
-PIPELINES = ConfigGroups("avalanche_llm", "pipeline", _TEMPLATES, "pipeline_live.html", _pipeline,
-                         "Every run of study avalanche_llm with this config: one run per phase (S01 to S08).")
-MONITOR = PipelineMonitor()
+MONITOR = ConfigGroups("avalanche_llm", "pipeline", _TEMPLATES, "pipeline_live.html", _pipeline,
+                       "Every run of study avalanche_llm with this config: one run per phase (S01 to S08).")
+"""The study's pages for the monitor: every run links to its pipeline (a ``runlab.monitor.studies.StudyMonitor``)."""

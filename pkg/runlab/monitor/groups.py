@@ -2,10 +2,11 @@
 avalanche_llm pipeline (its phases). The runs of one config share its ``config_hash``, so a group is named
 by the hash's first 12 hex digits and lives at ``/studies/<study>/<plural>/<group id>``.
 
-:class:`ConfigGroups` gives a study monitor (``runlab.monitor.studies``) the links and the GET routes of
-such pages: the list of groups at ``/``, one group's page, and that page's live part at ``…/live``, which
-the monitor's script re-fetches when a run of the group changes. The study gives only the template of the
-live part and the function that reads what it shows.
+:class:`ConfigGroups` is a study monitor (``runlab.monitor.studies.StudyMonitor``): an entry point may
+load it as it is, or a study monitor that links fewer runs may call it. It links each run to its group
+and gives the GET routes: the list of groups at ``/``, one group's page, and that page's live part at
+``…/live``, which the monitor's script re-fetches when a run of the group changes. The study gives only
+the template of the live part and the function that reads what it shows.
 """
 
 from __future__ import annotations
