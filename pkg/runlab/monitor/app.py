@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .events import ChangeFeed
-from .files import NotServable, RunFiles, content_type
+from .files import NotServable, content_type, open_or_404
 from .heatmap import COLORMAPS, DEFAULT_MAX_PX, MAX_PX_RANGE, NotAGrid, heatmap_of
 from .index import RowFilter, RunIndex
 from .render import Pages
@@ -68,11 +68,11 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
         return HTMLResponse(await asyncio.to_thread(table_html, RowFilter.from_query(request.query_params)))
 
     async def run_page(request: Request) -> Response:
-        run = _open_run(root, request.path_params["run_id"])
+        run = open_or_404(root, request.path_params["run_id"])
         return HTMLResponse(await asyncio.to_thread(pages.run, run, study_link(run.record)))
 
     async def run_file(request: Request) -> Response:
-        run = _open_run(root, request.path_params["run_id"])
+        run = open_or_404(root, request.path_params["run_id"])
         relative_path = request.path_params["path"]
         try:
             path = run.path(relative_path)
@@ -84,7 +84,7 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
                             content_disposition_type="inline" if inline else "attachment")
 
     async def heatmap(request: Request) -> Response:
-        run = _open_run(root, request.path_params["run_id"])
+        run = open_or_404(root, request.path_params["run_id"])
         query = request.query_params
         relative_path, dataset, colormap = query.get("file", ""), query.get("dataset", ""), query.get("cmap", "viridis")
         try:
@@ -144,13 +144,6 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
     app.state.index = index
     app.state.feed = feed
     return app
-
-
-def _open_run(root: Path, run_id: str) -> RunFiles:
-    try:
-        return RunFiles.open(root, run_id)
-    except NotServable as exc:
-        raise HTTPException(404, exc.reason) from exc
 
 
 class _SecurityHeaders:

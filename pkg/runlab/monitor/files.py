@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from starlette.exceptions import HTTPException
+
 from ..errors import RunlabError
 from ..layout import CONFIG_NAME, validate_artifact_path
 from ..record import RECORD_NAME, read_record
 from ..run_id import validate_run_id
 
-__all__ = ["NotServable", "RunFiles", "content_type"]
+__all__ = ["NotServable", "RunFiles", "content_type", "open_or_404"]
 
 _CONTENT_TYPES = {
     ".csv": "text/csv; charset=utf-8",
@@ -113,6 +115,14 @@ class RunFiles:
     def record_text(self) -> str:
         """The record, pretty-printed JSON."""
         return json.dumps(self.record, indent=2, ensure_ascii=False)
+
+
+def open_or_404(root: Path, run_id: str) -> RunFiles:
+    """``RunFiles.open`` for a request: an HTTP 404 saying why for a run that is not served."""
+    try:
+        return RunFiles.open(root, run_id)
+    except NotServable as exc:
+        raise HTTPException(404, exc.reason) from exc
 
 
 def _require_real_directory(path: Path) -> None:

@@ -26,10 +26,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, Route
 
-from .files import NotServable, RunFiles
+from .files import RunFiles, open_or_404
 from .index import RunIndex, RunRow
 from .render import Pages
 
@@ -66,10 +65,7 @@ class StudyContext:
     def open_run(self, run_id: str) -> RunFiles:
         """The run ``run_id`` (its record validated, its files reachable only through ``RunFiles.path``);
         an HTTP 404 for a run that is absent, malformed, linked out or unreadable."""
-        try:
-            return RunFiles.open(self.index.root, run_id)
-        except NotServable as exc:
-            raise HTTPException(404, exc.reason) from exc
+        return open_or_404(self.index.root, run_id)
 
     def render(self, templates: Path, name: str, **context: Any) -> str:
         """Template ``name`` from the study's folder ``templates`` (which may extend ``base.html``)."""
