@@ -148,7 +148,7 @@ def heatmap_rows(work: Path, repeat: int) -> list[tuple[str, ...]]:
             url = f"/runs/{run.run_id}/heatmap.png?file=data/grid_{side}.h5&dataset=final_rho&cmap=magma"
 
             def monitor() -> bytes:
-                heatmap._cache.clear()
+                heatmap._render.cache_clear()
                 return client.get(url).content
 
             grid = heatmap.read_grid(store.root / run.run_id / f"data/grid_{side}.h5", "final_rho")

@@ -17,8 +17,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,22 +124,14 @@ def read_grid(path: Path, dataset: str) -> np.ndarray:
         raise NotAGrid(f"{path.name} is not a readable HDF5 file") from exc
 
 
-_cache: "OrderedDict[tuple, Heatmap]" = OrderedDict()
-_cache_lock = threading.Lock()
-
-
 def heatmap_of(path: Path, dataset: str, *, max_px: int = DEFAULT_MAX_PX, colormap: str = "viridis") -> Heatmap:
     """The heatmap of ``dataset`` in the HDF5 file at ``path``, kept in a small cache keyed by the file's
     (path, mtime_ns, size): indexed artifacts are never rewritten, so a page and its image share one render."""
     stat = os.stat(path)
-    key = (str(path), stat.st_mtime_ns, stat.st_size, dataset, max_px, colormap)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    heatmap = grid_png(read_grid(path, dataset), max_px=max_px, colormap=colormap)
-    with _cache_lock:
-        _cache[key] = heatmap
-        while len(_cache) > _CACHE_ENTRIES:
-            _cache.popitem(last=False)
-    return heatmap
+    return _render(str(path), stat.st_mtime_ns, stat.st_size, dataset, max_px, colormap)
+
+
+@functools.lru_cache(maxsize=_CACHE_ENTRIES)
+def _render(path: str, mtime_ns: int, size: int, dataset: str, max_px: int, colormap: str) -> Heatmap:
+    """``grid_png`` of the dataset, for one version (``mtime_ns``, ``size``) of the file at ``path``."""
+    return grid_png(read_grid(Path(path), dataset), max_px=max_px, colormap=colormap)
