@@ -105,8 +105,7 @@ def event_latency(store: RunStore, samples: int) -> list[float]:
     """Seconds from a record write returning to its ``run`` event reaching a client of a real server."""
     latencies = []
     with live_monitor(store.root) as base:
-        reader = EventReader(base)
-        try:
+        with EventReader(base) as reader:
             reader.next(10)  # retry
             for sample in range(samples):
                 run = start_run(store, "S99", {"latency": sample})
@@ -114,8 +113,6 @@ def event_latency(store: RunStore, samples: int) -> list[float]:
                 reader.next_run(10, run_id=run.run_id)
                 latencies.append(time.monotonic() - written)
                 time.sleep(0.13 * (sample % 4))  # land at different points of the scan interval
-        finally:
-            reader.close()
     return latencies
 
 

@@ -129,16 +129,13 @@ def test_a_sweep_shows_the_gains_that_landed_and_its_resumption_arrives_live(pip
     with live_monitor(root) as base:
         with urllib.request.urlopen(f"{base}{pipeline['href']}/live") as response:
             before = html_tables(response.read().decode())
-        reader = EventReader(base, "/events")
-        try:
+        with EventReader(base, "/events") as reader:
             assert reader.next(10).kind == "retry"
             assert cli.main(_phase("phase2", pipeline["config"], root, "--allow_resume")) == 0
             event = reader.next_run(120, stage="S02", status="complete")  # generous, however loaded the machine is
             assert event.data["study"] == "avalanche_llm" and event.data["study_href"] == pipeline["href"]
             with urllib.request.urlopen(f"{base}{event.data['study_href']}/live") as response:
                 after_page = response.read().decode()
-        finally:
-            reader.close()
 
     rows = before["gains"][1:]
     assert [row[1] for row in rows] == ["landed"] * pipeline["kept"] + ["pending"] * (len(GAINS) - pipeline["kept"])

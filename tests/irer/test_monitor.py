@@ -128,16 +128,13 @@ def test_a_generation_landing_after_the_page_opened_arrives_as_an_event_of_its_h
     with live_monitor(root) as base:
         with urllib.request.urlopen(f"{base}{hunt['href']}") as response:
             assert 'id="generation-2"' not in response.read().decode()
-        reader = EventReader(base, "/events")
-        try:
+        with EventReader(base, "/events") as reader:
             assert reader.next(10).kind == "retry"
             submit(hunt["config"], root, "GEN002")
             event = reader.next_run(120, stage="GEN002", status="complete")  # generous, however loaded the machine is
             assert event.data["study"] == "irer" and event.data["study_href"] == hunt["href"]
             with urllib.request.urlopen(f"{base}{event.data['study_href']}/live") as response:
                 live = response.read().decode()
-        finally:
-            reader.close()
     rows = html_tables(live)["generations"][1:]
     assert [row[:3] for row in rows][-1] == ["2", event.data["run_id"], "complete"]
 

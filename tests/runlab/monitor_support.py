@@ -154,6 +154,12 @@ class EventReader:
             if event.kind == "run" and all(event.data.get(name) == value for name, value in fields.items()):
                 return event
 
+    def __enter__(self) -> "EventReader":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         try:
             self._connection.sock.shutdown(socket.SHUT_RDWR)

@@ -173,8 +173,7 @@ def test_a_new_run_and_its_completion_arrive_as_events(store):
     with live_monitor(store.root) as base:
         with urllib.request.urlopen(f"{base}/") as response:
             seq = response.read().decode().split('data-seq="')[1].split('"')[0]
-        reader = EventReader(base, f"/events?since={seq}")
-        try:
+        with EventReader(base, f"/events?since={seq}") as reader:
             assert reader.response.status == 200
             assert reader.response.getheader("content-type").startswith("text/event-stream")
             assert reader.next(5).kind == "retry"
@@ -189,40 +188,27 @@ def test_a_new_run_and_its_completion_arrive_as_events(store):
             assert "complete" in completed.data["html"]
             with pytest.raises(queue.Empty):  # the run that was already there before the page loaded is not resent
                 reader.next_run(0.6, run_id=old.run_id)
-        finally:
-            reader.close()
 
 
 def test_a_reconnecting_page_gets_what_changed_while_it_was_away(store):
     first = start_run(store, "S01", {"a": 1})
     with live_monitor(store.root) as base:
-        reader = EventReader(base, "/events?since=0")
-        try:
+        with EventReader(base, "/events?since=0") as reader:
             seen = reader.next_run(5, run_id=first.run_id)
-        finally:
-            reader.close()
         finish(first)  # while no page is connected
         second = start_run(store, "S02", {"a": 2})
-        reader = EventReader(base, "/events", headers={"Last-Event-ID": seen.id})
-        try:
+        with EventReader(base, "/events", headers={"Last-Event-ID": seen.id}) as reader:
             assert reader.next_run(5, run_id=first.run_id, status="complete").kind == "run"
             assert reader.next_run(5, run_id=second.run_id).data["status"] == "started"
-        finally:
-            reader.close()
-        stranger = EventReader(base, "/events", headers={"Last-Event-ID": "0123abcd-99"})  # another server's id
-        try:  # the monitor was restarted: the page gets the current state of every run
+        # an id of another server (the monitor was restarted): the page gets the current state of every run
+        with EventReader(base, "/events", headers={"Last-Event-ID": "0123abcd-99"}) as stranger:
             assert {stranger.next_run(5, run_id=run_id).data["run_id"] for run_id in (first.run_id, second.run_id)}
-        finally:
-            stranger.close()
         (store.root / second.run_id).rename(store.root / f".{second.run_id}.moved")
-        reader = EventReader(base, "/events", headers={"Last-Event-ID": seen.id})
-        try:
+        with EventReader(base, "/events", headers={"Last-Event-ID": seen.id}) as reader:
             event = reader.next(5)
             while event.kind != "gone":
                 event = reader.next(5)
             assert event.data == {"run_id": second.run_id}
-        finally:
-            reader.close()
 
 
 def test_head_of_the_event_stream_answers_at_once_and_keeps_the_connection_usable(store):
