@@ -70,7 +70,7 @@ REPO = _HERE.parent
 SEED_NOTEBOOK = REPO.parent / "shared" / "seeds" / "000_38c693ef03493b80.txt"
 SPLIT = "digits"
 # The seed's quick-mode defaults; only finite_n and the knobs vary between cases.
-SEED = StudySettings(source=DataSource("emnist"), split=SPLIT, run_mode="quick", canonicalize=True, bin_threshold=127,
+SEED = StudySettings.of(source=DataSource("emnist"), split=SPLIT, run_mode="quick", canonicalize=True, bin_threshold=127,
                      max_train=20_000, max_test=5_000, finite_n=256, cap_unary=128, margin=1, overshoot_delta=2,
                      max_epochs=50, max_updates=20_000, probe_per_class=10, seed=0)
 UNBOUNDED_UPDATES = 10**9
@@ -162,7 +162,7 @@ def run_fast(case: Case, knobs: RepairKnobs) -> dict[str, Any]:
     if case.certificate:
         folder = Path(case.folder).resolve()
         record = provenance(folder, SplitFiles(SPLIT), str(folder))
-        outcome["certificate_hash"] = build_certificate(replace(SEED, finite_n=case.finite_n), record, table,
+        outcome["certificate_hash"] = build_certificate(SEED.replace(finite_n=case.finite_n), record, table,
                                                         images.labels, weights, checked)["certificate_hash"]
     return outcome
 

@@ -2,8 +2,10 @@
 
 Subcommands and their defaults come from the CANON command strings. ``--device``, ``--dtype`` and
 ``--gstar_method`` set config keys (``config.CLI_OVERRIDES``), so they are part of the resolved
-config and of every run id. Phase 0 checks the environment and creates nothing; phases 1-5 run
-their stage of ``jobs/avalanche_llm.yaml`` in this process. Exit codes are runlab's: 0 success
+config and of the run ids of the stages that read them. Phase 0 checks the environment and creates
+nothing; every other phase runs its stage of ``jobs/avalanche_llm.yaml`` in this process through
+``runlab.submit`` (the same ids, claims and locks as ``runlab submit --stage``), with its upstream
+required complete. Exit codes are runlab's: 0 success
 (including a run that is already complete), 2 bad input or environment, 3 missing upstream run,
 4 an incomplete run exists and ``--allow_resume`` was not given.
 """
@@ -11,22 +13,17 @@ their stage of ``jobs/avalanche_llm.yaml`` in this process. Exit codes are runla
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from runlab import RUN_ID_MODES, RUNS_ROOT_ENV, RunStore, Study, load_study, resolve_runs_root, submit
 from runlab.cli import OneLineParser, run_reporting_errors
 from runlab.errors import ConfigError, ExitCode
-from runlab.launcher import build_stage_job, pending_tasks
-from runlab.manifest import load_manifest
-from runlab.run_id import RUN_ID_MODES, content_hash_run_id
-from runlab.store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
 
 from .analysis.gstar import GSTAR_METHODS
 from .canon import PhaseCommand, load_canon, manifest_path, phase_commands
-from .config import CLI_OVERRIDES, load_study_config
+from .config import CLI_OVERRIDES
 from .environment import check_environment
 from .run_id import PHASE_TAGS
 
@@ -86,16 +83,21 @@ def _help(phase: str) -> str:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {flag: getattr(args, flag) for flag in CLI_OVERRIDES if getattr(args, flag, None) is not None}
+    return {key: getattr(args, flag) for flag, key in CLI_OVERRIDES.items() if getattr(args, flag, None) is not None}
 
 
-def _store(args: argparse.Namespace) -> RunStore:
-    return RunStore(resolve_runs_root(args.runs_root, load_canon().lookup("CANON.PATH.RUNS_DIR")))
+def _study(args: argparse.Namespace) -> Study:
+    return load_study(manifest_path(), config=args.config, overrides=_overrides(args), runs_root=_runs_root(args))
+
+
+def _runs_root(args: argparse.Namespace) -> Path:
+    return resolve_runs_root(args.runs_root, load_canon().lookup("CANON.PATH.RUNS_DIR"))
 
 
 def _environment(args: argparse.Namespace) -> int:
-    config = load_study_config(args.config, _overrides(args))
-    for line in check_environment(config, _store(args).root):
+    study = _study(args)
+    config = study.plans[0].config
+    for line in check_environment(config, study.store.root):
         print(f"phase0: {line}", flush=True)
     print(f"phase0: environment ok for {args.config} (config {config.sha256[:12]}); no run directory created",
           flush=True)
@@ -103,51 +105,23 @@ def _environment(args: argparse.Namespace) -> int:
 
 
 def _run_phase(args: argparse.Namespace) -> int:
-    config = load_study_config(args.config, _overrides(args))
-    manifest = load_manifest(manifest_path()).for_config(config.data)
-    store = _store(args)
-    stage = manifest.stages[PHASE_TAGS[args.phase]]
-    upstream = {need: _upstream_run_id(store, config, need) for need in stage.needs}
+    """The phase's stage through runlab's one submission path, its upstream required complete (exit 3)."""
+    tag = PHASE_TAGS[args.phase]
     if args.dry_run:
-        run_id = content_hash_run_id(config.yaml_bytes, stage.tag) if args.run_id_mode == "content_hash" else "(new)"
-        print(f"{args.phase}: dry run of {stage.tag} as {run_id}; upstream "
-              f"{', '.join(f'{tag} {_state(store, rid)}' for tag, rid in upstream.items()) or 'none'}; nothing written")
+        study = _study(args)
+        plan = study.plans[0]
+        run_id = plan.run_ids[tag] if args.run_id_mode == "content_hash" else "(new)"
+        upstream = plan.identities[tag].upstream
+        print(f"{args.phase}: dry run of {tag} as {run_id}; upstream "
+              f"{', '.join(f'{need} {_state(study.store, rid)}' for need, rid in upstream.items()) or 'none'}; "
+              "nothing written")
         return int(ExitCode.OK)
-    run_id = (content_hash_run_id(config.yaml_bytes, stage.tag) if args.run_id_mode == "content_hash"
-              else _new_timestamp_id(store, stage.tag))
-    manifest.enable_imports()
-    job = build_stage_job(manifest, config, stage, run_id, upstream, runs_root=str(store.root), executor="local",
-                          submission_id=secrets.token_hex(8), allow_resume=args.allow_resume,
-                          run_id_mode=args.run_id_mode)
-    tasks = pending_tasks(stage, store.read_record(run_id))
-    if tasks is None:
-        print(f"{args.phase}: {job()}", flush=True)
-        return int(ExitCode.OK)
-    for task in tasks:  # an array stage: its tasks one after the other here, then the fan-in
-        print(f"{args.phase}: {replace(job, task_index=task)()}", flush=True)
-    print(f"{args.phase}: {replace(job, fan_in=True)()}", flush=True)
+    submit(manifest_path(), config=args.config, overrides=_overrides(args), stages=(tag,), profile="local",
+           runs_root=_runs_root(args), allow_resume=args.allow_resume, run_id_mode=args.run_id_mode,
+           run_upstream=False, say=lambda line: print(f"{args.phase}: {line}", flush=True))
     return int(ExitCode.OK)
-
-
-def _upstream_run_id(store: RunStore, config, tag: str) -> str:
-    """The content-hash run of ``tag`` if complete, else the newest complete timestamp run of ``tag`` with
-    this config, else the content-hash id (which then fails as a missing upstream, exit 3)."""
-    canonical = content_hash_run_id(config.yaml_bytes, tag)
-    if _state(store, canonical) == "complete":
-        return canonical
-    for run_id in sorted(store.run_ids(), reverse=True):
-        if run_id.startswith(f"RUN_{tag}_") and run_id != canonical:
-            record = store.read_record(run_id)
-            if record and record["stage_status"] == "complete" and record["config_hash"] == config.sha256:
-                return run_id
-    return canonical
 
 
 def _state(store: RunStore, run_id: str) -> str:
     record = store.read_record(run_id)
     return "missing" if record is None else record["stage_status"]
-
-
-def _new_timestamp_id(store: RunStore, tag: str) -> str:
-    with store.allocation_lock(tag):
-        return store.allocate_timestamp_id(tag, lambda candidate: False)

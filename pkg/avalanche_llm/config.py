@@ -6,26 +6,28 @@ study's schema, the mapping of CLI flags onto config keys, and typed settings fo
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
 from runlab.config import ResolvedConfig, resolve_config_data
 from runlab.errors import ConfigError
+from runlab.overrides import apply_overrides
 from runlab.yamlio import load_yaml_file
 
 from .canon import load_canon, project_root
 
 __all__ = ["CLI_OVERRIDES", "StudySettings", "load_study_config", "schema_path"]
 
-# CLI flag -> the config key it sets; the flags therefore change the run ids, like any other key.
-CLI_OVERRIDES: Mapping[str, tuple[str, ...]] = {
-    "device": ("avalanche_llm", "runtime", "device"),
-    "dtype": ("avalanche_llm", "runtime", "dtype"),
-    "gstar_method": ("avalanche_llm", "gain", "gstar_method"),
-    "arc_config": ("avalanche_llm", "behaviour", "arc", "config"),
-    "arc_split": ("avalanche_llm", "behaviour", "arc", "split"),
+# CLI flag -> the config key it sets (as ``runlab submit --set`` would); the flags therefore change the run
+# ids of the stages that read those keys, like any other key.
+CLI_OVERRIDES: Mapping[str, str] = {
+    "device": "avalanche_llm.runtime.device",
+    "dtype": "avalanche_llm.runtime.dtype",
+    "gstar_method": "avalanche_llm.gain.gstar_method",
+    "arc_config": "avalanche_llm.behaviour.arc.config",
+    "arc_split": "avalanche_llm.behaviour.arc.split",
 }
 
 
@@ -34,17 +36,13 @@ def schema_path() -> Path:
 
 
 def load_study_config(path: Path, overrides: Mapping[str, Any] | None = None) -> ResolvedConfig:
-    """Load ``path``, set the overridden keys (``CLI_OVERRIDES`` names), resolve CANON, validate."""
-    raw = copy.deepcopy(load_yaml_file(path, "config"))
-    for flag, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = CLI_OVERRIDES[flag]
-        for key in parents:
-            node = node.setdefault(key, {}) if isinstance(node, dict) else node
-        if isinstance(node, dict):
-            node[leaf] = value
+    """Load ``path``, set the overridden keys (``CLI_OVERRIDES`` flags), resolve CANON, validate."""
+    raw = load_yaml_file(path, "config")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} is not a mapping at the top level", "write key: value pairs")
+    settings = [(CLI_OVERRIDES[flag], value) for flag, value in (overrides or {}).items()]
     schema = load_yaml_file(schema_path(), "config schema")
-    return resolve_config_data(raw, load_canon(), schema, f"config {path}")
+    return resolve_config_data(apply_overrides(raw, settings, f"config {path}"), load_canon(), schema, f"config {path}")
 
 
 @dataclass(frozen=True)
@@ -113,39 +111,64 @@ class OutputNames:
     fig_f03: str
 
 
-@dataclass(frozen=True)
 class StudySettings:
-    """The ``avalanche_llm`` section of a resolved (schema-checked) config."""
+    """The ``avalanche_llm`` section of a resolved (schema-checked) config, each part read on first use.
 
-    model: ModelSettings
-    runtime: RuntimeSettings
-    text: TextSettings
-    events: EventSettings
-    gain: GainSettings
-    metrics: MetricSettings
-    outputs: OutputNames
-    behaviour: BehaviourSettings | None  # phase 6 only
-    statistics: tuple[int, float] | None  # phase 7 only: (n_boot, confidence)
+    A phase sees only the config keys its manifest stage ``reads:`` declares (``jobs/avalanche_llm.yaml``),
+    so reading lazily lets each phase touch exactly the sections it uses: a change to another section
+    leaves its run id alone.
+    """
+
+    def __init__(self, section: Mapping[str, Any]) -> None:
+        self._section = section
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StudySettings:
-        section = config["avalanche_llm"]
-        gain = dict(section["gain"])
-        gain["values"] = tuple(float(value) for value in gain["values"])
-        return cls(
-            model=ModelSettings(**section["model"]),
-            runtime=RuntimeSettings(**section["runtime"]),
-            text=TextSettings(**section["text"]),
-            events=EventSettings(**section["events"]),
-            gain=GainSettings(**gain),
-            metrics=MetricSettings(**section["metrics"]),
-            outputs=OutputNames(**section["outputs"]),
-            behaviour=(BehaviourSettings(ArcSettings(**section["behaviour"]["arc"]),
-                                         section["behaviour"]["perplexity"]["batch_size"])
-                       if "behaviour" in section else None),
-            statistics=((section["statistics"]["n_boot"], float(section["statistics"]["confidence"]))
-                        if "statistics" in section else None),
-        )
+        return cls(config["avalanche_llm"])
+
+    @cached_property
+    def model(self) -> ModelSettings:
+        return ModelSettings(**self._section["model"])
+
+    @cached_property
+    def runtime(self) -> RuntimeSettings:
+        return RuntimeSettings(**self._section["runtime"])
+
+    @cached_property
+    def text(self) -> TextSettings:
+        return TextSettings(**self._section["text"])
+
+    @cached_property
+    def events(self) -> EventSettings:
+        return EventSettings(**self._section["events"])
+
+    @cached_property
+    def gain(self) -> GainSettings:
+        gain = dict(self._section["gain"])
+        return GainSettings(**{**gain, "values": tuple(float(value) for value in gain["values"])})
+
+    @cached_property
+    def metrics(self) -> MetricSettings:
+        return MetricSettings(**self._section["metrics"])
+
+    @cached_property
+    def outputs(self) -> OutputNames:
+        return OutputNames(**self._section["outputs"])
+
+    @cached_property
+    def behaviour(self) -> BehaviourSettings | None:
+        """Phase 6 only; None when the config has no ``behaviour`` section."""
+        if "behaviour" not in self._section:
+            return None
+        behaviour = self._section["behaviour"]
+        return BehaviourSettings(ArcSettings(**behaviour["arc"]), behaviour["perplexity"]["batch_size"])
+
+    @cached_property
+    def statistics(self) -> tuple[int, float] | None:
+        """Phase 7 only: ``(n_boot, confidence)``; None when the config has no ``statistics`` section."""
+        if "statistics" not in self._section:
+            return None
+        return self._section["statistics"]["n_boot"], float(self._section["statistics"]["confidence"])
 
     def require_behaviour(self) -> BehaviourSettings:
         """The phase-6 settings; a config without them is exit 2."""

@@ -2,7 +2,7 @@
 ``avalanche_llm = "avalanche_llm.monitor:MONITOR"``).
 
 A pipeline is the phases run on one resolved config: every run of study ``avalanche_llm`` with that
-``config_hash`` links to ``/studies/avalanche_llm/pipelines/<config_hash[:12]>``. The page shows the
+``study_config_hash`` links to ``/studies/avalanche_llm/pipelines/<study_config_hash[:12]>``. The page shows the
 phases with their status, the branching ratio of the total activity per gain as the S02 sweep lands it
 (each gain's raster file carries its b_tot; the sweep's table replaces them when it completes), g* once
 S02 chooses it, the per-layer branching curves and the nulls at g* once S04 lands, and S05's figures.
@@ -74,7 +74,7 @@ def _gains(sweep: RunFiles, problems: list[str]) -> list[dict[str, Any]]:
         table = _table(sweep, GAIN_SWEEP, problems)
         return [{"index": index, "landed": True, **row} for index, row in enumerate(table)]
     try:
-        values = [float(gain) for gain in yaml.safe_load(sweep.config_text())["avalanche_llm"]["gain"]["values"]]
+        values = [float(gain) for gain in yaml.safe_load(sweep.config_text())["config"]["avalanche_llm"]["gain"]["values"]]
     except (NotServable, TypeError, KeyError, ValueError, yaml.YAMLError) as exc:
         problems.append(f"cannot read the swept gains of {sweep.run_id}: {exc}")
         return []

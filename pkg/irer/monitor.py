@@ -1,7 +1,7 @@
 """The hunt page of ``runlab monitor`` (entry point ``runlab.monitor``: ``irer = "irer.monitor:MONITOR"``).
 
 A hunt is the chain of generation runs of one resolved config (and its REPORT): every run of study
-``irer`` with that ``config_hash`` links to ``/studies/irer/hunts/<config_hash[:12]>``. The page shows
+``irer`` made by that config (its ``study_config_hash``) links to ``/studies/irer/hunts/<study_config_hash[:12]>``. The page shows
 fitness per generation (best, median, best so far, from the ledger of the latest complete generation,
 plus the generations still running or failed) as an SVG chart and a table, the top candidates of the
 hunt so far, and the best candidate's ``final_rho`` (|ψ|²) and ``final_g_tt`` grids as PNG heatmaps
@@ -100,7 +100,7 @@ def _candidate(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
 def _top_count(run: Any) -> int:
     """``irer.hunt.top_candidates`` of the hunt's resolved config (5 when it cannot be read)."""
     try:
-        return max(1, int(yaml.safe_load(run.config_text())["irer"]["hunt"]["top_candidates"]))
+        return max(1, int(yaml.safe_load(run.config_text())["config"]["irer"]["hunt"]["top_candidates"]))
     except Exception:  # noqa: BLE001 - the page still shows the hunt
         return _DEFAULT_TOP
 

@@ -23,7 +23,9 @@ PRECISIONS = ("float32", "float64")
 
 @dataclass(frozen=True)
 class HuntSettings:
-    generations: int
+    """What a generation reads; the hunt's length (``irer.hunt.generations``) is the manifest's chain, not a setting
+    of any generation, so a longer hunt reuses the generations it shares with a shorter one."""
+
     top_candidates: int
     lambda_falsifiability: float
     prior: Prior
@@ -46,7 +48,6 @@ class HuntSettings:
             raise ConfigError(f"irer.execution.precision {execution['precision']!r} is not one of {PRECISIONS}",
                               "use float32 (GPU speed) or float64 (needs jax_enable_x64)")
         return cls(
-            generations=int(hunt["generations"]),
             top_candidates=int(hunt["top_candidates"]),
             lambda_falsifiability=float(hunt["lambda_falsifiability"]),
             prior=Prior.from_config(section["prior"]),

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from runlab import Run
-from runlab.record import collect_versions
 from runlab.run import RunView
 
 from .artifacts import candidate_hdf5_bytes, read_candidate
@@ -69,7 +68,7 @@ def report(run: Run) -> None:
     ledger = read_ledger(last.read_bytes(LEDGER))
     summary = generation_summary(ledger)
     run.write_table("generation_summary", summary)
-    run.write_table("top_candidates", top_candidates(ledger, HuntSettings.from_config(run.config).top_candidates))
+    run.write_table("top_candidates", top_candidates(ledger, int(run.config["irer"]["hunt"]["top_candidates"])))
 
     figure = Figure(figsize=(5, 3.2))
     axes = figure.add_subplot()
@@ -109,7 +108,7 @@ def _integrate_missing(run: Run, settings: HuntSettings, generation: int, params
     keys = candidate_keys(settings.ga.seed, generation, len(params))
     chunk = settings.chunk_size or len(params)
     record = run.view().record
-    code_version = collect_versions()["git_commit"] or record["versions"]["runlab"]
+    code_version = record["code"]["packages"].get("irer") or record["versions"]["runlab"]  # the irer source's sha256
     for start in range(0, len(missing), chunk):
         indices = np.array(missing[start : start + chunk])
         result = run_population(params[indices], keys[indices], settings.model, settings.grid, settings.stepping,

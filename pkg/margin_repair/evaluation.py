@@ -45,8 +45,10 @@ def per_class_table(confusion: np.ndarray, mapping: ClassMapping) -> dict[str, l
     }
 
 
-def confusion_figure(confusion: np.ndarray, mapping: ClassMapping, title: str) -> "Figure":
-    """Row-normalised confusion matrix as a heat map, counts written in the cells when there are few classes."""
+def confusion_figure(confusion: np.ndarray, mapping: ClassMapping, title: str, *, cmap: str = "Blues",
+                     annotate_max_classes: int = 20) -> "Figure":
+    """Row-normalised confusion matrix as a heat map in ``cmap``, counts written in the cells when there are at
+    most ``annotate_max_classes`` classes."""
     from matplotlib.figure import Figure
 
     n_classes = len(confusion)
@@ -54,14 +56,14 @@ def confusion_figure(confusion: np.ndarray, mapping: ClassMapping, title: str) -
     size = min(3 + 0.35 * n_classes, 14)
     figure = Figure(figsize=(size, size * 0.9))
     axes = figure.add_subplot()
-    image = axes.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    image = axes.imshow(rates, cmap=cmap, vmin=0.0, vmax=1.0)
     characters = [chr(codepoint) for codepoint in mapping.codepoints]
     axes.set_xticks(range(n_classes), characters)
     axes.set_yticks(range(n_classes), characters)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title, fontsize=9)
-    if n_classes <= 20:
+    if n_classes <= annotate_max_classes:
         for (i, j), count in np.ndenumerate(confusion):
             if count:
                 axes.text(j, i, str(count), ha="center", va="center", fontsize=7,

@@ -158,7 +158,9 @@ def evaluate(run: Run) -> None:
                                                 "weights_hash": weights_hash(weights),
                                                 "confusion": confusion})
     title = f"{settings.split} test, accuracy {accuracy:.3f} ({label})"
-    run.write_figure("confusion", confusion_figure(confusion, test.mapping, title))
+    look = settings.evaluation
+    run.write_figure("confusion", confusion_figure(confusion, test.mapping, title, cmap=look.cmap,
+                                                   annotate_max_classes=look.annotate_max_classes))
     _say(f"EVAL test accuracy {accuracy:.4f} on {int(confusion.sum())} images [{label}]")
 
 

@@ -16,17 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
-from .canon import CanonRegistry, load_registry
-from .config import ResolvedConfig, resolve_config
+from .canon import load_registry
+from .code import changed_packages
 from .errors import ConfigError, ExitCode, RunlabError, SchemaError
-from .launcher import SubmitOptions, Submitter, build_stage_job
-from .manifest import Manifest, load_manifest
-from .profile import load_profile, profile_path
-from .run_id import RUN_ID_MODES, content_hash_run_id, validate_run_id
+from .launcher import build_stage_job
+from .overrides import load_sweep_file, parse_assignment, parse_sweep
+from .run_id import RUN_ID_MODES, validate_run_id
 from .status import render_table, status_rows
 from .store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
+from .submission import Study, canon_runs_dir, load_study, submit
 from .verify import verifier_to_run, verify_run
-from .yamlio import load_yaml_file
 
 __all__ = ["OneLineParser", "main", "run_reporting_errors"]
 
@@ -73,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     submit = commands.add_parser("submit", help="run or queue every stage that is not complete")
-    _add_study_arguments(submit)
+    _add_study_arguments(submit, sweeps=True)
     submit.add_argument("--profile", default="local",
                         help="execution profile: a .yaml path, or a name in ./configs/profiles or the manifest's project")
     submit.add_argument("--stage", action="append", default=[], help="only this stage and its upstream (repeatable)")
@@ -86,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("manifest", type=Path, nargs="?", help="jobs/<study>.yaml (default: the whole runs root)")
     status.add_argument("--config", type=Path, help="study config (default: the manifest's)")
     status.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+    status.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
+                        help="as for submit")
+    status.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
+                        help="as for submit: the runs of every config of the sweep")
+    status.add_argument("--sweep-file", type=Path, help="as for submit")
     status.set_defaults(handler=_status)
 
     listing = commands.add_parser("ls", help="list run directories")
@@ -124,46 +128,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_study_arguments(parser: argparse.ArgumentParser, *, sweeps: bool = False) -> None:
     parser.add_argument("manifest", type=Path, help="jobs/<study>.yaml")
     parser.add_argument("--config", type=Path, help="study config (default: the one the manifest names)")
     parser.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
+                        help="set a config key to a YAML value, as if the config file said so (repeatable)")
+    if sweeps:
+        parser.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
+                            help="submit one config per value (repeatable: the cartesian product)")
+        parser.add_argument("--sweep-file", type=Path, help="a YAML mapping of keys to value lists, swept like --sweep")
+
+
+def _assignment(text: str) -> tuple[str, Any]:
+    try:
+        return parse_assignment(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _sweep(text: str) -> tuple[str, list[Any]]:
+    try:
+        return parse_sweep(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- loading ------------------------------------------------------------------------------------
 
 
-def _load_study(args: argparse.Namespace) -> tuple[Manifest, ResolvedConfig, RunStore]:
-    manifest = load_manifest(args.manifest)
-    registry = load_registry(manifest.canon)
-    schema = load_yaml_file(manifest.config_schema, "config schema") if manifest.config_schema else None
-    config = resolve_config(args.config or manifest.config, registry, schema)
-    root = resolve_runs_root(args.runs_root, _canon_runs_dir(registry))
-    return manifest.for_config(config.data), config, RunStore(root)
+def _load_study(args: argparse.Namespace) -> Study:
+    return load_study(args.manifest, config=args.config, overrides=dict(args.overrides), sweep=_sweep_of(args),
+                      runs_root=args.runs_root)
 
 
-def _canon_runs_dir(registry: CanonRegistry) -> Any:
-    return registry.values.get("PATH", {}).get("RUNS_DIR")
+def _sweep_of(args: argparse.Namespace) -> dict[str, list[Any]]:
+    sweep = load_sweep_file(args.sweep_file) if getattr(args, "sweep_file", None) else {}
+    for key, values in getattr(args, "sweep", []):
+        if key in sweep:
+            raise ConfigError(f"--sweep {key} is given twice", "give each swept key once")
+        sweep[key] = values
+    return sweep
 
 
 def _store_without_manifest(args: argparse.Namespace) -> RunStore:
     if args.runs_root or os.environ.get(RUNS_ROOT_ENV) or not _DEFAULT_CANON.is_file():
         return RunStore(resolve_runs_root(args.runs_root, None))
-    return RunStore(resolve_runs_root(None, _canon_runs_dir(load_registry(_DEFAULT_CANON))))
+    return RunStore(resolve_runs_root(None, canon_runs_dir(load_registry(_DEFAULT_CANON))))
 
 
 # -- commands -----------------------------------------------------------------------------------
 
 
 def _submit(args: argparse.Namespace) -> int:
-    manifest, config, store = _load_study(args)
-    search = (Path.cwd() / "configs" / "profiles", manifest.path.parent.parent / "configs" / "profiles")
-    profile = load_profile(profile_path(args.profile, search))
-    options = SubmitOptions(allow_resume=args.allow_resume, dry_run=args.dry_run,
-                            run_id_mode=args.run_id_mode, targets=tuple(args.stage))
-    print(f"study {manifest.study}: config {config.sha256[:12]}, runs root {store.root}, profile {profile.name}",
-          flush=True)
-    Submitter(manifest, config, profile, store, options, say=lambda line: print(line, flush=True)).submit()
+    submit(args.manifest, config=args.config, overrides=dict(args.overrides), sweep=_sweep_of(args),
+           stages=tuple(args.stage), profile=args.profile, runs_root=args.runs_root, allow_resume=args.allow_resume,
+           dry_run=args.dry_run, run_id_mode=args.run_id_mode, say=lambda line: print(line, flush=True))
     return int(ExitCode.OK)
 
 
@@ -172,8 +192,9 @@ def _status(args: argparse.Namespace) -> int:
         store = _store_without_manifest(args)
         rows = status_rows(store, None)
     else:
-        manifest, config, store = _load_study(args)
-        rows = status_rows(store, {tag: content_hash_run_id(config.yaml_bytes, tag) for tag in manifest.order()})
+        study = _load_study(args)
+        store = study.store
+        rows = status_rows(store, {run_id: tag for plan in study.plans for tag, run_id in plan.run_ids.items()})
     print(render_table(rows))
     return int(ExitCode.OK)
 
@@ -196,8 +217,12 @@ def _show(args: argparse.Namespace) -> int:
     timings = record["timings"]
     print(f"run        {record['run_id']}  ({record['study']} stage {record['stage_tag']})")
     print(f"status     {record['stage_status']}  attempts {timings['attempts']}  elapsed {timings['elapsed_s']} s")
-    print(f"config     {record['config_hash']}")
+    print(f"identity   {record['config_hash']}  (version {record['stage_version']}, reads {', '.join(record['reads'])})")
+    print(f"config     {record['study_config_hash']}  (the study config of the submission that made it)")
     print(f"upstream   {', '.join(record['upstream_run_ids'].values()) or '-'}")
+    changed = changed_packages(record)
+    code = ", ".join(f"{name} {(fingerprint or '?')[:12]}" for name, fingerprint in record["code"]["packages"].items())
+    print(f"code       {code}" + (f"  CHANGED since: {', '.join(changed)}" if changed else ""))
     print(f"verifier   {record['verifier'] or '-'}")
     print(f"executor   {record['executor']} on {record['host']}  slurm job {record['slurm']['job_id'] or '-'}")
     if record["error"]:
@@ -243,8 +268,10 @@ def _verify_all(store: RunStore, debug: bool) -> int:
             problems = [exc.message if isinstance(exc, RunlabError) else f"{type(exc).__name__}: {exc}"]
         if problems:
             failed += 1
-            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            more = f" (+{len(problems) - 1} more below)" if len(problems) > 1 else ""
             print(f"{run_id}: does not verify: {problems[0]}{more}", flush=True)
+            for problem in problems[1:]:
+                print(f"  {problem}", flush=True)
         else:
             print(_verified(store, run_id), flush=True)
     if failed:
@@ -272,20 +299,19 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _exec_stage(args: argparse.Namespace) -> int:
-    manifest, config, store = _load_study(args)
-    stage = manifest.stages.get(args.stage)
+    study = _load_study(args)
+    plan = study.plans[0]
+    stage = plan.manifest.stages.get(args.stage)
     if stage is None:
-        raise ConfigError(f"stage {args.stage} is not in {manifest.path}", f"stages: {', '.join(manifest.stages)}")
+        raise ConfigError(f"stage {args.stage} is not in {plan.manifest.path}",
+                          f"stages: {', '.join(plan.manifest.stages)}")
     if (args.array_index is not None or args.fan_in) and stage.array is None:
         raise ConfigError(f"stage {stage.tag} is not an array stage", "drop --array-index/--fan-in")
     if stage.array is not None and args.array_index is None and not args.fan_in:
         raise ConfigError(f"stage {stage.tag} is an array of {stage.array} tasks", "pass --array-index N or --fan-in")
-    run_ids = {tag: content_hash_run_id(config.yaml_bytes, tag) for tag in manifest.stages}
-    job = build_stage_job(
-        manifest, config, stage, run_ids[stage.tag], {need: run_ids[need] for need in stage.needs},
-        runs_root=str(store.root), executor="slurm" if "SLURM_JOB_ID" in os.environ else "local",
-        submission_id=_hand_submission_id(), allow_resume=args.allow_resume,
-    )
+    job = build_stage_job(plan, stage.tag, runs_root=str(study.store.root),
+                          executor="slurm" if "SLURM_JOB_ID" in os.environ else "local",
+                          submission_id=_hand_submission_id(), allow_resume=args.allow_resume)
     if args.array_index is not None:
         if not 0 <= args.array_index < stage.array:
             raise ConfigError(f"array index {args.array_index} is outside 0-{stage.array - 1}", "check --array-index")

@@ -69,7 +69,7 @@ class StageJob:
             return f"{self.spec.run_id} is already complete"
         if self.task_index is not None and self.task_index in record["array"]["done"]:
             return f"{self.spec.run_id} task {self.task_index} is already done"
-        run = Run(store, record, self.spec.config.data, self.task_index, **self._chain())
+        run = Run(store, record, self.spec.stage_config(), self.task_index, **self._chain())
         determinism = self._run_stage(store, run, function)
         if self.task_index is None:
             complete_run(store, self.spec.run_id, determinism)
@@ -114,7 +114,7 @@ class StageJob:
         if fan_in is not None:
             from .run import Run
 
-            determinism = self._run_stage(store, Run(store, record, self.spec.config.data, **self._chain()), fan_in)
+            determinism = self._run_stage(store, Run(store, record, self.spec.stage_config(), **self._chain()), fan_in)
         complete_run(store, self.spec.run_id, determinism)
         return f"{self.spec.run_id} complete ({record['array']['size']} tasks)"
 

@@ -16,17 +16,18 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from .config import ResolvedConfig
+from .code import changed_packages
 from .determinism import DeterminismSettings
 from .errors import RunExistsError, RunlabError, SchemaError
 from .execute import StageJob
 from .ledger import Claim, Ledger
 from .manifest import Manifest, Stage, import_callable
 from .profile import Profile
+from .identity import StageIdentity
+from .plan import Plan
 from .record import host_name
-from .run_id import content_hash_run_id
 from .scheduler import JobState, query_job_states
 from .store import RunSpec, RunStore
 from .verify import verify_run
@@ -46,43 +47,66 @@ class SubmitOptions:
     dry_run: bool = False
     run_id_mode: str = "content_hash"
     targets: tuple[str, ...] = ()  # stages to bring about (with their upstream); empty: all
+    run_upstream: bool = True  # False: the targets' upstream runs must be complete already (exit 3 otherwise)
 
 
 @dataclass(frozen=True)
 class StageOutcome:
-    """What one submit did for one stage: ``action`` is complete, ran, queued, in progress or would run."""
+    """What one submit did for one run: ``action`` is complete, ran, queued, in progress or would run."""
 
     tag: str
     run_id: str
     action: str
     detail: str = ""
     job_ids: tuple[str, ...] = field(default=())
+    configs: int = 1  # how many configs of the submission share this run
 
 
-def build_stage_job(manifest: Manifest, config: ResolvedConfig, stage: Stage, run_id: str,
-                    upstream_run_ids: Mapping[str, str], *, runs_root: str, executor: str,
-                    submission_id: str, allow_resume: bool, run_id_mode: str = "content_hash") -> StageJob:
-    """The job that runs ``stage`` of ``config`` as ``run_id`` (array tasks and fan-in are ``replace``s of it)."""
-    determinism = config.data.get("determinism") or {}
+@dataclass(frozen=True)
+class _Work:
+    """One distinct run of a submission: the stage of the first plan that needs it."""
+
+    plan: Plan
+    tag: str
+    identity: StageIdentity
+    run_id: str
+    configs: int = 1
+
+    @property
+    def stage(self) -> Stage:
+        return self.plan.stage(self.tag)
+
+
+def build_stage_job(plan: Plan, tag: str, *, runs_root: str, executor: str, submission_id: str, allow_resume: bool,
+                    run_id_mode: str = "content_hash", identity: StageIdentity | None = None,
+                    run_id: str | None = None) -> StageJob:
+    """The job that runs stage ``tag`` of ``plan`` (array tasks and fan-in are ``replace``s of it); ``identity`` and
+    ``run_id`` default to the plan's (a timestamp id passes both)."""
+    identity = identity or plan.identities[tag]
+    stage = plan.stage(tag)
+    determinism = plan.config.data.get("determinism") or {}
     spec = RunSpec(
-        run_id=run_id, stage_tag=stage.tag, study=manifest.study, run_id_mode=run_id_mode, config=config,
-        upstream_run_ids=dict(upstream_run_ids), submission_id=submission_id, array_size=stage.array,
-        seed=DeterminismSettings.from_config(determinism).seed, verifier=stage.verify,
+        run_id=run_id or identity.run_id, run_id_mode=run_id_mode, identity=identity, study_config=plan.config,
+        submission_id=submission_id, seed=DeterminismSettings.from_config(determinism).seed, verifier=stage.verify,
+        code_packages=plan.manifest.packages(tag), manifest=str(plan.manifest.path),
     )
     return StageJob(spec=spec, entry=stage.entry, fan_in_entry=stage.fan_in, runs_root=runs_root,
                     executor=executor, allow_resume=allow_resume, determinism=determinism,
-                    python_path=tuple(str(folder) for folder in manifest.python_path), gpus=stage.resources.gpus,
+                    python_path=tuple(str(folder) for folder in plan.manifest.python_path), gpus=stage.resources.gpus,
                     chain_index=stage.chain_index, chain_previous=stage.chain_previous)
 
 
 class Submitter:
-    """One ``runlab submit`` of one config through one profile."""
+    """One ``runlab submit`` of one or more configs (a sweep) through one profile.
 
-    def __init__(self, manifest: Manifest, config: ResolvedConfig, profile: Profile, store: RunStore,
-                 options: SubmitOptions, say: Callable[[str], None] = print) -> None:
-        DeterminismSettings.from_config(config.data.get("determinism"))  # bad settings fail before any work
-        self.manifest = manifest
-        self.config = config
+    Runs are deduplicated by id: a stage whose identity is the same for several configs (its inputs are
+    not swept) is one run, acted on once. Dependencies are kept per config, by run id.
+    """
+
+    def __init__(self, plans: Sequence[Plan], profile: Profile, store: RunStore, options: SubmitOptions,
+                 say: Callable[[str], None] = print) -> None:
+        for plan in plans:
+            DeterminismSettings.from_config(plan.config.data.get("determinism"))  # bad settings fail before any work
         self.profile = profile
         self.store = store
         self.options = options
@@ -93,27 +117,27 @@ class Submitter:
         if profile.executor == "slurm":
             from .slurm_backend import SlurmBackend  # submitit loads only for SLURM profiles
 
-            self.slurm = SlurmBackend(profile, store, manifest.study)
-        self.tags = manifest.closure(list(options.targets)) if options.targets else manifest.order()
+            self.slurm = SlurmBackend(profile, store, plans[0].manifest.study)
+        self.work = self._distinct_work(plans)
         # SLURM and dry runs import every entry up front, so a typo fails before anything is queued;
         # local runs import a stage's entry only when they are about to run it, so that racing
         # submitters that only wait for a winner do not pay for the study's imports.
         if self.slurm is not None or options.dry_run:
-            _check_entries(manifest, self.tags)
-        self.run_ids = self._run_ids()
-        self._completing_job: dict[str, str] = {}  # tag -> SLURM job whose success completes its run
-        self._foreign: dict[str, Claim] = {}  # tag -> live claim of another submitter
+            for item in self.work:
+                _check_entries(item.plan.manifest, [item.tag])
+        self._completing_job: dict[str, str] = {}  # run id -> SLURM job whose success completes it
+        self._foreign: dict[str, Claim] = {}  # run id -> live claim of another submitter
 
     def submit(self) -> list[StageOutcome]:
-        """Decide and act for every stage; raises RunExistsError before acting if any run blocks."""
+        """Decide and act for every run; raises RunExistsError before acting if any run blocks."""
         states = self._claimed_job_states()
         self._refuse_existing_runs(states)
         outcomes = []
-        for tag in self.tags:
-            outcome = self._stage(self.manifest.stages[tag], states)
+        for item in self.work:
+            outcome = self._stage(item, states)
             if outcome.action == "in progress" and self.slurm is None:
                 self.say(_describe(outcome))
-                self._await(tag, self._foreign[tag])
+                self._await(item, self._foreign[item.run_id])
                 outcome = replace(outcome, action="complete", detail=f"completed by {outcome.detail}")
             self.say(_describe(outcome))
             outcomes.append(outcome)
@@ -121,65 +145,105 @@ class Submitter:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _run_ids(self) -> dict[str, str]:
-        if self.options.run_id_mode == "content_hash":
-            return {tag: content_hash_run_id(self.config.yaml_bytes, tag) for tag in self.tags}
-        if self.options.dry_run:
-            return {tag: f"RUN_{tag}_00000000T000000Z_000" for tag in self.tags}
-        return {tag: self._reserve_timestamp_id(tag) for tag in self.tags}
+    def _distinct_work(self, plans: Sequence[Plan]) -> list[_Work]:
+        """Every run the plans need, once, upstream first (a run shared by several configs counts them)."""
+        work: dict[str, _Work] = {}
+        for plan in plans:
+            tags = plan.manifest.closure(list(self.options.targets)) if self.options.targets else list(plan.identities)
+            actual: dict[str, str] = {}  # tag -> run id used (differs from the plan's in timestamp_counter mode)
+            for tag in tags:
+                identity = plan.identities[tag]
+                identity = replace(identity, upstream={need: actual[need] for need in identity.upstream})
+                if self.options.run_id_mode == "content_hash":
+                    run_id = identity.run_id
+                elif self._upstream_only(tag):
+                    run_id = self._complete_run_of(plan, identity)
+                else:
+                    run_id = self._timestamp_id(tag)
+                actual[tag] = run_id
+                if self._upstream_only(tag):
+                    continue  # read, not run: the job checks that it is complete (exit 3)
+                if run_id in work:
+                    work[run_id] = replace(work[run_id], configs=work[run_id].configs + 1)
+                else:
+                    work[run_id] = _Work(plan, tag, identity, run_id)
+        return list(work.values())
 
-    def _reserve_timestamp_id(self, tag: str) -> str:
+    def _timestamp_id(self, tag: str) -> str:
+        if self.options.dry_run:
+            return f"RUN_{tag}_00000000T000000Z_000"
         with self.store.allocation_lock(tag):
             run_id = self.store.allocate_timestamp_id(tag, lambda candidate: self.ledger.read(candidate) is not None)
             self.ledger.write(self._claim(run_id))
         return run_id
 
+    def _complete_run_of(self, plan: Plan, identity: StageIdentity) -> str:
+        """In ``timestamp_counter`` mode, the run an upstream-only stage is read from: its content-hash run if
+        complete, else the newest complete run of the stage made from the same study config and stage version
+        (else the content-hash id, which then fails as a missing upstream, exit 3)."""
+        if _status(self.store, identity.run_id) == "complete":
+            return identity.run_id
+        for run_id in sorted(self.store.run_ids(), reverse=True):
+            if run_id.startswith(f"RUN_{identity.tag}_") and run_id != identity.run_id:
+                record = self.store.read_record(run_id)
+                if (record is not None and record["stage_status"] == "complete"
+                        and record["study_config_hash"] == plan.config.sha256
+                        and record["stage_version"] == identity.version):
+                    return run_id
+        return identity.run_id
+
+    def _upstream_only(self, tag: str) -> bool:
+        """Whether ``tag`` is only upstream of the targets, read but not run (``run_upstream`` off)."""
+        return not self.options.run_upstream and bool(self.options.targets) and tag not in self.options.targets
+
     def _claimed_job_states(self) -> dict[str, JobState]:
         if self.slurm is None:
             return {}
-        job_ids = [job_id for run_id in self.run_ids.values() if (claim := self.ledger.read(run_id))
+        job_ids = [job_id for item in self.work if (claim := self.ledger.read(item.run_id))
                    for job_id in claim.job_ids]
         return query_job_states(job_ids) if job_ids else {}
 
     def _refuse_existing_runs(self, states: Mapping[str, JobState]) -> None:
         if self.options.allow_resume:
             return
-        for tag in self.tags:
-            run_id = self.run_ids[tag]
-            record = self.store.read_record(run_id)
-            claim = self.ledger.read(run_id)
+        for item in self.work:
+            record = self.store.read_record(item.run_id)
+            claim = self.ledger.read(item.run_id)
             live = claim is not None and claim.submission_id != self.submission_id and claim.is_live(states)
             if record is not None and record["stage_status"] != "complete" and not live:
-                raise RunExistsError(f"run {run_id} of stage {tag} exists and is {record['stage_status']}",
+                raise RunExistsError(f"run {item.run_id} of stage {item.tag} exists and is {record['stage_status']}",
                                      "pass --allow_resume to continue it")
 
     # -- acting --------------------------------------------------------------------------------
 
-    def _stage(self, stage: Stage, states: Mapping[str, JobState]) -> StageOutcome:
-        run_id = self.run_ids[stage.tag]
+    def _stage(self, item: _Work, states: Mapping[str, JobState]) -> StageOutcome:
+        run_id = item.run_id
         if self.options.dry_run:
-            return self._peek(stage, run_id)
+            return self._peek(item)
         if self.slurm is None and self._may_run(run_id, states):
-            _check_entries(self.manifest, [stage.tag])  # before its lock: a bad entry writes nothing
+            _check_entries(item.plan.manifest, [item.tag])  # before its lock: a bad entry writes nothing
         with self.store.lock(run_id):
             record = self.store.read_record(run_id)
             if record is not None and record["stage_status"] == "complete":
-                return self._skip_complete(stage, run_id)
+                return self._skip_complete(item)
             claim = self.ledger.read(run_id)
             if claim is not None and claim.submission_id != self.submission_id and claim.is_live(states):
-                self._foreign[stage.tag] = claim
+                self._foreign[run_id] = claim
                 if claim.job_ids:
-                    self._completing_job[stage.tag] = claim.job_ids[-1]
-                return StageOutcome(stage.tag, run_id, "in progress", claim.describe(), claim.job_ids)
+                    self._completing_job[run_id] = claim.job_ids[-1]
+                return self._outcome(item, "in progress", claim.describe(), claim.job_ids)
             if record is not None and not self.options.allow_resume:
-                raise RunExistsError(f"run {run_id} of stage {stage.tag} exists and is {record['stage_status']}",
+                raise RunExistsError(f"run {run_id} of stage {item.tag} exists and is {record['stage_status']}",
                                      "pass --allow_resume to continue it")
-            job = self._job(stage, run_id)
+            job = self._job(item)
             if self.slurm is not None:
-                return self._queue(stage, job, record)
+                return self._queue(item, job, record)
             claim = self._claim(run_id)
             self.ledger.write(claim)
-        return self._run_here(stage, job, record, claim)
+        return self._run_here(item, job, record, claim)
+
+    def _outcome(self, item: _Work, action: str, detail: str = "", job_ids: tuple[str, ...] = ()) -> StageOutcome:
+        return StageOutcome(item.tag, item.run_id, action, detail, job_ids, item.configs)
 
     def _may_run(self, run_id: str, states: Mapping[str, JobState]) -> bool:
         """Read-only guess whether this submitter will run ``run_id`` (decided for real under its lock)."""
@@ -189,55 +253,58 @@ class Submitter:
         claim = self.ledger.read(run_id)
         return claim is None or claim.submission_id == self.submission_id or not claim.is_live(states)
 
-    def _peek(self, stage: Stage, run_id: str) -> StageOutcome:
-        record = self.store.read_record(run_id)
+    def _peek(self, item: _Work) -> StageOutcome:
+        record = self.store.read_record(item.run_id)
         if record is not None and record["stage_status"] == "complete":
-            return self._skip_complete(stage, run_id)
-        return StageOutcome(stage.tag, run_id, "would run", "dry run: nothing written")
+            return self._skip_complete(item)
+        return self._outcome(item, "would run", "dry run: nothing written")
 
-    def _skip_complete(self, stage: Stage, run_id: str) -> StageOutcome:
-        problems = verify_run(self.store, run_id, recompute=False)  # rehash only; recomputing is `runlab verify`'s
+    def _skip_complete(self, item: _Work) -> StageOutcome:
+        problems = verify_run(self.store, item.run_id, recompute=False)  # rehash only; recomputing is `runlab verify`'s
         if problems:
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise SchemaError(f"complete run {run_id} does not verify: {problems[0]}{more}",
-                              f"see `runlab verify {run_id}`; move the damaged run away to recompute it")
-        return StageOutcome(stage.tag, run_id, "complete", "already complete; skipped")
+            raise SchemaError(f"complete run {item.run_id} does not verify: {problems[0]}{more}",
+                              f"see `runlab verify {item.run_id}`; move the damaged run away to recompute it")
+        changed = changed_packages(self.store.read_record(item.run_id) or {})
+        if changed:
+            self.say(f"code changed since {item.run_id} ({', '.join(changed)}); "
+                     f"bump the version of stage {item.stage.chain_of or item.tag} in its manifest to recompute")
+        return self._outcome(item, "complete", "already complete; skipped")
 
-    def _job(self, stage: Stage, run_id: str) -> StageJob:
-        return build_stage_job(
-            self.manifest, self.config, stage, run_id, {need: self.run_ids[need] for need in stage.needs},
-            runs_root=str(self.store.root), executor=self.profile.executor, submission_id=self.submission_id,
-            allow_resume=self.options.allow_resume, run_id_mode=self.options.run_id_mode,
-        )
+    def _job(self, item: _Work) -> StageJob:
+        return build_stage_job(item.plan, item.tag, runs_root=str(self.store.root), executor=self.profile.executor,
+                               submission_id=self.submission_id, allow_resume=self.options.allow_resume,
+                               run_id_mode=self.options.run_id_mode, identity=item.identity, run_id=item.run_id)
 
     def _claim(self, run_id: str, job_ids: tuple[str, ...] = ()) -> Claim:
         return Claim(run_id=run_id, submission_id=self.submission_id, executor=self.profile.executor,
                      host=host_name(), pid=os.getpid(), job_ids=job_ids)
 
-    def _queue(self, stage: Stage, job: StageJob, record: Mapping | None) -> StageOutcome:
+    def _queue(self, item: _Work, job: StageJob, record: Mapping | None) -> StageOutcome:
         assert self.slurm is not None
-        dependencies = [self._completing_job[need] for need in stage.needs if need in self._completing_job]
-        job_ids = self.slurm.launch(stage, job, pending_tasks(stage, record), dependencies)
-        self.ledger.write(self._claim(job.spec.run_id, job_ids))
-        self._completing_job[stage.tag] = job_ids[-1]
+        upstream = job.spec.upstream_run_ids.values()
+        dependencies = [self._completing_job[need] for need in upstream if need in self._completing_job]
+        job_ids = self.slurm.launch(item.stage, job, pending_tasks(item.stage, record), dependencies)
+        self.ledger.write(self._claim(item.run_id, job_ids))
+        self._completing_job[item.run_id] = job_ids[-1]
         after = f" after {','.join(dependencies)}" if dependencies else ""
-        return StageOutcome(stage.tag, job.spec.run_id, "queued", f"SLURM job(s) {','.join(job_ids)}{after}", job_ids)
+        return self._outcome(item, "queued", f"SLURM job(s) {','.join(job_ids)}{after}", job_ids)
 
-    def _run_here(self, stage: Stage, job: StageJob, record: Mapping | None, claim: Claim) -> StageOutcome:
+    def _run_here(self, item: _Work, job: StageJob, record: Mapping | None, claim: Claim) -> StageOutcome:
         started = time.monotonic()
         try:
-            tasks = pending_tasks(stage, record)
+            tasks = pending_tasks(item.stage, record)
             if tasks is None:
                 self._call(job)
             else:
                 for number, task in enumerate(tasks, start=1):
                     self._call(replace(job, task_index=task))
-                    self.say(f"{stage.tag}: array task {task} done ({number}/{len(tasks)})")
+                    self.say(f"{item.tag}: array task {task} done ({number}/{len(tasks)})")
                 self._call(replace(job, fan_in=True))
         finally:
             with self.store.lock(claim.run_id):
                 self.ledger.release(claim)
-        return StageOutcome(stage.tag, job.spec.run_id, "ran", f"{time.monotonic() - started:.2f} s here")
+        return self._outcome(item, "ran", f"{time.monotonic() - started:.2f} s here")
 
     def _call(self, job: StageJob) -> None:
         if self.profile.executor == "debug":
@@ -248,9 +315,9 @@ class Submitter:
         else:
             job()
 
-    def _await(self, tag: str, claim: Claim) -> None:
-        """Block until another submitter's local run of ``tag`` completes; fail if it dies first."""
-        run_id = self.run_ids[tag]
+    def _await(self, item: _Work, claim: Claim) -> None:
+        """Block until another submitter's local run of ``item`` completes; fail if it dies first."""
+        run_id = item.run_id
         last_report = time.monotonic()
         while True:
             record = self.store.read_record(run_id)
@@ -261,10 +328,10 @@ class Submitter:
                 if record is not None and record["stage_status"] == "complete":
                     return
                 status = record["stage_status"] if record else "missing"
-                raise RunlabError(f"stage {tag} ({run_id}) run by {claim.describe()} ended {status}",
+                raise RunlabError(f"stage {item.tag} ({run_id}) run by {claim.describe()} ended {status}",
                                   "see its run record; resubmit with --allow_resume to continue it")
             if time.monotonic() - last_report > _WAIT_REPORT_S:
-                self.say(f"{tag}: waiting for {claim.describe()} to finish {run_id}")
+                self.say(f"{item.tag}: waiting for {claim.describe()} to finish {run_id}")
                 last_report = time.monotonic()
             time.sleep(_WAIT_POLL_S)
 
@@ -280,6 +347,11 @@ def _check_entries(manifest: Manifest, tags: list[str]) -> None:
             import_callable(stage.verify, "verifier", "check the manifest's verify and python_path")
 
 
+def _status(store: RunStore, run_id: str) -> str:
+    record = store.read_record(run_id)
+    return "missing" if record is None else record["stage_status"]
+
+
 def pending_tasks(stage: Stage, record: Mapping | None) -> list[int] | None:
     """Array task indices still to run (all of them for a new run); None for a plain stage."""
     if stage.array is None:
@@ -289,5 +361,6 @@ def pending_tasks(stage: Stage, record: Mapping | None) -> list[int] | None:
 
 
 def _describe(outcome: StageOutcome) -> str:
-    return f"{outcome.tag:<8} {outcome.run_id:<28} {outcome.action:<12} {outcome.detail}"
+    shared = f" (shared by {outcome.configs} configs)" if outcome.configs > 1 else ""
+    return f"{outcome.tag:<8} {outcome.run_id:<28} {outcome.action:<12} {outcome.detail}{shared}"
 

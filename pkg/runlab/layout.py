@@ -13,12 +13,14 @@ __all__ = [
     "ARTIFACT_DIRS",
     "CHECKPOINT_DIR",
     "CONFIG_NAME",
+    "STUDY_CONFIG_NAME",
     "INTERNAL_DIR",
     "assert_no_symlinks",
     "validate_artifact_path",
 ]
 
-CONFIG_NAME = "config_resolved.yaml"
+CONFIG_NAME = "config_resolved.yaml"  # the stage's identity bytes (see identity.py)
+STUDY_CONFIG_NAME = "config_study.yaml"  # the whole resolved study config of the submission that made the run
 ARTIFACT_DIRS = ("results", "tables", "figs", "logs", "data")
 CHECKPOINT_DIR = ".checkpoint"  # runtime-owned resume state, not an artifact
 INTERNAL_DIR = ".runlab"  # in the runs root: locks, submission claims, scheduler logs

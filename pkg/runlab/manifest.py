@@ -43,11 +43,14 @@ class Stage:
     entry: str
     needs: tuple[str, ...]
     resources: Resources
+    version: str = "1"  # the stage's code version: bump it when its output would change for the same inputs
+    reads: tuple[str, ...] | None = None  # config keys (dotted prefixes) the stage reads; None: the whole config
     array: int | str | None = None  # task count, or a config key holding it (a number or a list) before expansion
     fan_in: str | None = None
     chain: str | None = None  # config key of the chain's length (before expansion)
     chain_index: int | None = None  # position in its chain (after expansion)
     chain_previous: str | None = None  # tag of the previous link (after expansion)
+    chain_of: str | None = None  # the manifest's tag of the chain stage this link expands (after expansion)
     verify: str | None = None
 
 
@@ -114,10 +117,16 @@ class Manifest:
                     raise ConfigError(f"chain {stage.tag} of {length} links makes tag {tag}, longer than 16 characters",
                                       "shorten the stage tag or the chain")
                 expanded[tag] = replace(stage, tag=tag, needs=needs + ((previous,) if previous else ()), chain=None,
-                                        chain_index=index, chain_previous=previous)
+                                        chain_index=index, chain_previous=previous, chain_of=stage.tag)
                 previous = tag
             last_link[stage.tag] = previous
         return replace(self, stages=expanded)
+
+    def packages(self, tag: str) -> tuple[str, ...]:
+        """Top-level packages of the code a stage runs (entry, fan-in, verifier), whose source is fingerprinted."""
+        stage = self.stages[tag]
+        references = filter(None, (stage.entry, stage.fan_in, stage.verify))
+        return tuple(sorted({reference.split(":")[0].split(".")[0] for reference in references}))
 
     def enable_imports(self) -> None:
         """Put the manifest's ``python_path`` folders on ``sys.path`` so its entries import."""
@@ -168,6 +177,8 @@ def _stage(tag: str, spec: dict[str, Any]) -> Stage:
         fan_in=spec.get("fan_in"),
         verify=spec.get("verify"),
         chain=spec.get("chain"),
+        version=str(spec.get("version", 1)),
+        reads=tuple(spec["reads"]) if "reads" in spec else None,
     )
 
 

@@ -5,11 +5,11 @@ The schema is ``runlab/schemas/run_record.schema.json``; its prose is ``spec/14_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import socket
-import subprocess
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .atomic import atomic_write_bytes
+from .code import git_commit
 from .errors import SchemaError
 from .image import image_versions
 from .schema import check_schema, packaged_validator
 
 __all__ = [
     "RECORD_NAME",
+    "artifact_digest",
     "SCHEMA_VERSION",
     "collect_versions",
     "host_name",
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 RECORD_NAME = "run_record.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _VERSIONED_PACKAGES = ("numpy", "torch", "transformers", "jax")
 
@@ -52,6 +54,14 @@ def parse_utc(text: str) -> datetime:
 def host_name() -> str:
     """Short host name of this machine."""
     return socket.gethostname().split(".")[0] or "unknown"
+
+
+def artifact_digest(record: Mapping[str, Any]) -> str:
+    """sha256 over a run's artifact index (sha256, size and path of every artifact, in path order): what a
+    downstream run records of each upstream it read, so that ``runlab verify`` can check the edge later."""
+    lines = "".join(f"{entry['sha256']} {entry['bytes']} {entry['relative_path']}\n"
+                    for entry in sorted(record["artifact_index"], key=lambda entry: entry["relative_path"]))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def validate_record(record: Mapping[str, Any], source: str = RECORD_NAME) -> None:
@@ -87,7 +97,7 @@ def collect_versions() -> dict[str, Any]:
     versions: dict[str, Any] = {
         "python": platform.python_version(),
         "runlab": _distribution_version("runlab-suite") or "0+unknown",
-        "git_commit": _git_commit() or (image["source_commit"] if image else None),
+        "git_commit": git_commit(Path(__file__).resolve().parent) or (image["source_commit"] if image else None),
     }
     for name in _VERSIONED_PACKAGES:
         versions[name] = _distribution_version(name)
@@ -101,18 +111,3 @@ def _distribution_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _git_commit() -> str | None:
-    source = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{head}-dirty" if dirty else head

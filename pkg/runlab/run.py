@@ -20,7 +20,8 @@ from . import formats
 from .atomic import atomic_write_bytes, commit_temporary, write_temporary
 from .config import resolved_from_bytes
 from .errors import ConfigError, MissingUpstreamError, SchemaError
-from .layout import CHECKPOINT_DIR, CONFIG_NAME, assert_no_symlinks, validate_artifact_path
+from .identity import DeclaredConfig
+from .layout import CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, validate_artifact_path
 from .record import utc_now
 from .store import RunStore
 from .verify import artifact_problem
@@ -46,15 +47,22 @@ class RunView:
 
     @cached_property
     def config(self) -> Mapping[str, Any]:
-        """The resolved config of the run, read back from ``config_resolved.yaml`` and checked against ``config_hash``."""
-        assert_no_symlinks(self.dir, CONFIG_NAME)
-        path = self.dir / CONFIG_NAME
+        """What the run's stage read of its config: the declared keys of ``config_resolved.yaml`` (checked against
+        ``config_hash``), as a :class:`DeclaredConfig` over the study config kept beside it."""
+        identity = self._stored_config(CONFIG_NAME, "config_hash")
+        study = self._stored_config(STUDY_CONFIG_NAME, "study_config_hash")
+        return DeclaredConfig(identity["config"], study, stage=self.record["stage_tag"],
+                              manifest=f"the manifest of study {self.record['study']}")
+
+    def _stored_config(self, name: str, hash_key: str) -> Mapping[str, Any]:
+        assert_no_symlinks(self.dir, name)
+        path = self.dir / name
         try:
             config = resolved_from_bytes(path.read_bytes(), str(path))
         except OSError as exc:
             raise SchemaError(f"cannot read {path}: {exc}", f"run `runlab verify {self.run_id}`; the run is damaged") from exc
-        if config.sha256 != self.record["config_hash"]:
-            raise SchemaError(f"{path} does not match config_hash of run {self.run_id}",
+        if config.sha256 != self.record[hash_key]:
+            raise SchemaError(f"{path} does not match {hash_key} of run {self.run_id}",
                               f"run `runlab verify {self.run_id}`; the run is damaged")
         return config.data
 

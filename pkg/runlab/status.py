@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping
 
+from .code import changed_packages
 from .ledger import Claim, Ledger
 from .record import parse_utc
 from .scheduler import array_state, query_job_states
@@ -21,18 +22,19 @@ class StatusRow:
     status: str  # the record's stage_status, or "queued" for claimed work with no run directory yet
     slurm_state: str  # "-" when the record settles it or no SLURM job is involved
     elapsed_s: float | None
+    note: str = ""  # "code changed" when the source that made a complete run differs now
 
 
 def status_rows(store: RunStore, run_ids: Mapping[str, str] | None) -> list[StatusRow]:
-    """Rows for ``run_ids`` (stage tag -> run id), or for every run and claim under the runs root."""
+    """Rows for ``run_ids`` (run id -> stage tag), or for every run and claim under the runs root."""
     ledger = Ledger(store)
     if run_ids is None:
         claims = {claim.run_id: claim for claim in ledger.all()}
         ids = sorted(set(store.run_ids()) | set(claims))
         tags = {run_id: run_id.split("_")[1] for run_id in ids}
     else:
-        ids = list(run_ids.values())
-        tags = {run_id: tag for tag, run_id in run_ids.items()}
+        ids = list(run_ids)
+        tags = dict(run_ids)
         claims = {run_id: claim for run_id in ids if (claim := ledger.read(run_id)) is not None}
     records = {run_id: store.read_record(run_id) for run_id in ids}
     unsettled = [claim for run_id, claim in claims.items()
@@ -52,13 +54,15 @@ def _row(run_id: str, tag: str, record: Mapping | None, claim: Claim | None, sta
     elapsed = timings["elapsed_s"]
     if elapsed is None:
         elapsed = (datetime.now(timezone.utc) - parse_utc(timings["started_utc"])).total_seconds()
-    return StatusRow(run_id, tag, record["stage_status"], slurm_state, elapsed)
+    note = "code changed" if record["stage_status"] == "complete" and changed_packages(record) else ""
+    return StatusRow(run_id, tag, record["stage_status"], slurm_state, elapsed, note)
 
 
 def render_table(rows: list[StatusRow]) -> str:
     """Fixed-width text table of ``rows``."""
-    lines = [f"{'RUN_ID':<30} {'STAGE':<8} {'STATUS':<10} {'SLURM':<12} {'ELAPSED':>10}"]
+    lines = [f"{'RUN_ID':<30} {'STAGE':<8} {'STATUS':<10} {'SLURM':<12} {'ELAPSED':>10}  NOTE"]
     for row in rows:
         elapsed = "-" if row.elapsed_s is None else f"{row.elapsed_s:.1f}s"
-        lines.append(f"{row.run_id:<30} {row.stage:<8} {row.status:<10} {row.slurm_state:<12} {elapsed:>10}")
+        lines.append(f"{row.run_id:<30} {row.stage:<8} {row.status:<10} {row.slurm_state:<12} {elapsed:>10}  "
+                     f"{row.note}".rstrip())
     return "\n".join(lines)

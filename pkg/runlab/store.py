@@ -15,18 +15,22 @@ import shutil
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Mapping
 
 from .atomic import atomic_write_bytes, remove_stale_temporaries
-from .config import ResolvedConfig
+from .code import code_block
+from .config import ResolvedConfig, resolved_from_bytes
+from .identity import DeclaredConfig, StageIdentity
 from .errors import ConfigError, MissingUpstreamError, RunExistsError, SchemaError
-from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR
+from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR, STUDY_CONFIG_NAME
 from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
     RECORD_NAME,
     SCHEMA_VERSION,
+    artifact_digest,
     collect_versions,
     host_name,
     read_record,
@@ -45,15 +49,39 @@ class RunSpec:
     """Everything that identifies a run and goes into its record at creation."""
 
     run_id: str
-    stage_tag: str
-    study: str
     run_id_mode: str
-    config: ResolvedConfig
-    upstream_run_ids: Mapping[str, str]
+    identity: StageIdentity
+    study_config: ResolvedConfig  # the whole study config of this submission, kept beside the identity
     submission_id: str
-    array_size: int | None
     seed: int
     verifier: str | None = None  # ``package.module:function`` that ``runlab verify`` calls on the complete run
+    code_packages: tuple[str, ...] = ()  # packages the stage runs, fingerprinted into the record's ``code``
+    manifest: str = "its manifest"  # where the stage is declared, for error hints
+
+    @property
+    def stage_tag(self) -> str:
+        return self.identity.tag
+
+    @property
+    def study(self) -> str:
+        return self.identity.study
+
+    @property
+    def upstream_run_ids(self) -> Mapping[str, str]:
+        return self.identity.upstream
+
+    @property
+    def array_size(self) -> int | None:
+        return self.identity.array
+
+    def stage_config(self) -> DeclaredConfig:
+        """What the stage sees as ``run.config``: its declared keys, and an error for any other key of the study config."""
+        return DeclaredConfig(self.identity.config, self.study_config.data, stage=self.stage_tag, manifest=self.manifest)
+
+    @cached_property
+    def identity_config(self) -> ResolvedConfig:
+        """The identity bytes (``config_resolved.yaml``) as a resolved config, with their sha256 (``config_hash``)."""
+        return resolved_from_bytes(self.identity.to_bytes(), f"identity of {self.run_id}")
 
 
 @dataclass(frozen=True)
@@ -189,8 +217,14 @@ class RunStore:
             "study": spec.study,
             "stage_status": "started",
             "run_id_mode": spec.run_id_mode,
-            "config_hash": spec.config.sha256,
+            "config_hash": spec.identity_config.sha256,
+            "study_config_hash": spec.study_config.sha256,
+            "stage_version": spec.identity.version,
+            "reads": list(spec.identity.reads),
             "upstream_run_ids": dict(spec.upstream_run_ids),
+            "upstream_digests": {upstream: artifact_digest(self.complete_record(upstream, needed_by=spec.run_id))
+                                 for upstream in sorted(spec.upstream_run_ids.values())},
+            "code": code_block(spec.code_packages),
             "verifier": spec.verifier,
             "submission_id": spec.submission_id,
             "versions": collect_versions(),
@@ -213,7 +247,8 @@ class RunStore:
             staging.mkdir()
             for name in (*ARTIFACT_DIRS, CHECKPOINT_DIR):
                 (staging / name).mkdir()
-            atomic_write_bytes(staging / CONFIG_NAME, spec.config.yaml_bytes)
+            atomic_write_bytes(staging / CONFIG_NAME, spec.identity_config.yaml_bytes)
+            atomic_write_bytes(staging / STUDY_CONFIG_NAME, spec.study_config.yaml_bytes)
             write_record(staging, record)
             os.rename(staging, self.run_dir(spec.run_id))
         except BaseException:
@@ -221,7 +256,7 @@ class RunStore:
             raise
 
     def _check_same_run(self, spec: RunSpec, record: Mapping[str, Any]) -> None:
-        if record["run_id"] != spec.run_id or record["config_hash"] != spec.config.sha256:
+        if record["run_id"] != spec.run_id or record["config_hash"] != spec.identity_config.sha256:
             raise SchemaError(
                 f"run directory {self.run_dir(spec.run_id)} holds another run "
                 f"(record says {record['run_id']} with config {record['config_hash'][:12]})",
@@ -239,7 +274,8 @@ class RunStore:
         if not joining:  # siblings may be writing now; a restart follows dead writers only
             remove_stale_temporaries(run_dir)
             record.update(stage_status="started", error=None, submission_id=spec.submission_id,
-                          host=context.host, executor=context.executor, verifier=spec.verifier)
+                          host=context.host, executor=context.executor, verifier=spec.verifier,
+                          code=code_block(spec.code_packages))
             record["slurm"] = context.slurm_block()
             record["timings"]["started_utc"] = utc_now()
         write_record(run_dir, record)

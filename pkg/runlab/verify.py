@@ -1,4 +1,5 @@
-"""``runlab verify``: rehash every artifact of a run and check its record, config and id.
+"""``runlab verify``: rehash every artifact of a run, check its record, identity and id, and every edge of
+its lineage (each upstream run complete, with the artifact digest this run recorded when it read it).
 
 A complete run whose record names a ``verifier`` (the manifest stage's ``verify``) that checks out so
 far is then handed to it: ``verifier(view) -> list[str]`` recomputes what hashing cannot check (a
@@ -13,15 +14,15 @@ import stat
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import resolved_from_bytes
+from .config import ResolvedConfig, resolved_from_bytes
 from .errors import ConfigError, RunlabError
-from .layout import ARTIFACT_DIRS, CONFIG_NAME
+from .layout import ARTIFACT_DIRS, CONFIG_NAME, STUDY_CONFIG_NAME
 from .manifest import import_callable
-from .record import RECORD_NAME, read_record
+from .record import RECORD_NAME, artifact_digest, read_record
 from .run_id import content_hash_run_id
 from .store import RunStore, sha256_file
 
-__all__ = ["artifact_problem", "verifier_to_run", "verify_run"]
+__all__ = ["artifact_problem", "lineage_problems", "verifier_to_run", "verify_run"]
 
 
 def verify_run(store: RunStore, run_id: str, *, recompute: bool = True) -> list[str]:
@@ -43,6 +44,7 @@ def verify_run(store: RunStore, run_id: str, *, recompute: bool = True) -> list[
         problems.append(f"{RECORD_NAME}: names run {record['run_id']}, not {run_id}")
     problems += _check_config(run_dir, record)
     problems += _check_artifacts(run_dir, record)
+    problems += lineage_problems(store, record)
     verifier = verifier_to_run(record)
     if recompute and not problems and verifier is not None:
         problems += _recompute(store, record, verifier)
@@ -70,20 +72,63 @@ def _recompute(store: RunStore, record: Mapping[str, Any], reference: str) -> li
 
 
 def _check_config(run_dir: Path, record: dict) -> list[str]:
-    path = run_dir / CONFIG_NAME
+    """The identity (``config_resolved.yaml``) against the record and the run id, and the study config beside it."""
+    try:
+        identity = _stored(run_dir, CONFIG_NAME, record["config_hash"])
+        _stored(run_dir, STUDY_CONFIG_NAME, record["study_config_hash"])
+    except _Unreadable as exc:
+        return [str(exc)]
+    expected = {"study": record["study"], "version": record["stage_version"], "reads": record["reads"],
+                "array": record["array"]["size"] if record["array"] else None,
+                "upstream": record["upstream_run_ids"]}
+    differing = [key for key, value in expected.items() if identity.data.get(key) != value]
+    if differing:
+        return [f"{CONFIG_NAME}: its {', '.join(differing)} differ from the record"]
+    if record["run_id_mode"] == "content_hash":
+        expected_id = content_hash_run_id(identity.yaml_bytes, record["stage_tag"])
+        if expected_id != record["run_id"]:
+            return [f"run id {record['run_id']} does not match its identity (expected {expected_id})"]
+    return []
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _stored(run_dir: Path, name: str, sha256: str) -> ResolvedConfig:
+    path = run_dir / name
     if path.is_symlink() or not path.is_file():
-        return [f"{CONFIG_NAME}: missing"]
+        raise _Unreadable(f"{name}: missing")
     try:
         config = resolved_from_bytes(path.read_bytes(), str(path))
     except RunlabError as exc:
-        return [f"{CONFIG_NAME}: {exc.message}"]
-    if config.sha256 != record["config_hash"]:
-        return [f"{CONFIG_NAME}: sha256 {config.sha256[:12]} differs from config_hash {record['config_hash'][:12]}"]
-    if record["run_id_mode"] == "content_hash":
-        expected = content_hash_run_id(config.yaml_bytes, record["stage_tag"])
-        if expected != record["run_id"]:
-            return [f"run id {record['run_id']} does not match its config (expected {expected})"]
-    return []
+        raise _Unreadable(f"{name}: {exc.message}") from exc
+    if config.sha256 != sha256:
+        raise _Unreadable(f"{name}: sha256 {config.sha256[:12]} differs from the record's {sha256[:12]}")
+    return config
+
+
+def lineage_problems(store: RunStore, record: Mapping[str, Any]) -> list[str]:
+    """One line per broken upstream edge: an upstream run that is missing, not complete, or whose artifacts
+    no longer match the digest this run recorded when it read them."""
+    problems = []
+    for tag, upstream_id in sorted(record["upstream_run_ids"].items()):
+        recorded = record["upstream_digests"].get(upstream_id)
+        try:
+            upstream = store.read_record(upstream_id)
+        except RunlabError as exc:
+            problems.append(f"upstream {upstream_id} ({tag}) is unreadable: {exc.message}")
+            continue
+        if upstream is None:
+            problems.append(f"upstream {upstream_id} ({tag}) is missing")
+        elif upstream["stage_status"] != "complete":
+            problems.append(f"upstream {upstream_id} ({tag}) is {upstream['stage_status']}, not complete")
+        elif recorded is None:
+            problems.append(f"upstream {upstream_id} ({tag}) has no recorded digest")
+        elif artifact_digest(upstream) != recorded:
+            problems.append(f"upstream {upstream_id} ({tag}) changed since this run read it "
+                            f"(artifact digest {artifact_digest(upstream)[:12]}, recorded {recorded[:12]})")
+    return problems
 
 
 def artifact_problem(run_dir: Path, entry: Mapping[str, Any]) -> str | None:

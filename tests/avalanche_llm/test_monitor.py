@@ -57,7 +57,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path, arc_fold
                              "data/rasters_gain", REPO / "pkg")
     assert 1 <= kept < len(GAINS), f"the kill came too late ({kept} gains written)"
     runs = {path.name.split("_")[1]: path for path in complete.glob("RUN_*")}
-    config_hash = read_record(runs["S02"])["config_hash"]
+    config_hash = read_record(runs["S02"])["study_config_hash"]
     return {"config": path, "complete": complete, "partial": partial, "kept": kept, "runs": runs,
             "href": f"/studies/avalanche_llm/pipelines/{config_hash[:12]}"}
 

@@ -54,7 +54,7 @@ def test_every_phase_completes_and_the_run_ids_are_the_content_hashes(two_cli_ru
             record = json.loads((root / run_id / "run_record.json").read_text())
             validate_record(record, run_id)
             assert record["stage_status"] == "complete" and record["stage_tag"] == PHASE_TAGS[phase]
-            assert record["config_hash"] == config.sha256
+            assert record["study_config_hash"] == config.sha256
             assert record["versions"]["torch"] and record["versions"]["transformers"] == "5.23.0"
 
 

@@ -41,5 +41,5 @@ def two_generation_hunt(base: Path) -> dict[str, Any]:
     submit(config_path, root, "GEN001")
     runs = {path.name.split("_")[1]: path.name for path in root.glob("RUN_*")}
     assert sorted(runs) == ["GEN000", "GEN001"]
-    config_hash = read_record(root / runs["GEN001"])["config_hash"]
+    config_hash = read_record(root / runs["GEN001"])["study_config_hash"]
     return {"root": root, "config": config_path, "runs": runs, "href": f"/studies/irer/hunts/{config_hash[:12]}"}

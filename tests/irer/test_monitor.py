@@ -108,9 +108,10 @@ def test_the_live_part_of_the_page_is_served_alone(hunt):
 def test_a_generation_still_running_is_a_row_without_fitness(hunt, tmp_path):
     root = tmp_path / "runs"
     shutil.copytree(hunt["root"], root, symlinks=True)
-    config = root / hunt["runs"]["GEN001"] / "config_resolved.yaml"
+    config = root / hunt["runs"]["GEN001"] / "config_study.yaml"
     running = start_run(RunStore(root), "GEN002", config, study="irer")  # the next generation, started, not done
-    assert read_record(root / running.run_id)["config_hash"] == read_record(root / hunt["runs"]["GEN001"])["config_hash"]
+    assert (read_record(root / running.run_id)["study_config_hash"]
+            == read_record(root / hunt["runs"]["GEN001"])["study_config_hash"])
     client = client_of(root)
     for path in (hunt["href"], f"{hunt['href']}/live"):
         response = client.get(path)

@@ -23,7 +23,7 @@ from margin_repair.weights import weights_hash, zero_weights
 
 from .golden_data import write_golden_split
 
-SEED_DEFAULTS = StudySettings(
+SEED_DEFAULTS = StudySettings.of(
     source=DataSource("emnist"), split="digits", run_mode="quick", canonicalize=True, bin_threshold=127,
     max_train=20_000, max_test=5_000, finite_n=256, cap_unary=128, margin=1, overshoot_delta=2, max_epochs=50,
     max_updates=20_000, probe_per_class=10, seed=0)
@@ -95,7 +95,7 @@ def golden_folder(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("case", sorted(GOLDEN))
 def test_fast_repair_reproduces_the_seeds_hashes(golden_folder, case):
     overrides, expected = GOLDEN[case]
-    settings = replace(SEED_DEFAULTS, **overrides)
+    settings = SEED_DEFAULTS.replace(**overrides)
     inputs = repair_inputs(golden_folder, settings)
     result = repair(inputs.table, inputs.labels, inputs.probe, inputs.probe_labels, inputs.n_classes, settings.knobs)
     state = result.state

@@ -24,7 +24,7 @@ from runlab.config import resolve_config
 from runlab.execute import complete_run
 from runlab.monitor.serve import make_server
 from runlab.run import Run
-from runlab.run_id import content_hash_run_id
+from runlab.identity import StageIdentity
 from runlab.store import ExecutionContext, RunSpec, RunStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ LOCAL = ExecutionContext(executor="local")
 def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study: str = "testing",
               context: ExecutionContext = LOCAL) -> Run:
     """Create the run of stage ``tag`` (status ``started``) for the config ``values``, or for the config file
-    at ``values`` (another run's ``config_resolved.yaml`` gives a run of the same config hash), and return it."""
+    at ``values`` (another run's ``config_study.yaml`` gives a run of the same study config), and return it."""
     if isinstance(values, Path):
         path = values
     else:
@@ -43,12 +43,12 @@ def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study
         path = folder / f"{tag}_{hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]}.yaml"
         path.write_text(yaml.safe_dump(values))
     config = resolve_config(path, load_registry(REPO / "spec" / "00_CANONICAL.md"))
-    spec = RunSpec(run_id=content_hash_run_id(config.yaml_bytes, tag), stage_tag=tag, study=study,
-                   run_id_mode="content_hash", config=config, upstream_run_ids={}, submission_id="a" * 16,
-                   array_size=None, seed=7)
+    identity = StageIdentity.reading_everything(study, tag, config.data)
+    spec = RunSpec(run_id=identity.run_id, run_id_mode="content_hash", identity=identity, study_config=config,
+                   submission_id="a" * 16, seed=7)
     record = store.open_run(spec, context, allow_resume=False)
     assert record is not None
-    return Run(store, record, config.data)
+    return Run(store, record, spec.stage_config())
 
 
 def finish(run: Run) -> None:

@@ -16,6 +16,7 @@ from runlab.container import RUNTIMES, container_command
 from runlab.errors import ConfigError
 from runlab.launcher import build_stage_job
 from runlab.manifest import load_manifest
+from runlab.plan import plan_config
 from runlab.profile import ContainerSettings, load_profile
 from runlab.slurm_backend import SlurmBackend
 from runlab.store import RunStore
@@ -119,8 +120,8 @@ def test_sbatch_script_of_a_container_job_matches_its_reference(tmp_path, srun_o
                                     partition="gpu", setup=[f"module load {runtime}"]))
     store = RunStore(Path(RUNS_ROOT))
     stage = manifest.stages["S01"]
-    job = build_stage_job(manifest, config, stage, "RUN_S01_0123456789ab", {}, runs_root=str(store.root),
-                          executor="slurm", submission_id="0" * 16, allow_resume=False)
+    job = build_stage_job(plan_config(manifest, config), "S01", run_id="RUN_S01_0123456789ab",
+                          runs_root=str(store.root), executor="slurm", submission_id="0" * 16, allow_resume=False)
     backend = SlurmBackend(profile, store, manifest.study)
     executor = backend._executor(stage, job)
     backend._set_dependency(executor, ["4242"])

@@ -13,6 +13,7 @@ from runlab.errors import DeterminismError
 from runlab.gpu import visible_cuda_devices
 from runlab.launcher import build_stage_job
 from runlab.manifest import load_manifest
+from runlab.plan import plan_config
 from runlab.record import read_record
 
 from .conftest import REPO, run_cli
@@ -21,9 +22,8 @@ from .conftest import REPO, run_cli
 def _stage_job(study, executor: str):
     manifest = load_manifest(study.manifest)
     config = resolve_config(study.config, load_registry(manifest.canon), None)
-    stage = manifest.stages["S01"]
-    return build_stage_job(manifest, config, stage, "RUN_S01_0123456789ab", {}, runs_root=str(study.runs_root),
-                           executor=executor, submission_id="0" * 16, allow_resume=False)
+    return build_stage_job(plan_config(manifest, config), "S01", run_id="RUN_S01_0123456789ab",
+                           runs_root=str(study.runs_root), executor=executor, submission_id="0" * 16, allow_resume=False)
 
 
 def _gpu_stage(gpus: int) -> dict:

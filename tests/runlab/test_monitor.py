@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -107,7 +108,7 @@ def test_run_page_shows_record_config_artifacts_tables_and_figures(store):
     assert "&lt;b&gt;bold?&lt;/b&gt;" in page.text and "<b>bold?</b>" not in page.text
     assert page.text.count(f"First {PREVIEW_ROWS} rows of 120") == 2
     assert f'<img src="/runs/{run_id}/files/figs/curve.png?inline=1"' in page.text
-    assert (store.root / run_id / "config_resolved.yaml").read_text() in page.text
+    assert str(escape((store.root / run_id / "config_resolved.yaml").read_text())) in page.text
     assert f"&#34;config_hash&#34;: &#34;{record['config_hash']}&#34;" in page.text  # the record, pretty-printed
     assert "<script>" not in page.text and "http://" not in page.text.replace(str(store.root), "")
 
@@ -122,7 +123,8 @@ def test_every_artifact_downloads_with_its_type_and_bytes(store):
              "yaml": "application/yaml"}
 
     for path in [entry["relative_path"] for entry in record["artifact_index"]] + ["run_record.json",
-                                                                                  "config_resolved.yaml"]:
+                                                                                  "config_resolved.yaml",
+                                                                                  "config_study.yaml"]:
         response = client.get(f"/runs/{run_id}/files/{path}")
         assert response.status_code == 200, path
         assert response.content == (run_dir / path).read_bytes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -18,7 +20,7 @@ from runlab.canon import load_registry
 from runlab.errors import MissingUpstreamError, RunExistsError, SchemaError
 from runlab.record import read_record
 from runlab.run import Run, RunView
-from runlab.run_id import content_hash_run_id
+from runlab.identity import StageIdentity
 from runlab.store import ExecutionContext, RunSpec, RunStore
 from runlab.verify import verify_run
 
@@ -30,9 +32,9 @@ def spec(tmp_path: Path) -> RunSpec:
     config_path = tmp_path / "config.yaml"
     config_path.write_text("x: 1\nruns: CANON.PATH.RUNS_DIR\n")
     config = resolve_config(config_path, load_registry(REPO / "spec" / "00_CANONICAL.md"))
-    return RunSpec(run_id=content_hash_run_id(config.yaml_bytes, "S01"), stage_tag="S01", study="testing",
-                   run_id_mode="content_hash", config=config, upstream_run_ids={}, submission_id="a" * 16,
-                   array_size=None, seed=3)
+    identity = StageIdentity.reading_everything("testing", "S01", config.data)
+    return RunSpec(run_id=identity.run_id, run_id_mode="content_hash", identity=identity, study_config=config,
+                   submission_id="a" * 16, seed=3)
 
 
 LOCAL = ExecutionContext(executor="local")
@@ -43,8 +45,14 @@ def test_new_run_has_layout_record_and_config(tmp_path, spec):
     record = store.open_run(spec, LOCAL, allow_resume=False)
     run_dir = store.run_dir(spec.run_id)
     assert sorted(path.name for path in run_dir.iterdir()) == [
-        ".checkpoint", "config_resolved.yaml", "data", "figs", "logs", "results", "run_record.json", "tables"]
-    assert (run_dir / "config_resolved.yaml").read_bytes() == b"x: 1\nruns: runs\n"
+        ".checkpoint", "config_resolved.yaml", "config_study.yaml", "data", "figs", "logs", "results",
+        "run_record.json", "tables"]
+    assert (run_dir / "config_resolved.yaml").read_bytes() == (  # the identity: what the id hashes, with the tag
+        b"study: testing\nversion: '1'\nreads:\n- '*'\narray: null\nupstream: {}\nconfig:\n  x: 1\n  runs: runs\n")
+    assert spec.run_id == "RUN_S01_" + hashlib.sha256((run_dir / "config_resolved.yaml").read_bytes() + b"S01").hexdigest()[:12]
+    assert (run_dir / "config_study.yaml").read_bytes() == b"x: 1\nruns: runs\n"
+    assert record["config_hash"] == hashlib.sha256((run_dir / "config_resolved.yaml").read_bytes()).hexdigest()
+    assert record["study_config_hash"] == hashlib.sha256(b"x: 1\nruns: runs\n").hexdigest()
     assert read_record(run_dir) == record
     assert record["stage_status"] == "started" and record["seeds"] == {"global": 3}
     assert not list(store.root.glob(".*.creating"))
@@ -55,7 +63,7 @@ def test_reopen_rules(tmp_path, spec):
     store.open_run(spec, LOCAL, allow_resume=False)
     sibling = store.open_run(spec, LOCAL, allow_resume=False)  # same submission: an array sibling
     assert sibling["timings"]["attempts"] == 2
-    other = RunSpec(**{**spec.__dict__, "submission_id": "b" * 16})
+    other = dataclasses.replace(spec, submission_id="b" * 16)
     with pytest.raises(RunExistsError, match="--allow_resume") as caught:
         store.open_run(other, LOCAL, allow_resume=False)
     assert caught.value.exit_code == 4
@@ -68,7 +76,7 @@ def test_complete_run_is_final_and_verifies(tmp_path, spec):
 
     store = RunStore(tmp_path / "runs")
     record = store.open_run(spec, LOCAL, allow_resume=False)
-    run = Run(store, record, spec.config.data)
+    run = Run(store, record, spec.stage_config())
     run.write_json("results/answer.json", {"answer": 42})
     complete_run(store, spec.run_id, {})
     assert store.open_run(spec, LOCAL, allow_resume=True) is None
@@ -87,7 +95,7 @@ def test_annotations_take_numpy_values_and_are_refused_once_complete(tmp_path, s
     from runlab.execute import complete_run
 
     store = RunStore(tmp_path / "runs")
-    run = Run(store, store.open_run(spec, LOCAL, allow_resume=False), spec.config.data)
+    run = Run(store, store.open_run(spec, LOCAL, allow_resume=False), spec.stage_config())
     run.annotate("rows", np.int64(3))
     run.annotate("shape", np.arange(2))
     run.annotate("rows", 4)  # set again: replaced

@@ -80,24 +80,45 @@ def test_run_view_reads_config_and_upstream_runs(make_study, capsys):
 
 
 def test_verifier_catches_a_result_that_rehashing_cannot(make_study, capsys):
-    # S01 is replaced by a run with other values, its index updated to match: every artifact still
-    # rehashes, but S02's values no longer follow from S01's, and only S02's verifier can tell.
-    study = make_study({**VERIFIED_CHAIN, "S01": {"entry": "tests.runlab.stages:echo"}}, {"values": [1, 2, 3]})
+    # S02's values are replaced, its index updated to match: every artifact still rehashes and its
+    # upstream edge still holds, but S02's values no longer follow from S01's: only its verifier can tell.
+    study = make_study(VERIFIED_CHAIN, {"values": [1, 2, 3]})
     assert _cli(capsys, *study.args("submit"))[0] == 0
     runs = _run_dirs(study)
-    _forge_values(runs["S01"], [1, 7, 9])
-    assert _verify(capsys, study, runs["S01"])[0] == 0
+    _forge_values(runs["S02"], [2, 8, 10])
 
     code, out, err = _verify(capsys, study, runs["S02"])
     assert code == 2 and out == ""
     lines = err.splitlines()
     assert lines == [
-        "  results/values.parquet: row 2 holds 4, recomputed 10",
-        f"runlab: error: run {runs['S02'].name} does not verify: results/values.parquet: row 1 holds 3, "
-        "recomputed 8 (+1 more above); the run is damaged; move it away and submit again to recompute it",
+        "  results/values.parquet: row 2 holds 10, recomputed 4",
+        f"runlab: error: run {runs['S02'].name} does not verify: results/values.parquet: row 1 holds 8, "
+        "recomputed 3 (+1 more above); the run is damaged; move it away and submit again to recompute it",
     ]
-    again = _cli(capsys, *study.args("submit"))  # submit rehashes; recomputing is runlab verify's job
-    assert again[0] == 0 and again[1].count("already complete; skipped") == 3
+    # S03 read S02 before the forgery: its edge is broken, which submit's rehash sees too
+    code, out, err = _verify(capsys, study, runs["S03"])
+    assert code == 2 and f"upstream {runs['S02'].name} (S02) changed since this run read it" in err
+    again = _cli(capsys, *study.args("submit"))
+    assert again[0] == 2 and f"complete run {runs['S03'].name} does not verify: upstream {runs['S02'].name}" in again[2]
+
+
+def test_a_replaced_upstream_breaks_the_edge_of_every_run_that_read_it(make_study, capsys):
+    study = make_study({**VERIFIED_CHAIN, "S01": {"entry": "tests.runlab.stages:echo"}}, {"values": [1, 2, 3]})
+    assert _cli(capsys, *study.args("submit"))[0] == 0
+    runs = _run_dirs(study)
+    _forge_values(runs["S01"], [1, 7, 9])  # rehashes, but is not what S02 read
+    assert _verify(capsys, study, runs["S01"])[0] == 0
+    code, _, err = _verify(capsys, study, runs["S02"])
+    assert code == 2 and err.count("\n") == 1
+    assert f"does not verify: upstream {runs['S01'].name} (S01) changed since this run read it (artifact digest" in err
+    code, out, err = _cli(capsys, "verify", "--all", "--runs_root", str(study.runs_root))
+    assert code == 2 and out.splitlines() == [
+        f"{runs['S01'].name}: ok (complete, 2 artifacts rehashed)",
+        f"{runs['S02'].name}: does not verify: upstream {runs['S01'].name} (S01) changed since this run read it "
+        f"(artifact digest {out.split('artifact digest ')[1][:12]}, recorded {out.split('recorded ')[1][:12]})",
+        f"{runs['S03'].name}: ok (complete, 2 artifacts rehashed)",
+    ]
+    assert "1 of 3 runs" in err
 
 
 def test_verifier_that_finds_its_upstream_gone_reports_one_line(make_study, capsys):
@@ -107,7 +128,7 @@ def test_verifier_that_finds_its_upstream_gone_reports_one_line(make_study, caps
     shutil.rmtree(runs["S01"])
     code, _, err = _verify(capsys, study, runs["S02"])
     assert code == 2 and err.count("\n") == 1
-    assert f"does not verify: upstream run {runs['S01'].name} (needed by {runs['S02'].name}) does not exist" in err
+    assert f"does not verify: upstream {runs['S01'].name} (S01) is missing" in err
 
 
 def test_verifier_runs_only_after_the_run_checks_out(make_study, capsys):

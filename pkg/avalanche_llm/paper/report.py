@@ -4,21 +4,14 @@ time stamps, so a rerun of the same config gives the same bytes."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any, Mapping, Sequence
 
-from runlab import RunView
+from runlab import RunView, artifact_digest
 
-__all__ = ["artifact_digest", "report_markdown"]
+__all__ = ["report_markdown"]
 
 Row = Mapping[str, Any]
-
-
-def artifact_digest(view: RunView) -> str:
-    """sha256 over a run's artifact index: ``<path> <sha256>`` lines in path order."""
-    lines = "".join(f"{entry['relative_path']} {entry['sha256']}\n" for entry in view.record["artifact_index"])
-    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -91,7 +84,7 @@ def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gsta
         "| stage | run id | config sha256 | artifacts | artifact-index digest | verifier |",
         "|---|---|---|---|---|---|",
         *(f"| {tag} | `{view.run_id}` | `{view.record['config_hash'][:16]}` | {len(view.record['artifact_index'])} | "
-          f"`{artifact_digest(view)[:16]}` | {view.record['verifier'] or '–'} |" for tag, view in runs.items()),
+          f"`{artifact_digest(view.record)[:16]}` | {view.record['verifier'] or '–'} |" for tag, view in runs.items()),
         "",
         "### Every artifact",
         "",

@@ -4,6 +4,7 @@ with the fields the seed 002 contract requires; a record that breaks the schema 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 from avalanche_llm import cli
 from avalanche_llm.config import load_study_config
 from avalanche_llm.io.schema_validate import validate_record
-from avalanche_llm.run_id import phase_run_id
+from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 from runlab.errors import SchemaError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,7 +51,9 @@ def test_records_validate_and_carry_the_contract_fields(two_phases, phase: str) 
     for entry in record["artifact_index"]:
         assert set(entry) == {"relative_path", "sha256", "bytes", "created_utc"}
         assert (root / run_id / entry["relative_path"]).stat().st_size == entry["bytes"]
-    assert (root / run_id / "config_resolved.yaml").read_bytes() == config.yaml_bytes
+    assert (root / run_id / "config_study.yaml").read_bytes() == config.yaml_bytes
+    identity = (root / run_id / "config_resolved.yaml").read_bytes()  # what the run id hashes, with the tag
+    assert run_id == f"RUN_{PHASE_TAGS[phase]}_{hashlib.sha256(identity + PHASE_TAGS[phase].encode()).hexdigest()[:12]}"
 
 
 def test_phase1_records_the_text_slice_and_model_provenance(two_phases) -> None:

@@ -1,6 +1,7 @@
 """The files of a run that the monitor serves, and nothing else.
 
-A run's servable files are its ``run_record.json``, its ``config_resolved.yaml`` and the artifacts its
+A run's servable files are its ``run_record.json``, its ``config_resolved.yaml`` (identity), its
+``config_study.yaml`` and the artifacts its
 record indexes. A name is looked up, never joined blindly: a run id must be well formed, an artifact
 must be in the run's ``artifact_index`` with a valid artifact path, no component below the runs root
 may be a symbolic link, and the real path must lie inside the run directory, which must lie inside
@@ -19,7 +20,7 @@ from typing import Any, Callable, Mapping
 from starlette.exceptions import HTTPException
 
 from ..errors import RunlabError
-from ..layout import CONFIG_NAME, validate_artifact_path
+from ..layout import CONFIG_NAME, STUDY_CONFIG_NAME, validate_artifact_path
 from ..record import RECORD_NAME, read_record
 from ..run_id import validate_run_id
 
@@ -90,7 +91,7 @@ class RunFiles:
 
     def path(self, relative_path: str) -> Path:
         """Real path of a servable file of this run (NotServable for anything else)."""
-        if relative_path not in (RECORD_NAME, CONFIG_NAME):
+        if relative_path not in (RECORD_NAME, CONFIG_NAME, STUDY_CONFIG_NAME):
             if relative_path not in self.artifacts:
                 raise NotServable(f"run {self.run_id} has no artifact {relative_path!r}")
             try:

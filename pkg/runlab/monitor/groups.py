@@ -1,5 +1,5 @@
 """Study pages over the runs of one resolved config: an irer hunt (its generations and report), an
-avalanche_llm pipeline (its phases). The runs of one config share its ``config_hash``, so a group is named
+avalanche_llm pipeline (its phases). The runs made by one study config share its ``study_config_hash``, so a group is named
 by the hash's first 12 hex digits and lives at ``/studies/<study>/<plural>/<group id>``.
 
 :class:`ConfigGroups` is a study monitor (``runlab.monitor.studies.StudyMonitor``): an entry point may
@@ -51,8 +51,8 @@ class ConfigGroups:
         return f"/studies/{self.study}/{self.noun}s/{group_id}"
 
     def link(self, record: Mapping[str, Any]) -> str | None:
-        """The page of the group of ``record`` (by its ``config_hash``); None when the record has no hash."""
-        config_hash = str(record.get("config_hash", ""))
+        """The page of the group of ``record`` (by its ``study_config_hash``); None when the record has no hash."""
+        config_hash = str(record.get("study_config_hash", ""))
         return self.href(config_hash[:GROUP_ID_CHARS]) if _CONFIG_HASH.fullmatch(config_hash) else None
 
     def routes(self, context: StudyContext) -> list[Route]:
