@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from irer.artifacts import read_candidate
-from tests.runlab.conftest import REPO, artifact_bytes, kill_once_indexed, run_cli
+from runlab.record import read_record
+from tests.runlab.conftest import REPO, artifact_bytes, artifact_hashes, kill_once_indexed, run_cli
 
 MANIFEST = REPO / "jobs" / "irer.yaml"
 
@@ -122,3 +123,26 @@ def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
     assert whole.returncode == 0, whole.stderr
     (gen,) = root.glob("RUN_GEN000_*")
     assert artifact_bytes(gen) == artifact_bytes(tmp_path / "whole" / gen.name)
+
+
+def test_extending_a_hunt_reuses_its_generations_byte_for_byte(tmp_path):
+    from .hunt_support import MANIFEST, hunt_config
+
+    config_path = tmp_path / "hunt.yaml"
+    config_path.write_text(yaml.safe_dump(hunt_config(), sort_keys=False))
+    root = tmp_path / "runs"
+    three = run_cli("submit", str(MANIFEST), "--config", str(config_path), "--runs_root", str(root))
+    assert three.returncode == 0, three.stderr
+    before = {path.name: artifact_hashes(path) for path in root.glob("RUN_*")}
+    four = run_cli("submit", str(MANIFEST), "--config", str(config_path), "--runs_root", str(root),
+                   "--set", "irer.hunt.generations=4")
+    assert four.returncode == 0, four.stderr
+    actions = {line.split()[0]: line.split()[2] for line in four.stdout.splitlines() if line.startswith(("GEN", "REPORT"))}
+    assert actions == {"GEN000": "complete", "GEN001": "complete", "GEN002": "complete", "GEN003": "ran",
+                       "REPORT": "ran"}
+    after = {path.name: artifact_hashes(path) for path in root.glob("RUN_*")}
+    assert {name: after[name] for name in before} == before  # nothing rewritten
+    assert sorted(name.split("_")[1] for name in after) == ["GEN000", "GEN001", "GEN002", "GEN003", "REPORT", "REPORT"]
+    (gen3,) = root.glob("RUN_GEN003_*")
+    (gen2,) = root.glob("RUN_GEN002_*")
+    assert read_record(gen3)["upstream_run_ids"] == {"GEN002": gen2.name}

@@ -153,3 +153,35 @@ def test_quickstart_picks_emnist_only_when_the_split_is_there(tmp_path, monkeypa
     config, reason = choose_config(REPO / "configs" / "margin_repair")
     assert config.name == ("emnist.yaml" if present else "synthetic.yaml")
     assert (str(folder) in reason) if present else (SYNTHETIC_LABEL in reason)
+
+
+def _actions(stdout: str) -> dict[str, str]:
+    return {line.split()[0]: line.split()[2] for line in stdout.splitlines() if line.split()[:1] and line.split()[0] in STAGES}
+
+
+def test_an_eval_only_key_reruns_eval_alone_and_a_version_bump_reruns_downstream(tmp_path):
+    first, root = _submit(tmp_path, _config(SYNTHETIC))
+    assert first.returncode == 0, first.stderr
+    before = _runs(root)
+    changed, _ = _submit(tmp_path, _config(SYNTHETIC), "runs", "--set", "margin_repair.evaluation.cmap=viridis")
+    assert changed.returncode == 0, changed.stderr
+    assert _actions(changed.stdout) == {"DATA": "complete", "REPAIR": "complete", "CERT": "complete", "EVAL": "ran"}
+    assert "REPAIR epoch" not in changed.stdout
+    evals = sorted(root.glob("RUN_EVAL_*"))
+    assert len(evals) == 2 and len(list(root.glob("RUN_REPAIR_*"))) == 1
+    new_eval = next(path for path in evals if path != before["EVAL"])
+    assert _json(new_eval / "results" / "evaluation.json") == _json(before["EVAL"] / "results" / "evaluation.json")
+    assert (new_eval / "figs" / "confusion.png").read_bytes() != (before["EVAL"] / "figs" / "confusion.png").read_bytes()
+
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    manifest["stages"]["REPAIR"]["version"] = 2
+    for key in ("canon", "config", "config_schema"):
+        manifest[key] = str((MANIFEST.parent / manifest[key]).resolve())
+    bumped = tmp_path / "jobs" / "margin_repair.yaml"
+    bumped.parent.mkdir()
+    bumped.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    path = tmp_path / "runs.yaml"
+    again = run_cli("submit", str(bumped), "--config", str(path), "--runs_root", str(root))
+    assert again.returncode == 0, again.stderr
+    assert _actions(again.stdout) == {"DATA": "complete", "REPAIR": "ran", "CERT": "ran", "EVAL": "ran"}
+    assert len(list(root.glob("RUN_DATA_*"))) == 1 and len(list(root.glob("RUN_REPAIR_*"))) == 2

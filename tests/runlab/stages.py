@@ -126,3 +126,21 @@ def chain_link(run: Run) -> None:
     previous = run.previous_link()
     start = _values(previous)[0] if previous is not None else _values(run.upstream("S01"))[0]
     run.write_results("values", {"value": [start + run.chain_index]})
+
+
+def tagged(run: Run) -> None:
+    """``test.<tag in lower case>`` plus the value of every upstream run (witnessed, so tests count executions)."""
+    _witness(run, "tagged")
+    own = run.config["test"][run.stage_tag.lower()]
+    upstream = sum(_values(run.upstream(tag))[0] for tag in run.upstream_tags)
+    run.write_results("values", {"value": [own + upstream]})
+
+
+def noisy(run: Run) -> None:
+    """Different bytes at every execution: what a non-deterministic upstream does."""
+    run.write_results("values", {"value": [time.monotonic_ns()]})
+
+
+def reads_undeclared(run: Run) -> None:
+    """Reads ``test.b`` while its manifest declares only ``test.a``."""
+    run.write_results("values", {"value": [run.config["test"]["a"] + run.config["test"]["b"]]})
