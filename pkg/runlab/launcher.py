@@ -16,6 +16,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field, replace
+from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from .code import changed_packages
@@ -76,6 +77,10 @@ class _Work:
     def stage(self) -> Stage:
         return self.plan.stage(self.tag)
 
+    @property
+    def seed(self) -> int:
+        return DeterminismSettings.from_config(self.plan.config.data.get("determinism") or {}).seed
+
 
 def build_stage_job(plan: Plan, tag: str, *, runs_root: str, executor: str, submission_id: str, allow_resume: bool,
                     run_id_mode: str = "content_hash", identity: StageIdentity | None = None,
@@ -132,6 +137,8 @@ class Submitter:
         """Decide and act for every run; raises RunExistsError before acting if any run blocks."""
         states = self._claimed_job_states()
         self._refuse_existing_runs(states)
+        if self.slurm is not None and not self.options.dry_run:
+            return self._queue_all(states)
         outcomes = []
         for item in self.work:
             outcome = self._stage(item, states)
@@ -217,11 +224,22 @@ class Submitter:
     # -- acting --------------------------------------------------------------------------------
 
     def _stage(self, item: _Work, states: Mapping[str, JobState]) -> StageOutcome:
-        run_id = item.run_id
+        """Local (or dry) execution of one run: decide under its lock, then run it here."""
         if self.options.dry_run:
             return self._peek(item)
-        if self.slurm is None and self._may_run(run_id, states):
+        if self._may_run(item.run_id, states):
             _check_entries(item.plan.manifest, [item.tag])  # before its lock: a bad entry writes nothing
+        decided = self._decide(item, states)
+        if isinstance(decided, StageOutcome):
+            return decided
+        job, record, claim = decided
+        return self._run_here(item, job, record, claim)
+
+    def _decide(self, item: _Work, states: Mapping[str, JobState]
+                ) -> StageOutcome | tuple[StageJob, Mapping | None, Claim]:
+        """Under the run's lock: its outcome when there is nothing to do, else the job to run or queue, with the
+        claim written for it (a SLURM claim without jobs yet stands while this submitter lives)."""
+        run_id = item.run_id
         with self.store.lock(run_id):
             record = self.store.read_record(run_id)
             if record is not None and record["stage_status"] == "complete":
@@ -235,12 +253,52 @@ class Submitter:
             if record is not None and not self.options.allow_resume:
                 raise RunExistsError(f"run {run_id} of stage {item.tag} exists and is {record['stage_status']}",
                                      "pass --allow_resume to continue it")
-            job = self._job(item)
-            if self.slurm is not None:
-                return self._queue(item, job, record)
             claim = self._claim(run_id)
             self.ledger.write(claim)
-        return self._run_here(item, job, record, claim)
+        return self._job(item), record, claim
+
+    def _queue_all(self, states: Mapping[str, JobState]) -> list[StageOutcome]:
+        """SLURM: the runs of one stage (and seed) across the sweep go into one job array, upstream groups first;
+        an array stage's run is its own array plus fan-in."""
+        assert self.slurm is not None
+        outcomes: dict[str, StageOutcome] = {}
+        for group in _stage_groups(self.work):
+            plain: list[tuple[_Work, StageJob]] = []
+            for item in group:
+                decided = self._decide(item, states)
+                if isinstance(decided, StageOutcome):
+                    outcomes[item.run_id] = decided
+                    self.say(_describe(decided))
+                    continue
+                job, record, _ = decided
+                if item.stage.array is None:
+                    plain.append((item, job))
+                    continue
+                upstream = self._dependencies(job)
+                job_ids = self.slurm.launch(item.stage, job, pending_tasks(item.stage, record), upstream)
+                outcomes[item.run_id] = self._queued(item, job_ids, upstream)
+            if len(plain) == 1:
+                (item, job), upstream = plain[0], self._dependencies(plain[0][1])
+                outcomes[item.run_id] = self._queued(item, self.slurm.launch(item.stage, job, None, upstream), upstream)
+            elif plain:
+                after = [self._dependencies(job) for _, job in plain]
+                job_ids = self.slurm.launch_sweep(plain[0][0].stage, [job for _, job in plain], after)
+                for (item, _), job_id, upstream in zip(plain, job_ids, after):
+                    outcomes[item.run_id] = self._queued(item, (job_id,), upstream)
+        return [outcomes[item.run_id] for item in self.work]
+
+    def _dependencies(self, job: StageJob) -> list[str]:
+        """The SLURM jobs whose success completes the upstream runs of ``job`` that are queued or running."""
+        return [self._completing_job[need] for need in job.spec.upstream_run_ids.values() if need in self._completing_job]
+
+    def _queued(self, item: _Work, job_ids: tuple[str, ...], upstream: list[str]) -> StageOutcome:
+        with self.store.lock(item.run_id):
+            self.ledger.write(self._claim(item.run_id, tuple(job_ids)))
+        self._completing_job[item.run_id] = job_ids[-1]
+        after = f" after {','.join(upstream)}" if upstream else ""
+        outcome = self._outcome(item, "queued", f"SLURM job(s) {','.join(job_ids)}{after}", tuple(job_ids))
+        self.say(_describe(outcome))
+        return outcome
 
     def _outcome(self, item: _Work, action: str, detail: str = "", job_ids: tuple[str, ...] = ()) -> StageOutcome:
         return StageOutcome(item.tag, item.run_id, action, detail, job_ids, item.configs)
@@ -279,16 +337,6 @@ class Submitter:
     def _claim(self, run_id: str, job_ids: tuple[str, ...] = ()) -> Claim:
         return Claim(run_id=run_id, submission_id=self.submission_id, executor=self.profile.executor,
                      host=host_name(), pid=os.getpid(), job_ids=job_ids)
-
-    def _queue(self, item: _Work, job: StageJob, record: Mapping | None) -> StageOutcome:
-        assert self.slurm is not None
-        upstream = job.spec.upstream_run_ids.values()
-        dependencies = [self._completing_job[need] for need in upstream if need in self._completing_job]
-        job_ids = self.slurm.launch(item.stage, job, pending_tasks(item.stage, record), dependencies)
-        self.ledger.write(self._claim(item.run_id, job_ids))
-        self._completing_job[item.run_id] = job_ids[-1]
-        after = f" after {','.join(dependencies)}" if dependencies else ""
-        return self._outcome(item, "queued", f"SLURM job(s) {','.join(job_ids)}{after}", job_ids)
 
     def _run_here(self, item: _Work, job: StageJob, record: Mapping | None, claim: Claim) -> StageOutcome:
         started = time.monotonic()
@@ -345,6 +393,19 @@ def _check_entries(manifest: Manifest, tags: list[str]) -> None:
             import_callable(reference)
         if stage.verify is not None:
             import_callable(stage.verify, "verifier", "check the manifest's verify and python_path")
+
+
+def _stage_groups(work: Sequence[_Work]) -> list[list[_Work]]:
+    """The runs grouped by stage tag and seed (what one job array can hold), groups in dependency order."""
+    groups: dict[tuple[str, int], list[_Work]] = {}
+    owner: dict[str, tuple[str, int]] = {}
+    for item in work:
+        key = (item.tag, item.seed)
+        groups.setdefault(key, []).append(item)
+        owner[item.run_id] = key
+    graph = {key: {owner[need] for item in items for need in item.identity.upstream.values() if need in owner}
+             for key, items in groups.items()}
+    return [groups[key] for key in TopologicalSorter(graph).static_order()]
 
 
 def _status(store: RunStore, run_id: str) -> str:

@@ -38,7 +38,7 @@ class Claim:
 
     def is_live(self, states: Mapping[str, JobState]) -> bool:
         """Whether the claimed work may still be going on; ``states`` from one batched scheduler query."""
-        if self.executor != "slurm":
+        if self.executor != "slurm" or not self.job_ids:  # a SLURM claim without jobs: its submitter is queuing them
             return self.host != host_name() or _process_alive(self.pid)
         if any(job_id not in states for job_id in self.job_ids):
             return True  # queued after the query was made

@@ -16,7 +16,7 @@ from .profile import Profile
 from .scheduler import max_array_size
 from .store import RunStore
 
-__all__ = ["SbatchPacer", "SlurmBackend", "array_chunks"]
+__all__ = ["SbatchPacer", "SlurmBackend", "array_chunks", "sweep_dependency"]
 
 
 class SbatchPacer:
@@ -33,6 +33,33 @@ class SbatchPacer:
             if now < self._next:
                 time.sleep(self._next - now)
             self._next = max(now, self._next) + self.interval_s
+
+
+def sweep_dependency(after: list[list[str]]) -> str | None:
+    """The one ``--dependency`` of a job array whose task *k* must wait for the jobs ``after[k]``.
+
+    Equal for every task: ``afterok`` on them. Task *k* waiting for task *k* of the same upstream arrays (a
+    stage after a stage, across a sweep), and on jobs common to all: ``aftercorr`` on those arrays and
+    ``afterok`` on the rest, so a failed config stops its own downstream only. Anything else: ``afterany``
+    on every job; each task then checks its own upstream runs when it starts (exit 3 if one did not complete).
+    """
+    wanted = [set(jobs) for jobs in after]
+    union = sorted(set().union(*wanted), key=_job_order)
+    if not union:
+        return None
+    common = set.intersection(*wanted)
+    if all(jobs == common for jobs in wanted):
+        return "afterok:" + ":".join(union)
+    arrays = {job.partition("_")[0] for job in wanted[0] - common}
+    if arrays and all(jobs - common == {f"{array}_{task}" for array in arrays} for task, jobs in enumerate(wanted)):
+        correlated = "aftercorr:" + ":".join(sorted(arrays, key=int))
+        return correlated + (",afterok:" + ":".join(sorted(common, key=_job_order)) if common else "")
+    return "afterany:" + ":".join(union)
+
+
+def _job_order(job_id: str) -> tuple[int, int]:
+    array, _, task = job_id.partition("_")
+    return int(array), int(task or -1)
 
 
 def array_chunks(tasks: list[int], limit: int) -> list[list[int]]:
@@ -66,6 +93,20 @@ class SlurmBackend:
             array_ids.append(submitted[0].job_id.split("_")[0])
         return (*array_ids, self._submit_one(executor, replace(job, fan_in=True), [*after, *array_ids]))
 
+    def launch_sweep(self, stage: Stage, jobs: list[StageJob], after: list[list[str]]) -> list[str]:
+        """Queue the runs of one stage across a sweep as job arrays of at most ``array_limit()`` tasks (task *k*
+        runs ``jobs[k]``, whose upstream jobs are ``after[k]``); returns each run's job id ("<array>_<k>")."""
+        executor = self._executor(stage, jobs[0], folder=f"{stage.tag}_sweep_{jobs[0].spec.submission_id}")
+        limit = self.array_limit()
+        job_ids: list[str] = []
+        for start in range(0, len(jobs), limit):
+            self._set_dependency_spec(executor, sweep_dependency(after[start : start + limit]))
+            self.pacer.wait()
+            with executor.batch():
+                submitted = [executor.submit(job) for job in jobs[start : start + limit]]
+            job_ids.extend(job.job_id for job in submitted)
+        return job_ids
+
     def array_limit(self) -> int:
         """Tasks per array: the profile's cap or the cluster's MaxArraySize, whichever is smaller."""
         if self._array_limit is None:
@@ -80,14 +121,17 @@ class SlurmBackend:
         return executor.submit(job).job_id
 
     def _set_dependency(self, executor: submitit.SlurmExecutor, after: list[str]) -> None:
+        self._set_dependency_spec(executor, "afterok:" + ":".join(after) if after else None)
+
+    def _set_dependency_spec(self, executor: submitit.SlurmExecutor, dependency: str | None) -> None:
         extra: dict[str, object] = {"requeue": True}
-        if after:  # a failed upstream cancels this job instead of leaving it pending forever
-            extra.update(dependency="afterok:" + ":".join(after), kill_on_invalid_dep="yes")
+        if dependency:  # a failed upstream cancels this job instead of leaving it pending forever
+            extra.update(dependency=dependency, kill_on_invalid_dep="yes")
         executor.update_parameters(additional_parameters=extra)
 
-    def _executor(self, stage: Stage, job: StageJob) -> submitit.SlurmExecutor:
+    def _executor(self, stage: Stage, job: StageJob, folder: str | None = None) -> submitit.SlurmExecutor:
         settings = self.profile.slurm
-        folder = self.store.internal_dir / "slurm" / job.spec.run_id / "%j"
+        folder = self.store.internal_dir / "slurm" / (folder or job.spec.run_id) / "%j"
         python = None
         if self.profile.container is not None:
             python = self.profile.container.python_command(self.store.root, stage.resources.gpus)

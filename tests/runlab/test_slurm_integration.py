@@ -164,3 +164,54 @@ def test_container_job_gets_the_job_variables_and_completes(make_study, tmp_path
     else:
         assert f"{root}:{root}" in words and words[words.index("--workdir") + 1] == str(REPO)
         assert words[-6:-1] == ["python", "suite-image", "-u", "-m", "submitit.core._submit"]
+
+
+def _sbatch_logger(folder: Path) -> tuple[dict[str, str], Path]:
+    """A ``sbatch`` first on PATH that logs each call's arguments and runs the real one."""
+    folder.mkdir()
+    log = folder / "calls.log"
+    script = folder / "sbatch"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("sbatch")} "$@"\n')
+    script.chmod(0o755)
+    return {"PATH": f"{folder}:{os.environ['PATH']}"}, log
+
+
+def _wait_all(runs_root: Path, tag: str, count: int, timeout_s: float = 300) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        records = [json.loads(path.read_text()) for path in runs_root.glob(f"RUN_{tag}_*/run_record.json")]
+        assert not [record["error"] for record in records if record["stage_status"] == "failed"]
+        if len(records) == count and all(record["stage_status"] == "complete" for record in records):
+            return records
+        time.sleep(0.5)
+    raise AssertionError(f"{count} runs of {tag} did not complete in {timeout_s} s")
+
+
+def test_a_sweep_queues_one_job_array_per_stage(make_study, tmp_path):
+    from .test_identity import _tagged
+
+    stages = {"S00": _tagged(tag="S00"), "S01": _tagged(tag="S01"), "S02": _tagged(["S01"], tag="S02"),
+              "S03": _tagged(["S02"], tag="S03")}
+    study = make_study(stages, {"s00": 5, "s01": 1, "s02": 10, "s03": 100, "witness_dir": None})
+    env, log = _sbatch_logger(tmp_path / "bin")
+    result = run_cli(*study.args("submit", "--sweep", "test.s01=1,2", "--sweep", "test.s02=10,20,30",
+                                 profile=PROFILE), env=env)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert len(calls) == 4  # S00 once, then one array each for S01 (2 runs), S02 (6) and S03 (6); not 15 sbatch
+    jobs = {tag: [line.split("SLURM job(s) ")[1].split()[0] for line in result.stdout.splitlines()
+                  if line.startswith(tag)] for tag in ("S00", "S01", "S02", "S03")}
+    assert [len(jobs[tag]) for tag in jobs] == [1, 2, 6, 6]
+    s02_array = jobs["S02"][0].split("_")[0]
+    assert jobs["S02"] == [f"{s02_array}_{task}" for task in range(6)]
+    assert jobs["S03"] == [f"{jobs['S03'][0].split('_')[0]}_{task}" for task in range(6)]
+    assert f"after {jobs['S02'][4]}" in next(line for line in result.stdout.splitlines() if jobs["S03"][4] in line)
+    s03 = _wait_all(study.runs_root, "S03", 6)
+    values = sorted(pq.read_table(path / "results/values.parquet").column("value")[0].as_py()
+                    for path in study.runs_root.glob("RUN_S03_*"))
+    assert values == sorted(100 + s02 + s01 for s01 in (1, 2) for s02 in (10, 20, 30))
+    assert {record["slurm"]["array_job_id"] for record in s03} == {jobs["S03"][0].split("_")[0]}
+    again = run_cli(*study.args("submit", "--sweep", "test.s01=1,2", "--sweep", "test.s02=10,20,30",
+                                profile=PROFILE), env=env)
+    assert again.returncode == 0 and again.stdout.count("already complete; skipped") == 1 + 2 + 6 + 6
+    assert len(log.read_text().splitlines()) == 4
