@@ -5,6 +5,9 @@
 
 Targets (issue 3): local overhead < 1 s per job, 1000-task array in one sbatch < 10 s,
 ``runlab status`` over 1000 jobs (target: one batched query), 32 racing submitters resolved < 5 s.
+Issue 16: a 1000-config sweep in one sbatch per stage (baseline: one sbatch per config); an EVAL-only
+change of margin_repair re-runs EVAL alone (baseline: the whole pipeline); a hunt extended by one
+generation runs one generation and its report (baseline: the whole longer hunt).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from runlab.config import resolve_config  # noqa: E402
 from runlab.ledger import Claim, Ledger  # noqa: E402
 from runlab.launcher import SubmitOptions, Submitter  # noqa: E402
 from runlab.manifest import load_manifest  # noqa: E402
+from runlab.plan import plan_config  # noqa: E402
 from runlab.profile import load_profile  # noqa: E402
 from runlab.record import host_name  # noqa: E402
 from runlab.store import RunStore  # noqa: E402
@@ -62,7 +66,7 @@ def local_overhead(work: Path, jobs: int = 30) -> list[tuple[str, float, str, fl
     for value in range(jobs):
         config_path.write_text(yaml.safe_dump({"bench": {"value": value}}))
         config = resolve_config(config_path, registry)
-        times.append(timed(lambda: Submitter(manifest, config, profile, store, SubmitOptions(),
+        times.append(timed(lambda: Submitter([plan_config(manifest, config)], profile, store, SubmitOptions(),
                                              say=lambda line: None).submit()))
     floor = []
     for value in range(jobs):
@@ -142,13 +146,103 @@ def status_over_jobs(work: Path, jobs: int = 1000) -> tuple[float, float, float]
     return status, once, per_job
 
 
+def _runlab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runlab", *args], env=env or ENV, check=True, capture_output=True,
+                          text=True)
+
+
+def _ran(stdout: str) -> int:
+    """How many runs a submit's lines say it ran."""
+    return sum(line.split()[2:3] == ["ran"] for line in stdout.splitlines())
+
+
+def sweep_submit(work: Path, configs: int = 1000) -> tuple[float, int, float]:
+    """`runlab submit --sweep` of ``configs`` values of one key to SLURM: seconds and sbatch calls, against one bare
+    ``sbatch`` per config (25 timed, scaled; runlab's own pacing of 5 a second would make that at least configs/5 s)."""
+    stages = {"S01": {"entry": "bench.stages:noop", "reads": ["bench.value"]}}
+    manifest_path, _ = write_study(work / "sweep", stages)
+    calls = work / "sweep" / "sbatch_calls.log"
+    wrapper = work / "sweep" / "bin" / "sbatch"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("sbatch")} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**ENV, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    values = ",".join(str(value) for value in range(configs))
+    elapsed = timed(lambda: _runlab("submit", str(manifest_path), "--runs_root", str(work / "sweep" / "runs"),
+                                    "--profile", str(REPO / "configs" / "profiles" / "one-node.yaml"),
+                                    "--sweep", f"bench.value={values}", env=env))
+    subprocess.run(["scancel", "--name", "bench.S01"], check=True)
+    sample = 25
+    bare = timed(lambda: [subprocess.run(["sbatch", "--hold", "--job-name=bench.bare", "--wrap=true"], check=True,
+                                         capture_output=True) for _ in range(sample)]) * configs / sample
+    subprocess.run(["scancel", "--name", "bench.bare"], check=True)
+    return elapsed, len(calls.read_text().splitlines()), bare
+
+
+def margin_repair_eval_change(work: Path) -> tuple[float, int, float, int]:
+    """Resubmit the synthetic margin_repair pipeline after one EVAL key changes, against the whole pipeline."""
+    manifest = str(REPO / "jobs" / "margin_repair.yaml")
+    config = str(REPO / "configs" / "margin_repair" / "synthetic.yaml")
+    root = str(work / "margin_repair")
+    started = time.perf_counter()
+    full = _runlab("submit", manifest, "--config", config, "--runs_root", root)
+    full_s = time.perf_counter() - started
+    started = time.perf_counter()
+    changed = _runlab("submit", manifest, "--config", config, "--runs_root", root,
+                      "--set", "margin_repair.evaluation.cmap=viridis")
+    return time.perf_counter() - started, _ran(changed.stdout), full_s, _ran(full.stdout)
+
+
+def hunt_extension(work: Path) -> tuple[float, int, float, int]:
+    """The quickstart hunt extended from 3 to 4 generations, against the 4-generation hunt from scratch."""
+    manifest = str(REPO / "jobs" / "irer.yaml")
+    config = str(REPO / "configs" / "irer" / "quickstart.yaml")
+    _runlab("submit", manifest, "--config", config, "--runs_root", str(work / "hunt"))
+    started = time.perf_counter()
+    extended = _runlab("submit", manifest, "--config", config, "--runs_root", str(work / "hunt"),
+                       "--set", "irer.hunt.generations=4")
+    extended_s = time.perf_counter() - started
+    started = time.perf_counter()
+    whole = _runlab("submit", manifest, "--config", config, "--runs_root", str(work / "hunt_whole"),
+                    "--set", "irer.hunt.generations=4")
+    return extended_s, _ran(extended.stdout), time.perf_counter() - started, _ran(whole.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-slurm", action="store_true", help="skip the rows that need a SLURM cluster")
+    parser.add_argument("--only", choices=("identity",), help="only the issue-16 rows (sweep, EVAL change, hunt)")
     args = parser.parse_args()
     slurm = not args.no_slurm and shutil.which("sinfo") is not None and subprocess.run(
         ["sinfo"], capture_output=True).returncode == 0
     work = Path(tempfile.mkdtemp(prefix="runlab-bench-"))
+    rows = identity_rows(work, slurm)
+    if args.only is None:
+        rows = [*general_rows(work, slurm), *rows]
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"{'measurement':<52} {'runlab':>9}  {'baseline':<42} {'baseline':>9}  target")
+    for name, value, baseline, base_value, target in rows:
+        shown = "" if value != value else f"{value:8.3f}s"
+        print(f"{name:<52} {shown:>9}  {baseline:<42} {base_value:8.3f}s  {target}")
+
+
+def identity_rows(work: Path, slurm: bool) -> list[tuple[str, float, str, float, str]]:
+    """Issue 16: what content-addressed identity saves."""
+    rows = []
+    if slurm:
+        elapsed, calls, bare = sweep_submit(work)
+        rows.append((f"submit a 1000-config sweep to SLURM ({calls} sbatch)", elapsed,
+                     "1000 bare `sbatch` (one per config, scaled)", bare, "1 sbatch per stage"))
+    changed, ran, full, full_ran = margin_repair_eval_change(work)
+    rows.append((f"margin_repair after one EVAL key ({ran} stage run)", changed,
+                 f"the whole pipeline ({full_ran} stages)", full, "EVAL alone"))
+    extended, ran, whole, whole_ran = hunt_extension(work)
+    rows.append((f"irer hunt 3 -> 4 generations ({ran} runs)", extended, f"the 4-generation hunt ({whole_ran} runs)",
+                 whole, "GEN003 + REPORT"))
+    return rows
+
+
+def general_rows(work: Path, slurm: bool) -> list[tuple[str, float, str, float, str]]:
     rows = local_overhead(work)
     racing, start_up = racers(work)
     rows.append(("32 racing `runlab submit`, local, 3 stages", racing, "32 concurrent `import runlab.cli`", start_up,
@@ -163,11 +257,7 @@ def main() -> None:
         status, once, per_job = status_over_jobs(work)
         rows.append(("`runlab status` over 1000 SLURM jobs", status, "one `squeue` call", once, "one query"))
         rows.append(("", float("nan"), "a `squeue` per job (25 timed, scaled)", per_job, ""))
-    shutil.rmtree(work, ignore_errors=True)
-    print(f"{'measurement':<52} {'runlab':>9}  {'baseline':<42} {'baseline':>9}  target")
-    for name, value, baseline, base_value, target in rows:
-        shown = "" if value != value else f"{value:8.3f}s"
-        print(f"{name:<52} {shown:>9}  {baseline:<42} {base_value:8.3f}s  {target}")
+    return rows
 
 
 if __name__ == "__main__":

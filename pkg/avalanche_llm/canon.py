@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from runlab.canon import CanonRegistry, load_registry
-from runlab.errors import ConfigError
+from runlab import CanonRegistry, ConfigError, load_registry
 
 __all__ = ["STUDY", "PhaseCommand", "load_canon", "phase_commands", "project_root"]
 

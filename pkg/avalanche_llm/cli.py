@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from runlab import RUN_ID_MODES, RUNS_ROOT_ENV, RunStore, Study, load_study, resolve_runs_root, submit
-from runlab.cli import OneLineParser, run_reporting_errors
-from runlab.errors import ConfigError, ExitCode
+from runlab import (
+    RUNS_ROOT_ENV, RUN_ID_MODES, ConfigError, ExitCode, OneLineParser, RunStore, Study, load_study,
+    resolve_runs_root, run_reporting_errors, submit,
+)
 
 from .analysis.gstar import GSTAR_METHODS
 from .canon import PhaseCommand, load_canon, manifest_path, phase_commands

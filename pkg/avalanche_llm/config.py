@@ -11,10 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
-from runlab.config import ResolvedConfig, resolve_config_data
-from runlab.errors import ConfigError
-from runlab.overrides import apply_overrides
-from runlab.yamlio import load_yaml_file
+from runlab import ConfigError, ResolvedConfig, apply_overrides, load_yaml_file, resolve_config_data
 
 from .canon import load_canon, project_root
 

@@ -12,8 +12,7 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from runlab.config import ResolvedConfig
-from runlab.errors import ConfigError
+from runlab import ConfigError, ResolvedConfig
 
 from .canon import load_canon
 from .behaviour.arc import load_arc_items

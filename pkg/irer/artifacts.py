@@ -28,8 +28,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from runlab.errors import SchemaError
-from runlab.formats import hdf5_bytes
+from runlab import SchemaError, hdf5_bytes
 
 __all__ = [
     "ATTR_FLOATS",

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from runlab.errors import ConfigError, SchemaError
+from runlab import ConfigError, SchemaError
 
 from .parameters import PARAMETER_NAMES  # what the solver reads, in this order
 from .ledger import ledger_param_names, param_column, rank_candidates, validate_ledger

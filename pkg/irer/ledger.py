@@ -28,8 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from runlab.errors import SchemaError
-from runlab.formats import parquet_bytes
+from runlab import SchemaError, parquet_bytes
 
 __all__ = [
     "METRIC_COLUMNS",

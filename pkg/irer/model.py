@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from .parameters import PARAMETER_NAMES
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from .model import FieldModel, Grid, TimeStepping, check_params
 from .solver import SpectralSetup, advance_from_key, density, spectral_setup

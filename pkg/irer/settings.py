@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from .hunter import GAConfig, Prior
 from .model import FieldModel, Grid, TimeStepping

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from .model import FieldModel, Grid, TimeStepping, check_params, initial_field, metric_g_tt
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from runlab import Run
-from runlab.run import RunView
+from runlab import Run, RunView
 
 from .artifacts import candidate_hdf5_bytes, read_candidate
 from .hunter import initial_population, next_generation

@@ -14,8 +14,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from runlab.errors import ConfigError
-from runlab.store import sha256_file
+from runlab import ConfigError, sha256_file
 
 from .idx import IMAGES_MAGIC, declared_count, iter_image_chunks, read_labels
 

@@ -15,7 +15,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 __all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "IdxHeader", "declared_count", "iter_image_chunks", "read_header", "read_images",
            "read_labels", "write_images", "write_labels"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from .emnist import ClassMapping, load_dataset
 from .settings import StudySettings

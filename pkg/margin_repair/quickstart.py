@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from runlab import cli
-from runlab.errors import ConfigError
+from runlab import ConfigError, cli
 
 from .emnist import SplitFiles, find_data_dir, require_files
 from .synthetic import SYNTHETIC_LABEL

@@ -17,9 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from runlab import Run
-from runlab.errors import SchemaError
-from runlab.run import RunView
+from runlab import Run, RunView, SchemaError
 
 from .certificate import audit, build_certificate
 from .emnist import SplitFiles, class_counts, find_data_dir, load_dataset, provenance

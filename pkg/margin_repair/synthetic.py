@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from .emnist import GRID, SplitFiles
 from .idx import write_images, write_labels

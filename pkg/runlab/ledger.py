@@ -14,15 +14,10 @@ from typing import Mapping
 
 from .atomic import atomic_write_bytes
 from .record import host_name
-from .scheduler import JobState
+from .scheduler import LIVE_STATES, JobState
 from .store import RunStore
 
-__all__ = ["ACTIVE_SLURM_STATES", "Claim", "Ledger"]
-
-ACTIVE_SLURM_STATES = frozenset({
-    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
-    "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "PREEMPTED", "RESV_DEL_HOLD", "SPECIAL_EXIT",
-})
+__all__ = ["Claim", "Ledger"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +37,7 @@ class Claim:
             return self.host != host_name() or _process_alive(self.pid)
         if any(job_id not in states for job_id in self.job_ids):
             return True  # queued after the query was made
-        return any(states[job_id].state in ACTIVE_SLURM_STATES for job_id in self.job_ids)
+        return any(states[job_id].state in LIVE_STATES for job_id in self.job_ids)
 
     def describe(self) -> str:
         if self.executor == "slurm":

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from runlab.errors import RunlabError
 
 __all__ = [
+    "LIVE_STATES",
     "JobState",
     "array_state",
     "cluster_reachable",
@@ -44,6 +45,8 @@ _ACTIVE = frozenset(
     {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "SUSPENDED", "STOPPED", "RESIZING"}
 )
 _WAITING = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"})
+# The one list of states in which a job's work may still go on (PREEMPTED: a requeued job passes through it).
+LIVE_STATES = _ACTIVE | _WAITING | {"PREEMPTED"}
 # End states other than COMPLETED, worst first: an ended array reports the first one any task has.
 _FAILURES = (
     "FAILED",

@@ -39,7 +39,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 __all__ = [
     "PROMPT_TEMPLATE",

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from runlab.store import sha256_file
+from runlab import sha256_file
 
 __all__ = ["sha256_arrays", "sha256_file"]
 

@@ -14,10 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
-from runlab.errors import SchemaError
-from runlab.formats import TableLike, as_arrow_table
-from runlab.record import validate_record
-from runlab.yamlio import load_yaml_text
+from runlab import SchemaError, TableLike, as_arrow_table, load_yaml_text, validate_record
 
 from ..canon import project_root
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 __all__ = ["EMBEDDED_PREFIX", "HUB_PREFIX", "local_data_file"]
 

@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from .gain import apply_gain
 from .hooks import UnitCapture

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from runlab.errors import ConfigError, SchemaError
+from runlab import ConfigError, SchemaError
 
 __all__ = ["ARCHITECTURES", "Architecture", "UnitCapture", "architecture_of", "unit_statistics"]
 

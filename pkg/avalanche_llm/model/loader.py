@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from runlab.errors import ConfigError
-from runlab.store import sha256_file
+from runlab import ConfigError, sha256_file
 
 from ..config import ModelSettings, RuntimeSettings
 from .hooks import Architecture, architecture_of, blocks_of

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runlab import Run, RunView
-from runlab.errors import ConfigError
+from runlab import ConfigError, Run, RunView
 
 from ..behaviour.arc import correct_by_item, decide, load_arc_items, per_item_rows, require_causal_lm, score_choices
 from ..behaviour.perplexity import WindowLoss, perplexity, window_losses

@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from runlab import Run, RunView
-from runlab.errors import SchemaError
-from runlab.verify import verify_run
+from runlab import Run, RunView, SchemaError, verify_run
 
 from ..canon import load_canon
 from ..config import StudySettings

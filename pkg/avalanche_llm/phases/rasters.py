@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runlab import Run
-from runlab.errors import SchemaError
+from runlab import Run, SchemaError
 
 from ..config import StudySettings
 from ..io.artifacts import raster_arrays, read_json

@@ -15,7 +15,7 @@ from avalanche_llm import cli
 from avalanche_llm.config import load_study_config
 from avalanche_llm.io.schema_validate import validate_record
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
-from runlab.errors import SchemaError
+from runlab import SchemaError
 
 REPO = Path(__file__).resolve().parents[3]
 

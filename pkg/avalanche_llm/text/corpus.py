@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runlab.errors import ConfigError
-from runlab.store import sha256_file
+from runlab import ConfigError, sha256_file
 
 from ..io.sources import HUB_PREFIX, local_data_file
 

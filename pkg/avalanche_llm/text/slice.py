@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from runlab.errors import ConfigError
+from runlab import ConfigError
 
 from ..config import TextSettings
 from ..io.hashing import sha256_arrays
