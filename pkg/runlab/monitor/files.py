@@ -20,8 +20,9 @@ from starlette.exceptions import HTTPException
 
 from ..errors import RunlabError
 from ..layout import CONFIG_NAME, validate_artifact_path
-from ..record import RECORD_NAME, read_record
+from ..record import RECORD_NAME
 from ..run_id import validate_run_id
+from .records import UnreadableRecord, load_record
 
 __all__ = ["NotServable", "RunFiles", "content_type", "open_or_404"]
 
@@ -64,7 +65,8 @@ class RunFiles:
 
     @classmethod
     def open(cls, root: Path, run_id: str) -> "RunFiles":
-        """The run ``run_id`` under ``root`` (NotServable if the id is malformed, absent, linked or corrupt)."""
+        """The run ``run_id`` under ``root`` (NotServable if the id is malformed, absent or linked, or its record
+        unreadable: see ``records.py``)."""
         try:
             validate_run_id(run_id)
         except RunlabError as exc:
@@ -74,13 +76,10 @@ class RunFiles:
         _require_real_directory(run_dir)
         if Path(os.path.realpath(run_dir)).parent != real_root:
             raise NotServable(f"run {run_id} is not inside the runs root")
-        _require_regular_file(run_dir / RECORD_NAME)
         try:
-            record = read_record(run_dir)
-        except RunlabError as exc:
-            raise NotServable(exc.message) from exc
-        if record["run_id"] != run_id:
-            raise NotServable(f"run directory {run_id} holds the record of {record['run_id']}")
+            record = load_record(run_dir)
+        except UnreadableRecord as exc:
+            raise NotServable(f"unreadable record: {exc.reason}") from exc
         return cls(real_root, run_id, run_dir, record)
 
     @property
