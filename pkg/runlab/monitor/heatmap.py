@@ -19,8 +19,10 @@ Memory is bounded whatever the dataset's shape and compression: the grid is read
 chunks, at most ``TILE_CELLS`` cells (or one chunk, when a chunk is larger), converted to float64 by
 HDF5 into one reused buffer, and summed into the blocks as it goes. A chunk above ``MAX_CHUNK_CELLS``
 (HDF5 decompresses a whole chunk to read any cell of it) or a grid above ``MAX_GRID_CELLS`` is refused
-(:class:`TooLarge`), and at most ``RENDERS_AT_ONCE`` renders run at a time. ``bench/monitor.py``
-measures the peak on a 16000×16000 compressed grid.
+(:class:`TooLarge`), and at most ``RENDERS_AT_ONCE`` renders run at a time. So a render adds under
+``RENDER_LIMIT_MIB`` to the process whatever the grid (``bench/monitor.py`` measures a 16000×16000
+compressed grid: about 50 MiB at 512 px, 170 MiB at 2048 px), and heatmaps hold at most
+``RENDERS_AT_ONCE`` × that plus the cache of ``_CACHE_ENTRIES`` PNGs (each at most 4 MiB).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from PIL import Image
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["COLORMAPS", "DEFAULT_MAX_PX", "MAX_CHUNK_CELLS", "MAX_GRID_CELLS", "RENDERS_AT_ONCE", "TILE_CELLS", "Heatmap",
+__all__ = ["COLORMAPS", "DEFAULT_MAX_PX", "MAX_CHUNK_CELLS", "MAX_GRID_CELLS", "RENDERS_AT_ONCE", "RENDER_LIMIT_MIB",
+           "TILE_CELLS", "Heatmap",
            "NotAGrid", "OutsideFile", "TooLarge", "block_mean", "grid_png", "heatmap_of"]
 
 DEFAULT_MAX_PX = 512
@@ -52,6 +55,7 @@ MAX_GRID_CELLS = 1 << 28  # 16384²: reading more would take minutes
 MAX_CHUNK_CELLS = 1 << 22  # 2048²: 32 MiB as float64
 TILE_CELLS = 1 << 20  # 1024²: 8 MiB as float64
 RENDERS_AT_ONCE = 2
+RENDER_LIMIT_MIB = 256  # stated, and checked by bench/monitor.py
 _RENDERS = threading.BoundedSemaphore(RENDERS_AT_ONCE)  # every caller: the app's route and the study pages
 
 
@@ -95,14 +99,14 @@ class _BlockSums:
         self.factor = max(1, -(-max(rows, columns) // max_px))
         blocks = (-(-rows // self.factor), -(-columns // self.factor))
         self.sums = np.zeros(blocks)
-        self.counts = np.zeros(blocks, dtype=np.int64)
+        self.counts = np.zeros(blocks, dtype=np.int32)  # a block has at most 1024² cells (MAX_GRID_CELLS)
 
     def add(self, tile: np.ndarray, row0: int, column0: int) -> None:
         """Add ``tile`` (float64, (h, w)): the cells ``[row0:row0 + h, column0:column0 + w]`` of the grid."""
         finite = np.isfinite(tile)
         row_starts, column_starts = (self._starts(first, length) for first, length in zip((row0, column0), tile.shape))
         sums = np.add.reduceat(np.add.reduceat(np.where(finite, tile, 0.0), row_starts, axis=0), column_starts, axis=1)
-        counts = np.add.reduceat(np.add.reduceat(finite, row_starts, axis=0, dtype=np.int64), column_starts, axis=1)
+        counts = np.add.reduceat(np.add.reduceat(finite, row_starts, axis=0, dtype=np.int32), column_starts, axis=1)
         block_row, block_column = row0 // self.factor, column0 // self.factor
         where = np.s_[block_row:block_row + sums.shape[0], block_column:block_column + sums.shape[1]]
         self.sums[where] += sums
