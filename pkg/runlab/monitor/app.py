@@ -4,7 +4,8 @@ Routes: ``/`` the run table (filters in the query string), ``/runs/{run_id}`` a 
 ``/runs/{run_id}/files/{path}`` one of the run's servable files (see ``files.py``; a download unless
 ``?inline=1`` on a PNG), ``/runs/{run_id}/heatmap.png?file=<artifact>&dataset=<name>`` a 2-D dataset of one
 of its HDF5 artifacts as a PNG heatmap (``heatmap.py``; ``max_px`` and ``cmap`` optional), ``/events`` the
-live feed (``events.py``), ``/studies/<study>/...`` the pages of studies that declare them (``studies.py``),
+live feed (``events.py``; 400 for a malformed ``Last-Event-ID``, 503 past its limit of streams),
+``/studies/<study>/...`` the pages of studies that declare them (``studies.py``),
 ``/static/...`` the page's CSS and JS.
 Every other method is answered 405, a request whose head (target and headers) is over ``MAX_HEAD_BYTES``
 400; every response forbids framing and content sniffing, and the pages load nothing but the app's own files.
