@@ -35,8 +35,8 @@ under 0.5 s.
 
 Memory of a heatmap (issue 19): each render runs in a fresh process (spawned), after a small render that
 loads every module; the table shows the process's resident set before ``heatmap_of`` and its peak during
-it (``VmHWM`` of ``/proc/self/status``, reset through ``/proc/self/clear_refs``), on a 16000×16000 grid: compressed with nothing written (the 1 KiB file of the issue, fill
-values only), compressed with data (h5py's own chunks, and the largest chunks the monitor accepts), at
+it (``VmHWM`` of ``/proc/self/status``, reset through ``/proc/self/clear_refs``), on a 16000×16000 grid:
+compressed with nothing written (the 1 KiB file of the issue, fill values only), compressed with data (h5py's own chunks, and the largest chunks the monitor accepts), at
 512 and at 2048 px. Baseline: what the monitor did before issue 19 (the whole dataset read with
 ``dataset[()]``, then block means), on a 4096×4096 grid only, as it needs 16× that at 16000². Target: a
 render adds under ``heatmap.RENDER_LIMIT_MIB``.
@@ -281,10 +281,11 @@ def print_memory(work: Path) -> None:
     for grid, dataset, what, max_px, whole in cases:
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             before, after, seconds = pool.submit(_render_peak, str(path), dataset, max_px, whole).result()
-        rows.append((grid, what, str(max_px), f"{before:.0f}", f"{after:.0f}", f"{after - before:.0f}", f"{seconds:.1f}"))
+        rows.append((grid, what, str(max_px), f"{before:.0f}", f"{after:.0f}", f"{after - before:.0f}",
+                     f"{seconds:.1f}"))
     print_table(f"Peak memory of one heatmap render, fresh process each (MiB of resident set); target: a render "
-                f"adds < {heatmap.RENDER_LIMIT_MIB} MiB", ("grid", "dataset", "max_px", "resident before", "peak during",
-                                                    "added", "seconds"), rows)
+                f"adds < {heatmap.RENDER_LIMIT_MIB} MiB",
+                ("grid", "dataset", "max_px", "resident before", "peak during", "added", "seconds"), rows)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 real uvicorn server over runs this test writes, and checks what a person sees: the run table's rows, the
 filter box hiding rows, rows arriving and changing live without a reload, the page reconnecting after the
 monitor restarts, a run page with its artifacts, a rendered table, a decoded figure and a working
-download, malformed records as rows that say why, and a page past the limit of live streams. Every page is saved as a screenshot under ``test-artifacts/screenshots/<test>/`` (tests/conftest.py)."""
+download, malformed records as rows that say why, and a page past the limit of live streams. Every page
+is saved as a screenshot under ``test-artifacts/screenshots/<test>/`` (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -223,9 +224,9 @@ def test_a_page_past_the_limit_of_live_streams_says_its_stream_was_refused(brows
             assert set(browser.rows()) == set(runs.values())  # the table is served all the same
             browser.shot("stream-refused")
             console = [entry["message"] for entry in browser.driver.get_log("browser") if entry["level"] == "SEVERE"]
-            assert console == [f"{base}/events?since={browser.driver.find_element(By.ID, 'live').get_attribute('data-seq')}"
-                               " - Failed to load resource: the server responded with a status of 503 "
-                               "(Service Unavailable)"]
+            seq = browser.driver.find_element(By.ID, "live").get_attribute("data-seq")
+            assert console == [f"{base}/events?since={seq} - Failed to load resource: the server responded with a "
+                               "status of 503 (Service Unavailable)"]
 
         def badge_after_reload() -> str:
             browser.driver.refresh()  # the page's badge reads "live updates off" until its stream opens or fails

@@ -26,6 +26,7 @@ from .conftest import REPO
 from .monitor_support import EventReader, figure_png_run, live_monitor, run_table
 
 TIMEOUT_S = 1.0  # the servers of these tests time requests out after this
+_THIS_CODE = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # a CLI subprocess imports what this test does
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 def _connect(base: str) -> socket.socket:
     host, port = base.removeprefix("http://").split(":")
-    connection = socket.create_connection((host, int(port)), timeout=30)
-    return connection
+    return socket.create_connection((host, int(port)), timeout=30)
 
 
 def _answer(connection: socket.socket) -> bytes:
@@ -191,8 +191,8 @@ def test_the_unix_socket_is_its_owners_only_and_serves_the_monitor(tmp_path):
     run_id = figure_png_run(store)
     path = tmp_path / "monitor.sock"
     process = subprocess.Popen([sys.executable, "-m", "runlab", "monitor", "--runs_root", str(store.root),
-                                "--socket", str(path)], cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--socket", str(path)], cwd=REPO, env=_THIS_CODE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
         assert line == (f"runlab monitor: {store.root} on the Unix socket {path}, which only you can connect to "
@@ -207,7 +207,8 @@ def test_the_unix_socket_is_its_owners_only_and_serves_the_monitor(tmp_path):
                     time.sleep(0.05)
                     continue
                 client.settimeout(30)
-                client.sendall(f"GET /runs/{run_id} HTTP/1.1\r\nHost: 127.0.0.1:8765\r\nConnection: close\r\n\r\n".encode())
+                client.sendall(f"GET /runs/{run_id} HTTP/1.1\r\nHost: 127.0.0.1:8765\r\n"
+                               "Connection: close\r\n\r\n".encode())
                 answer = _answer(client)
                 break
         assert _status(answer) == 200 and f"<h1>{run_id}</h1>".encode() in answer
@@ -226,8 +227,7 @@ def test_a_socket_path_that_exists_is_never_replaced(tmp_path):
     assert str(caught.value).startswith(f"{taken} exists (a file)")
     assert taken.read_text() == "someone else's"
     done = subprocess.run([sys.executable, "-m", "runlab", "monitor", "--runs_root", str(tmp_path), "--socket",
-                           str(taken)], cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-                          capture_output=True, text=True, timeout=60)
+                           str(taken)], cwd=REPO, env=_THIS_CODE, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"runlab: error: {taken} exists (a file); remove it if it is the socket of a monitor that is no longer "
         "running, or pass another --socket path"]

@@ -21,7 +21,7 @@ HDF5 into one reused buffer, and summed into the blocks as it goes. A chunk abov
 (HDF5 decompresses a whole chunk to read any cell of it) or a grid above ``MAX_GRID_CELLS`` is refused
 (:class:`TooLarge`), and at most ``RENDERS_AT_ONCE`` renders run at a time. So a render adds under
 ``RENDER_LIMIT_MIB`` to the process whatever the grid (``bench/monitor.py`` measures a 16000×16000
-compressed grid: about 50 MiB at 512 px, 170 MiB at 2048 px), and heatmaps hold at most
+compressed grid: 50 to 100 MiB at 512 px, 155 MiB at 2048 px), and heatmaps hold at most
 ``RENDERS_AT_ONCE`` × that plus the cache of ``_CACHE_ENTRIES`` PNGs (each at most 4 MiB).
 """
 
@@ -233,7 +233,8 @@ def _read_heatmap(path: Path, dataset: str, max_px: int, colormap: str) -> Heatm
             node = _dataset(h5, dataset, path.name)
             return _heatmap(_read_block_means(node, max_px), (int(node.shape[0]), int(node.shape[1])), colormap)
     except OSError as exc:  # not HDF5, or a chunk that does not decompress (a filter that is not installed)
-        raise NotAGrid(f"{path.name} is not a readable HDF5 file ({(str(exc) or type(exc).__name__).splitlines()[0]})") from exc
+        first_line = (str(exc) or type(exc).__name__).splitlines()[0]
+        raise NotAGrid(f"{path.name} is not a readable HDF5 file ({first_line})") from exc
 
 
 def heatmap_of(path: Path, dataset: str, *, max_px: int = DEFAULT_MAX_PX, colormap: str = "viridis") -> Heatmap:

@@ -3,8 +3,9 @@
 A refresh stats ``RUN_*/run_record.json`` under the runs root (one ``scandir`` and one ``stat`` per run)
 and re-reads only the records whose key changed, so a request over 10,000 runs does not re-read 10,000
 files. A record is read through ``records.load_record``: one that is not a valid run record is a row whose
-``problem`` says why, never an exception out of a refresh. Every row that appears, changes or disappears gets the next sequence number: the live feed
-(``events.py``) sends what changed after the sequence number a browser last saw.
+``problem`` says why, never an exception out of a refresh. Every row that appears, changes or disappears
+gets the next sequence number: the live feed (``events.py``) sends what changed after the sequence number
+a browser last saw.
 """
 
 from __future__ import annotations

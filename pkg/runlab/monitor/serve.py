@@ -113,7 +113,8 @@ def make_server(runs_root: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     app = create_app(runs_root, allowed_hosts=allowed, interval_s=interval_s, max_streams=max_streams)
     protocol = functools.partial(RequestDeadline, request_timeout_s=request_timeout_s)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=_GRACE_S, server_header=False, http=protocol,  # type: ignore[arg-type]
+                            timeout_graceful_shutdown=_GRACE_S, server_header=False,
+                            http=protocol,  # type: ignore[arg-type]  # a factory of the protocol, as a class is
                             h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     return MonitorServer(config)
 
