@@ -1,7 +1,8 @@
 """The monitor's HTTP limits on a real uvicorn server on 127.0.0.1, spoken to byte by byte: malformed
 request heads and bad header values are 400, a request that never completes (nothing sent, half a head,
 a head sent a byte at a time) is answered 408 and closed, the live streams stop at their limit with a
-503 that says so and open again when one closes; and a Unix socket that only its owner can use."""
+503 that says so and open again when one closes; and a Unix socket that only its owner can connect to
+(another user of the machine is refused by the operating system)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -231,3 +233,35 @@ def test_a_socket_path_that_exists_is_never_replaced(tmp_path):
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"runlab: error: {taken} exists (a file); remove it if it is the socket of a monitor that is no longer "
         "running, or pass another --socket path"]
+
+
+_CONNECT = """import socket, sys
+client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    client.connect(sys.argv[1])
+    print("connected")
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="connects as the user nobody, which only root can become")
+def test_another_user_of_the_machine_cannot_connect_to_the_socket():
+    folder = Path(tempfile.mkdtemp(prefix="runlab-socket-"))  # a folder every user may pass through
+    folder.chmod(0o755)
+    path = folder / "monitor.sock"
+    try:
+        with private_socket(path) as listening:
+            listening.listen()
+
+            def as_nobody() -> str:
+                done = subprocess.run(["/usr/bin/python3", "-c", _CONNECT, str(path)], user=65534, group=65534,
+                                      capture_output=True, text=True, timeout=60, cwd="/")
+                return done.stdout.strip()
+
+            assert as_nobody() == "PermissionError"
+            path.chmod(0o666)  # the mode uvicorn's own --uds gives a socket: anyone may connect
+            assert as_nobody() == "connected"
+    finally:
+        path.unlink(missing_ok=True)
+        folder.rmdir()
