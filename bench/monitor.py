@@ -3,6 +3,7 @@
     .venv/bin/python bench/monitor.py                 # 10,000 runs (about a minute on 2 cores)
     .venv/bin/python bench/monitor.py --runs 2000     # a smaller root
     .venv/bin/python bench/monitor.py --only heatmap  # the grid heatmaps alone
+    .venv/bin/python bench/monitor.py --only memory   # peak memory of a heatmap of a 16000×16000 grid
 
 The runs root is filled with ``--runs`` run directories whose records are one real record (made through
 ``RunStore`` and a stage's writes) copied under other run ids, studies, stages, statuses and hosts; only
@@ -13,10 +14,10 @@ loopback.
 Sides:
 
 - monitor: ``GET /`` with the in-memory index (``RunIndex``, built once as the server starts, before
-  it listens): one stat scan of every ``RUN_*/run_record.json``, records re-read only when their
-  (mtime_ns, size) changed, then render.
-- baseline "read every record per request": a fresh index per request, so every record is opened
-  and parsed, then the same render.
+  it listens): one stat scan of every ``RUN_*/run_record.json``, records re-read (and validated against
+  the schema, issue 19) only when their (mtime_ns, size) changed, then render.
+- baseline "read every record per request": a fresh index per request, so every record is opened,
+  parsed and validated, then the same render.
 - baseline "validate every record per request": what ``RunStore.read_record`` does for every run
   (parse and JSON Schema validation), without rendering.
 
@@ -31,6 +32,14 @@ Heatmaps: a float32 grid of N×N (256, 1024, 4096) in an HDF5 artifact of a real
 512×512 picture (Pillow RGB PNG, ``matplotlib.image.imsave``) and against the baseline of drawing the
 whole grid with pyplot's ``imshow`` and ``savefig`` at 512×512 px. Target (issue 9): 1024×1024 in
 under 0.5 s.
+
+Memory of a heatmap (issue 19): each render runs in a fresh process (spawned), after a small render that
+loads every module; the table shows the process's resident set before ``heatmap_of`` and its peak during
+it (``VmHWM`` of ``/proc/self/status``, reset through ``/proc/self/clear_refs``), on a 16000×16000 grid:
+compressed with nothing written (the 1 KiB file of the issue, fill values only), compressed with data (h5py's own chunks, and the largest chunks the monitor accepts), at
+512 and at 2048 px. Baseline: what the monitor did before issue 19 (the whole dataset read with
+``dataset[()]``, then block means), on a 4096×4096 grid only, as it needs 16× that at 16000². Target: a
+render adds under ``heatmap.RENDER_LIMIT_MIB``.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ from tests.runlab.monitor_support import EventReader, finish, live_monitor, star
 TARGET_PAGE_S = 1.0
 TARGET_EVENT_S = 2.0
 TARGET_HEATMAP_S = 0.5
+MEMORY_SIDE = 16_000
 GRID_SIDES = (256, 1024, 4096)
 STATUSES = ("complete",) * 8 + ("started", "failed")
 
@@ -120,6 +130,7 @@ def heatmap_rows(work: Path, repeat: int) -> list[tuple[str, ...]]:
     """Seconds (median of ``repeat``) and PNG bytes of each way to render each grid of ``GRID_SIDES``."""
     import io
 
+    import h5py
     import matplotlib
     import numpy as np
     from matplotlib import image as mpl_image
@@ -148,7 +159,8 @@ def heatmap_rows(work: Path, repeat: int) -> list[tuple[str, ...]]:
                 heatmap._render.cache_clear()
                 return client.get(url).content
 
-            grid = heatmap.read_grid(store.root / run.run_id / f"data/grid_{side}.h5", "final_rho")
+            with h5py.File(store.root / run.run_id / f"data/grid_{side}.h5", "r") as h5:
+                grid = h5["final_rho"][()]
             reduced = heatmap.block_mean(grid, heatmap.DEFAULT_MAX_PX)
             low, high = float(np.nanmin(reduced)), float(np.nanmax(reduced))
             indices = np.rint((reduced - low) * (254.0 / (high - low))).astype(np.uint8)[::-1]
@@ -194,12 +206,102 @@ def print_heatmaps(work: Path, repeat: int) -> None:
                 f"target: 1024x1024 < {TARGET_HEATMAP_S:g} s", ("grid", "what", "seconds", "kB", "note"), rows)
 
 
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from ``/proc/self/status`` (``VmRSS``, ``VmHWM``), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _render_peak(path: str, dataset: str, max_px: int, whole: bool) -> tuple[float, float, float]:
+    """In this (fresh) process: resident MiB before one render of ``dataset``, the peak during it, and its
+    seconds; ``whole``: the way before issue 19 (read everything, then block means and colours)."""
+    import h5py
+    import numpy as np
+
+    from runlab.monitor import heatmap
+
+    heatmap.grid_png(np.ones((4, 4)), colormap="magma")  # every module loaded and the palette made
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from the current size
+    before = _status_mib("VmRSS")
+    started = time.perf_counter()
+    if whole:
+        with h5py.File(path, "r") as h5:
+            heatmap.grid_png(h5[dataset][()], max_px=max_px, colormap="magma")
+    else:
+        heatmap.heatmap_of(Path(path), dataset, max_px=max_px, colormap="magma")
+    seconds = time.perf_counter() - started
+    return before, _status_mib("VmHWM"), seconds
+
+
+def _write_grids(path: Path) -> None:
+    """The grids the memory table renders, written band by band (the bench itself stays small)."""
+    import h5py
+    import numpy as np
+
+    side = MEMORY_SIDE
+    x = np.linspace(0, 8 * np.pi, side, dtype=np.float32)
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("empty", shape=(side, side), dtype="f8", compression="gzip")  # fill values only
+        written = [h5.create_dataset("h5py_chunks", shape=(side, side), dtype="f4", compression="gzip",
+                                     compression_opts=1),
+                   h5.create_dataset("chunks_2048", shape=(side, side), dtype="f4", compression="gzip",
+                                     compression_opts=1, chunks=(2048, 2048))]
+        for row0 in range(0, side, 2048):
+            band = np.sin(x[row0:row0 + 2048])[:, None] * np.cos(x)[None, :]
+            for dataset in written:
+                dataset[row0:row0 + 2048] = band
+        small = 4096
+        h5.create_dataset("small", data=np.sin(x[:small])[:, None] * np.cos(x[:small])[None, :], compression="gzip",
+                          compression_opts=1)
+
+
+def print_memory(work: Path) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from runlab.monitor import heatmap
+
+    path = work / "grids.h5"
+    started = time.perf_counter()
+    _write_grids(path)
+    print(f"grids written in {time.perf_counter() - started:.0f} s: {path.stat().st_size / 2**20:.0f} MiB of HDF5; "
+          f"limits: tiles of {heatmap.TILE_CELLS:,} cells, chunks of at most {heatmap.MAX_CHUNK_CELLS:,}, grids of at "
+          f"most {heatmap.MAX_GRID_CELLS:,} cells, {heatmap.RENDERS_AT_ONCE} renders at a time")
+    side = f"{MEMORY_SIDE}x{MEMORY_SIDE}"
+    cases = [(side, "empty", "f8, gzip, nothing written (fill values)", 512, False),
+             (side, "h5py_chunks", "f4, gzip, h5py's chunks", 512, False),
+             (side, "h5py_chunks", "f4, gzip, h5py's chunks", 2048, False),
+             (side, "chunks_2048", "f4, gzip, chunks of 2048x2048 (the largest accepted)", 512, False),
+             (side, "chunks_2048", "f4, gzip, chunks of 2048x2048 (the largest accepted)", 2048, False),
+             ("4096x4096", "small", "f8, gzip: the monitor", 512, False),
+             ("4096x4096", "small", "f8, gzip: baseline, whole dataset read (before issue 19)", 512, True)]
+    rows = []
+    for grid, dataset, what, max_px, whole in cases:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            before, after, seconds = pool.submit(_render_peak, str(path), dataset, max_px, whole).result()
+        rows.append((grid, what, str(max_px), f"{before:.0f}", f"{after:.0f}", f"{after - before:.0f}",
+                     f"{seconds:.1f}"))
+    print_table(f"Peak memory of one heatmap render, fresh process each (MiB of resident set); target: a render "
+                f"adds < {heatmap.RENDER_LIMIT_MIB} MiB",
+                ("grid", "dataset", "max_px", "resident before", "peak during", "added", "seconds"), rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--only", choices=("table", "heatmap"), help="one section (default: both)")
+    parser.add_argument("--only", choices=("table", "heatmap", "memory"), help="one section (default: all)")
     args = parser.parse_args()
+    if args.only in (None, "memory"):
+        work = Path(tempfile.mkdtemp(prefix="runlab-bench-memory-"))
+        try:
+            print_memory(work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.only == "memory":
+        return
     if args.only != "table":
         work = Path(tempfile.mkdtemp(prefix="runlab-bench-heatmap-"))
         try:
@@ -252,7 +354,7 @@ def main() -> None:
                      f"{reread_s / page_s:.1f}x the monitor"),
                     ("baseline: read and validate every record (RunStore.read_record)", f"{validate_s:.3f}",
                      "no render; once"),
-                    ("index: first build (every record parsed)", f"{cold_s:.3f}", "in the server start"),
+                    ("index: first build (every record parsed and validated)", f"{cold_s:.3f}", "in the server start"),
                     ("index: stat scan, nothing changed", f"{scan_s:.3f}", "what the feed does every 0.5 s"),
                     ("render only (Jinja2, every row)", f"{render_s:.3f}", ""),
                 ])

@@ -115,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     monitor.add_argument("--host", default="127.0.0.1",
                          help="address to listen on (default 127.0.0.1: this machine only; use an SSH tunnel)")
     monitor.add_argument("--port", type=int, default=8765)
+    monitor.add_argument("--socket", type=Path, metavar="PATH",
+                         help="listen on a Unix socket at PATH (mode 0600: only you can connect) instead of "
+                              "--host/--port; reach it with ssh -L 8765:PATH")
     monitor.set_defaults(handler=_monitor)
 
     execute = commands.add_parser("exec-stage", help="run one stage (or array task, or fan-in) in this process")
@@ -294,7 +297,7 @@ def _monitor(args: argparse.Namespace) -> int:
     store = _store_without_manifest(args)
     if not store.root.is_dir():
         raise ConfigError(f"runs root {store.root} does not exist", "pass --runs_root with the folder that holds the RUN_* runs")
-    serve(store.root, args.host, args.port)
+    serve(store.root, args.host, args.port, socket_path=args.socket)
     return int(ExitCode.OK)
 
 

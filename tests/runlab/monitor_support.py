@@ -78,9 +78,10 @@ def fail(run: Run, message: str) -> None:
 
 
 @contextmanager
-def live_monitor(runs_root: Path, interval_s: float = 0.5, port: int = 0) -> Iterator[str]:
-    """The monitor of ``runs_root`` served by uvicorn on loopback ``port`` (0: a free one); yields its base URL."""
-    server = make_server(runs_root, "127.0.0.1", 0, interval_s=interval_s)
+def live_monitor(runs_root: Path, interval_s: float = 0.5, port: int = 0, **limits: Any) -> Iterator[str]:
+    """The monitor of ``runs_root`` served by uvicorn on loopback ``port`` (0: a free one), with ``limits``
+    (``request_timeout_s``, ``max_streams``) passed to ``make_server``; yields its base URL."""
+    server = make_server(runs_root, "127.0.0.1", 0, interval_s=interval_s, **limits)
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the same port again right after a stop
     listening.bind(("127.0.0.1", port))

@@ -162,9 +162,10 @@ def test_an_unreadable_record_is_a_row_not_an_error(store):
     run = start_run(store, "S01", {"a": 1})
     (store.root / run.run_id / "run_record.json").write_text("{not json")
     client = client_of(store.root)
-    assert run_table(client.get("/").text)[run.run_id]["status"] == "unreadable"
+    reason = "unreadable record: not readable JSON: Expecting property name enclosed in double quotes: line 1 column 2"
+    assert run_table(client.get("/").text)[run.run_id]["status"] == f"{reason} (char 1)"
     page = client.get(f"/runs/{run.run_id}")
-    assert page.status_code == 404 and "not readable JSON" in page.text
+    assert page.status_code == 404 and reason in page.text
 
 
 def test_a_new_run_and_its_completion_arrive_as_events(store):

@@ -1,8 +1,9 @@
 """``runlab monitor`` in a real browser: headless Chromium (Debian's, through Selenium) opens the pages of a
 real uvicorn server over runs this test writes, and checks what a person sees: the run table's rows, the
 filter box hiding rows, rows arriving and changing live without a reload, the page reconnecting after the
-monitor restarts, and a run page with its artifacts, a rendered table, a decoded figure and a working
-download. Every page is saved as a screenshot under ``test-artifacts/screenshots/<test>/`` (tests/conftest.py)."""
+monitor restarts, a run page with its artifacts, a rendered table, a decoded figure and a working
+download, malformed records as rows that say why, and a page past the limit of live streams. Every page
+is saved as a screenshot under ``test-artifacts/screenshots/<test>/`` (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from selenium.webdriver.common.by import By
 from runlab.monitor.preview import PREVIEW_ROWS
 from runlab.store import ExecutionContext, RunStore
 
-from .monitor_support import fail, figure_png_run, finish, live_monitor, start_run
+from .monitor_support import EventReader, fail, figure_png_run, finish, live_monitor, start_run
 
 pytestmark = pytest.mark.browser
 
@@ -173,3 +174,66 @@ def test_the_run_page_shows_artifacts_a_table_and_a_decoded_figure_and_downloads
                      "the download did not land")
         assert hashlib.sha256(saved.read_bytes()).hexdigest() == listed["tables/scores.csv"]["sha256"]
         assert browser.driver.current_url == f"{base}/runs/{run_id}"  # a download, not a navigation
+
+
+def _spoil(run_dir: Path, **changes: object) -> None:
+    """Rewrite the record of ``run_dir`` with ``changes`` (``timings__started_utc=`` for a nested key), unvalidated."""
+    record = json.loads((run_dir / "run_record.json").read_text())
+    for name, value in changes.items():
+        *parents, key = name.split("__")
+        target = record
+        for parent in parents:
+            target = target[parent]
+        target[key] = value
+    (run_dir / "run_record.json").write_text(json.dumps(record, indent=2))
+
+
+def test_a_malformed_record_is_a_row_that_says_why_and_the_page_stays_live(browser, store):
+    runs = three_runs(store)
+    _spoil(store.root / runs["started"], slurm="4242")
+    with live_monitor(store.root) as base:  # it starts on a root with a malformed record
+        browser.driver.get(f"{base}/")
+        browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
+        assert browser.rows()[runs["started"]]["status"] == (
+            "unreadable record: invalid at slurm: '4242' is not of type 'object'")
+        assert browser.rows()[runs["complete"]]["status"] == "complete"
+
+        _spoil(store.root / runs["failed"], timings__started_utc="2026-13-45T99:99:99Z")  # while the page is open
+        browser.wait(lambda: browser.rows()[runs["failed"]]["status"].startswith("unreadable record"),
+                     "the malformed record's row did not arrive")
+        assert browser.rows()[runs["failed"]]["status"] == (
+            "unreadable record: invalid at timings.started_utc: '2026-13-45T99:99:99Z' is not a UTC time like "
+            "2026-01-02T03:04:05.678901Z")
+        browser.shot("malformed-rows")
+        later = start_run(store, "S09", {"later": 1})  # and the feed goes on
+        browser.wait(lambda: browser.rows().get(later.run_id, {}).get("status") == "started",
+                     "a run after the malformed record did not arrive")
+        browser.choose("status", "unreadable")
+        assert set(browser.rows()) == {runs["started"], runs["failed"]}
+        assert browser.text("#count") == "2 of 4 runs"
+
+
+def test_a_page_past_the_limit_of_live_streams_says_its_stream_was_refused(browser, store):
+    runs = three_runs(store)
+    with live_monitor(store.root, max_streams=1) as base:
+        with EventReader(base) as holder:  # takes the one slot
+            assert holder.next(10).kind == "retry"
+            browser.driver.get(f"{base}/")
+            browser.wait(lambda: browser.text("#live") == "live updates off: the monitor refused the stream; "
+                         "reload to retry", "the page did not say its stream was refused")
+            assert set(browser.rows()) == set(runs.values())  # the table is served all the same
+            browser.shot("stream-refused")
+            console = [entry["message"] for entry in browser.driver.get_log("browser") if entry["level"] == "SEVERE"]
+            seq = browser.driver.find_element(By.ID, "live").get_attribute("data-seq")
+            assert console == [f"{base}/events?since={seq} - Failed to load resource: the server responded with a "
+                               "status of 503 (Service Unavailable)"]
+
+        def badge_after_reload() -> str:
+            browser.driver.refresh()  # the page's badge reads "live updates off" until its stream opens or fails
+            return browser.wait(lambda: browser.text("#live") != "live updates off" and browser.text("#live"),
+                                "the badge did not settle after a reload")
+
+        browser.wait(lambda: badge_after_reload() == "live", "the page did not go live after the other stream closed")
+        refused_again = [entry["message"] for entry in browser.driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert all("/events?since=" in line and "status of 503" in line for line in refused_again)  # reloads too early
+        browser.shot("stream-live-again")

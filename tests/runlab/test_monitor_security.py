@@ -176,7 +176,8 @@ def test_the_good_run_is_served_and_the_others_are_refused_or_unreadable(hostile
     status, body = fetch("GET", "/")
     rows = run_table(body.decode())
     assert hostile["linked_dir"] not in rows  # a linked run directory is not a run
-    assert rows[hostile["linked_record"]]["status"] == "unreadable"  # its record is not followed
+    assert rows[hostile["linked_record"]]["status"] == (  # its record is not followed
+        "unreadable record: run_record.json is a symbolic link (not followed)")
     assert rows[good]["status"] == "complete"
 
 

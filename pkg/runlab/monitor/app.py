@@ -4,10 +4,11 @@ Routes: ``/`` the run table (filters in the query string), ``/runs/{run_id}`` a 
 ``/runs/{run_id}/files/{path}`` one of the run's servable files (see ``files.py``; a download unless
 ``?inline=1`` on a PNG), ``/runs/{run_id}/heatmap.png?file=<artifact>&dataset=<name>`` a 2-D dataset of one
 of its HDF5 artifacts as a PNG heatmap (``heatmap.py``; ``max_px`` and ``cmap`` optional), ``/events`` the
-live feed (``events.py``), ``/studies/<study>/...`` the pages of studies that declare them (``studies.py``),
+live feed (``events.py``; 400 for a malformed ``Last-Event-ID``, 503 past its limit of streams),
+``/studies/<study>/...`` the pages of studies that declare them (``studies.py``),
 ``/static/...`` the page's CSS and JS.
-Every other method is answered 405; every response forbids framing and content sniffing, and the
-pages load nothing but the app's own files.
+Every other method is answered 405, a request whose head (target and headers) is over ``MAX_HEAD_BYTES``
+400; every response forbids framing and content sniffing, and the pages load nothing but the app's own files.
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .events import ChangeFeed
+from .events import MAX_STREAMS, BadEventId, ChangeFeed, TooManyStreams
 from .files import NotServable, content_type, open_or_404
 from .heatmap import COLORMAPS, DEFAULT_MAX_PX, MAX_PX_RANGE, NotAGrid, heatmap_of
 from .index import RowFilter, RunIndex
 from .render import Pages
 from .studies import StudyMonitor, linker, load_study_monitors, study_mounts
 
-__all__ = ["LOOPBACK_HOSTS", "create_app"]
+__all__ = ["LOOPBACK_HOSTS", "MAX_HEAD_BYTES", "create_app"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+MAX_HEAD_BYTES = 16 * 1024  # the request's target and headers; the server also stops reading a head here
 _STATIC = Path(__file__).resolve().parent / "static"
 _HDF5_SUFFIXES = (".h5", ".hdf5")
 _HEADERS = {
@@ -48,16 +50,17 @@ _HEADERS = {
 
 
 def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS, interval_s: float = 0.5,
-               studies: Mapping[str, StudyMonitor] | None = None) -> Starlette:
+               studies: Mapping[str, StudyMonitor] | None = None, max_streams: int = MAX_STREAMS) -> Starlette:
     """The monitor of ``runs_root``; requests whose Host header is not in ``allowed_hosts`` are refused
     (``("*",)`` allows any: for a monitor bound to a non-loopback address on purpose). ``studies``: the
-    study pages by study name (default: every installed ``runlab.monitor`` entry point)."""
+    study pages by study name (default: every installed ``runlab.monitor`` entry point). At most
+    ``max_streams`` live streams are open at once (503 beyond)."""
     root = Path(runs_root).resolve()
     monitors = load_study_monitors() if studies is None else dict(studies)
     study_link = linker(monitors)
     index = RunIndex(root, link=study_link)
     pages = Pages(root)
-    feed = ChangeFeed(index, pages.row, interval_s=interval_s)
+    feed = ChangeFeed(index, pages.row, interval_s=interval_s, max_streams=max_streams)
 
     def table_html(chosen: RowFilter) -> str:
         index.refresh()
@@ -108,8 +111,13 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         if request.method == "HEAD":  # a stream that never ends would hold the connection with no body to send
             return Response(media_type="text/event-stream", headers=headers)
-        after = feed.start_seq(request.headers.get("last-event-id"), request.query_params.get("since"))
-        return StreamingResponse(feed.stream(after), media_type="text/event-stream", headers=headers)
+        try:
+            after = feed.start_seq(request.headers.get("last-event-id"), request.query_params.get("since"))
+            return feed.response(after, headers)
+        except BadEventId as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except TooManyStreams as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from exc
 
     async def error_page(request: Request, exc: Exception) -> Response:
         status_code = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -139,8 +147,8 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),  # GET and HEAD only, itself
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: error_page},
-                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
-                                Middleware(_SecurityHeaders)])
+                    middleware=[Middleware(_SecurityHeaders), Middleware(_HeadLimit),
+                                Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))])
     app.state.index = index
     app.state.feed = feed
     return app
@@ -166,3 +174,21 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class _HeadLimit:
+    """Answers 400 to a request whose target and headers together are over ``MAX_HEAD_BYTES``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope["raw_path"]) + len(scope["query_string"]) + sum(
+                len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > MAX_HEAD_BYTES:
+                response = PlainTextResponse(f"request head of {size} bytes is over the limit of {MAX_HEAD_BYTES}",
+                                             status_code=400, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,8 +1,7 @@
 """The files of a run that the monitor serves, and nothing else.
 
 A run's servable files are its ``run_record.json``, its ``config_resolved.yaml`` (identity), its
-``config_study.yaml`` and the artifacts its
-record indexes. A name is looked up, never joined blindly: a run id must be well formed, an artifact
+``config_study.yaml`` and the artifacts its record indexes. A name is looked up, never joined blindly: a run id must be well formed, an artifact
 must be in the run's ``artifact_index`` with a valid artifact path, no component below the runs root
 may be a symbolic link, and the real path must lie inside the run directory, which must lie inside
 the runs root. Anything else is :class:`NotServable` (the app answers 404).
@@ -21,8 +20,9 @@ from starlette.exceptions import HTTPException
 
 from ..errors import RunlabError
 from ..layout import CONFIG_NAME, STUDY_CONFIG_NAME, validate_artifact_path
-from ..record import RECORD_NAME, read_record
+from ..record import RECORD_NAME
 from ..run_id import validate_run_id
+from .records import UnreadableRecord, load_record
 
 __all__ = ["NotServable", "RunFiles", "content_type", "open_or_404"]
 
@@ -65,7 +65,8 @@ class RunFiles:
 
     @classmethod
     def open(cls, root: Path, run_id: str) -> "RunFiles":
-        """The run ``run_id`` under ``root`` (NotServable if the id is malformed, absent, linked or corrupt)."""
+        """The run ``run_id`` under ``root`` (NotServable if the id is malformed, absent or linked, or its record
+        unreadable: see ``records.py``)."""
         try:
             validate_run_id(run_id)
         except RunlabError as exc:
@@ -75,13 +76,10 @@ class RunFiles:
         _require_real_directory(run_dir)
         if Path(os.path.realpath(run_dir)).parent != real_root:
             raise NotServable(f"run {run_id} is not inside the runs root")
-        _require_regular_file(run_dir / RECORD_NAME)
         try:
-            record = read_record(run_dir)
-        except RunlabError as exc:
-            raise NotServable(exc.message) from exc
-        if record["run_id"] != run_id:
-            raise NotServable(f"run directory {run_id} holds the record of {record['run_id']}")
+            record = load_record(run_dir)
+        except UnreadableRecord as exc:
+            raise NotServable(f"unreadable record: {exc.reason}") from exc
         return cls(real_root, run_id, run_dir, record)
 
     @property

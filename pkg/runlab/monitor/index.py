@@ -2,13 +2,14 @@
 
 A refresh stats ``RUN_*/run_record.json`` under the runs root (one ``scandir`` and one ``stat`` per run)
 and re-reads only the records whose key changed, so a request over 10,000 runs does not re-read 10,000
-files. Every row that appears, changes or disappears gets the next sequence number: the live feed
-(``events.py``) sends what changed after the sequence number a browser last saw.
+files. A record is read through ``records.load_record``: one that is not a valid run record is a row whose
+``problem`` says why, never an exception out of a refresh. Every row that appears, changes or disappears
+gets the next sequence number: the live feed (``events.py``) sends what changed after the sequence number
+a browser last saw.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from dataclasses import dataclass, replace
@@ -16,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..errors import ConfigError
 from ..record import RECORD_NAME, parse_utc
 from ..run_id import validate_run_id
-from ..errors import ConfigError
+from .records import UnreadableRecord, load_record
 
 __all__ = ["Change", "RowFilter", "RunIndex", "RunRow", "row_from_record", "slurm_text"]
 
@@ -38,6 +40,7 @@ class RunRow:
     elapsed_s: float | None
     host: str
     study_href: str | None = None  # the study's page for this run (studies.py), if its study has one
+    problem: str | None = None  # why the record is unreadable ("unreadable record: <reason>"), else None
 
     def elapsed_at(self, now: datetime) -> float | None:
         """Seconds the run took, or has been running for at ``now`` (None when unknown)."""
@@ -50,7 +53,7 @@ class RunRow:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "study": self.study, "stage": self.stage, "status": self.status,
                 "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host,
-                "study_href": self.study_href}
+                "study_href": self.study_href, "problem": self.problem}
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,11 @@ class Change:
 
 
 def row_from_record(run_id: str, record: Mapping[str, Any]) -> RunRow:
-    """The table row of a parsed record (a record of another shape gives an ``unreadable`` row)."""
-    try:
-        timings = record["timings"]
-        return RunRow(run_id=run_id, study=str(record["study"]), stage=str(record["stage_tag"]),
-                      status=str(record["stage_status"]), slurm=slurm_text(record["slurm"]),
-                      started_utc=str(timings["started_utc"]), elapsed_s=timings["elapsed_s"], host=str(record["host"]))
-    except (KeyError, TypeError):
-        return _unreadable_row(run_id)
+    """The table row of a record that ``records.load_record`` validated."""
+    timings = record["timings"]
+    return RunRow(run_id=run_id, study=record["study"], stage=record["stage_tag"], status=record["stage_status"],
+                  slurm=slurm_text(record["slurm"]), started_utc=timings["started_utc"], elapsed_s=timings["elapsed_s"],
+                  host=record["host"])
 
 
 def slurm_text(slurm: Mapping[str, Any]) -> str:
@@ -85,8 +85,9 @@ def slurm_text(slurm: Mapping[str, Any]) -> str:
     return f"{text}, requeued {restarts}" if restarts else text
 
 
-def _unreadable_row(run_id: str) -> RunRow:
-    return RunRow(run_id, "-", run_id.split("_")[1], _UNREADABLE, "-", "", None, "-")
+def _unreadable_row(run_id: str, reason: str) -> RunRow:
+    return RunRow(run_id, "-", run_id.split("_")[1], _UNREADABLE, "-", "", None, "-",
+                  problem=f"unreadable record: {reason}")
 
 
 class RunIndex:
@@ -149,7 +150,7 @@ class RunIndex:
         seen: dict[str, tuple[int, int]] = {}
         try:
             entries = sorted(os.scandir(self.root), key=lambda entry: entry.name)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # a root gone or unreadable has no runs now; the scan goes on
             return seen
         for entry in entries:
             if not entry.name.startswith("RUN_") or not _is_run_id(entry.name):
@@ -165,18 +166,12 @@ class RunIndex:
 
     def _read_row(self, run_id: str) -> RunRow:
         self.reads += 1
-        try:  # O_NOFOLLOW: a record that is a symbolic link is not read
-            descriptor = os.open(self.root / run_id / RECORD_NAME, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(descriptor, "rb") as handle:
-                record = json.loads(handle.read())
-        except (OSError, ValueError):
-            return _unreadable_row(run_id)
-        if not isinstance(record, dict) or record.get("run_id") != run_id:
-            return _unreadable_row(run_id)
+        try:
+            record = load_record(self.root / run_id)
+        except UnreadableRecord as exc:
+            return _unreadable_row(run_id, exc.reason)
         row = row_from_record(run_id, record)
-        if self._link is None or row.status == _UNREADABLE:
-            return row
-        return replace(row, study_href=self._link(record))
+        return row if self._link is None else replace(row, study_href=self._link(record))
 
 
 def _is_run_id(name: str) -> bool:
@@ -209,5 +204,6 @@ class RowFilter:
             return False
         if not self.q:
             return True
-        text = " ".join((row.run_id, row.study, row.stage, row.status, row.slurm, row.started_utc, row.host)).lower()
+        text = " ".join((row.run_id, row.study, row.stage, row.status, row.slurm, row.started_utc, row.host,
+                         row.problem or "")).lower()
         return all(word in text for word in self.q.lower().split())

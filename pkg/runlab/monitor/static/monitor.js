@@ -1,6 +1,13 @@
 // runlab monitor: instant filtering of the run table, and live rows from /events (server-sent events).
 "use strict";
 
+// The badge's text when the stream drops: the browser reconnects by itself, unless the monitor refused the
+// stream (a 503 at its limit of live streams), after which it never retries.
+function offline(source) {
+  return source.readyState === EventSource.CLOSED ? "live updates off: the monitor refused the stream; reload to retry"
+    : "reconnecting…";
+}
+
 (function () {
   const form = document.getElementById("filters");
   const body = document.querySelector("#runs tbody");
@@ -75,7 +82,7 @@
   if (!window.EventSource) return;
   const source = new EventSource("/events?since=" + encodeURIComponent(live.dataset.seq));
   source.addEventListener("open", () => { live.textContent = "live"; live.className = "live on"; });
-  source.addEventListener("error", () => { live.textContent = "reconnecting…"; live.className = "live off"; });
+  source.addEventListener("error", () => { live.textContent = offline(source); live.className = "live off"; });
   source.addEventListener("run", (event) => { place(JSON.parse(event.data)); apply(); });
   source.addEventListener("gone", (event) => {
     const row = document.getElementById("run-" + JSON.parse(event.data).run_id);
@@ -114,7 +121,7 @@
     reload();  // catch up on what changed before (or while) the stream was closed
   });
   source.addEventListener("error", () => {
-    if (live) { live.textContent = "reconnecting…"; live.className = "live off"; }
+    if (live) { live.textContent = offline(source); live.className = "live off"; }
   });
   source.addEventListener("run", (event) => {
     if (JSON.parse(event.data).study_href === part.dataset.studyHref) reload();
