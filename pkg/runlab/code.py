@@ -47,11 +47,20 @@ def code_block(packages: Iterable[str]) -> dict[str, Any]:
     return {"packages": fingerprints, "git_commits": commits}
 
 
-def changed_packages(record: Mapping[str, Any]) -> list[str]:
-    """Packages whose source differs now from what produced the run of ``record`` (none when unknown)."""
+def changed_packages(record: Mapping[str, Any], current: dict[str, str | None] | None = None) -> list[str]:
+    """Packages whose source differs now from what produced the run of ``record`` (none when unknown).
+
+    ``current`` caches the fingerprints found now, by package, across many records (a table of runs).
+    """
+    seen = {} if current is None else current
     recorded = (record.get("code") or {}).get("packages") or {}
-    return [name for name, fingerprint in sorted(recorded.items())
-            if fingerprint is not None and package_fingerprint(name) not in (None, fingerprint)]
+    changed = []
+    for name, fingerprint in sorted(recorded.items()):
+        if name not in seen:
+            seen[name] = package_fingerprint(name)
+        if fingerprint is not None and seen[name] not in (None, fingerprint):
+            changed.append(name)
+    return changed
 
 
 @lru_cache(maxsize=None)

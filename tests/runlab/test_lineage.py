@@ -6,9 +6,12 @@ import json
 import shutil
 
 import yaml
+from starlette.testclient import TestClient
 
 from runlab.cli import main
+from runlab.monitor import create_app
 
+from .monitor_support import html_tables
 from .test_identity import _tagged
 
 
@@ -70,6 +73,10 @@ def test_a_changed_stage_source_is_said_by_submit_status_and_show(make_study, ca
     assert capsys.readouterr().out.splitlines()[1].endswith("code changed")
     assert main(["show", run_dir.name, "--runs_root", str(study.runs_root)]) == 0
     assert "CHANGED since: lineage_probe" in capsys.readouterr().out
+    client = TestClient(create_app(study.runs_root), base_url="http://127.0.0.1")
+    row = html_tables(client.get("/").text)["runs"][1]
+    assert row[3] == "complete code changed"
+    assert "code changed since this run: lineage_probe; bump the stage's version" in client.get(f"/runs/{run_dir.name}").text
 
     manifest["stages"]["S01"]["version"] = 2
     study.manifest.write_text(yaml.safe_dump(manifest))

@@ -5,7 +5,8 @@ and re-reads only the records whose key changed, so a request over 10,000 runs d
 files. A record is read through ``records.load_record``: one that is not a valid run record is a row whose
 ``problem`` says why, never an exception out of a refresh. Every row that appears, changes or disappears
 gets the next sequence number: the live feed (``events.py``) sends what changed after the sequence number
-a browser last saw.
+a browser last saw. A complete run whose code changed since (``code.changed_packages``) is marked when its
+row is read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..code import changed_packages
 from ..errors import ConfigError
 from ..record import RECORD_NAME, parse_utc
 from ..run_id import validate_run_id
@@ -41,6 +43,7 @@ class RunRow:
     host: str
     study_href: str | None = None  # the study's page for this run (studies.py), if its study has one
     problem: str | None = None  # why the record is unreadable ("unreadable record: <reason>"), else None
+    code_changed: tuple[str, ...] = ()  # packages whose source differs now from what made this complete run
 
     def elapsed_at(self, now: datetime) -> float | None:
         """Seconds the run took, or has been running for at ``now`` (None when unknown)."""
@@ -53,7 +56,7 @@ class RunRow:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "study": self.study, "stage": self.stage, "status": self.status,
                 "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host,
-                "study_href": self.study_href, "problem": self.problem}
+                "study_href": self.study_href, "problem": self.problem, "code_changed": list(self.code_changed)}
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,14 @@ class Change:
     row: RunRow | None
 
 
-def row_from_record(run_id: str, record: Mapping[str, Any]) -> RunRow:
-    """The table row of a record that ``records.load_record`` validated."""
+def row_from_record(run_id: str, record: Mapping[str, Any], code_now: dict[str, str | None] | None = None) -> RunRow:
+    """The table row of a record that ``records.load_record`` validated; ``code_now`` caches the source
+    fingerprints found now (``code.changed_packages``) across the rows of one refresh."""
     timings = record["timings"]
+    complete = record["stage_status"] == "complete"
     return RunRow(run_id=run_id, study=record["study"], stage=record["stage_tag"], status=record["stage_status"],
                   slurm=slurm_text(record["slurm"]), started_utc=timings["started_utc"], elapsed_s=timings["elapsed_s"],
-                  host=record["host"])
+                  host=record["host"], code_changed=tuple(changed_packages(record, code_now)) if complete else ())
 
 
 def slurm_text(slurm: Mapping[str, Any]) -> str:
@@ -122,12 +127,13 @@ class RunIndex:
     def refresh(self) -> list[Change]:
         """Stat every run's record, re-read those whose (mtime_ns, size) changed; return the new changes."""
         seen = self._stat_records()
+        code_now: dict[str, str | None] = {}  # the source fingerprints of this refresh, found once per package
         with self._lock:
             fresh: list[Change] = []
             for run_id, key in seen.items():
                 if self._keys.get(run_id) == key:
                     continue
-                row = self._read_row(run_id)
+                row = self._read_row(run_id, code_now)
                 self._keys[run_id] = key
                 if self._rows.get(run_id) != row:
                     self._rows[run_id] = row
@@ -164,13 +170,13 @@ class RunIndex:
             seen[entry.name] = (stat.st_mtime_ns, stat.st_size)
         return seen
 
-    def _read_row(self, run_id: str) -> RunRow:
+    def _read_row(self, run_id: str, code_now: dict[str, str | None]) -> RunRow:
         self.reads += 1
         try:
             record = load_record(self.root / run_id)
         except UnreadableRecord as exc:
             return _unreadable_row(run_id, exc.reason)
-        row = row_from_record(run_id, record)
+        row = row_from_record(run_id, record, code_now)
         return row if self._link is None else replace(row, study_href=self._link(record))
 
 
