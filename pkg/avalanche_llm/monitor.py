@@ -18,11 +18,7 @@ import h5py
 import pyarrow.parquet as pq
 import yaml
 
-from runlab.monitor.charts import Mark, Series, line_chart
-from runlab.monitor.files import NotServable, RunFiles
-from runlab.monitor.groups import ConfigGroups
-from runlab.monitor.index import RunRow
-from runlab.monitor.studies import StudyContext
+from runlab.monitor import ConfigGroups, Mark, NotServable, RunFiles, RunRow, Series, StudyContext, line_chart
 
 from .analysis.summarize import TOTAL_LAYER
 from .io.gain_files import gain_raster_name

@@ -20,12 +20,7 @@ import yaml
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from runlab.monitor.charts import Series, line_chart
-from runlab.monitor.files import NotServable
-from runlab.monitor.groups import ConfigGroups
-from runlab.monitor.heatmap import NotAGrid, heatmap_of
-from runlab.monitor.index import RunRow
-from runlab.monitor.studies import StudyContext
+from runlab.monitor import ConfigGroups, NotAGrid, NotServable, RunRow, Series, StudyContext, heatmap_of, line_chart
 
 from .artifacts import G_TT, RHO
 from .ledger import best, generation_summary, ledger_param_names, param_column, read_ledger, top_candidates

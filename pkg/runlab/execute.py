@@ -16,7 +16,7 @@ from .determinism import DeterminismSettings, seed_everything, watch_nondetermin
 from .errors import MissingUpstreamError, RunlabError, SchemaError
 from .gpu import require_cuda_devices
 from .manifest import import_callable
-from .record import parse_utc, utc_now
+from .record import RunStatus, parse_utc, set_status, utc_now
 from .store import ExecutionContext, RunSpec, RunStore
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -
                                   "the run directory was changed while running")
         now = utc_now()
         record["determinism"] = dict(determinism)
-        record["stage_status"] = "complete"
+        set_status(record, RunStatus.COMPLETE)
         record["error"] = None
         record["timings"]["completed_utc"] = now
         elapsed = parse_utc(now) - parse_utc(record["timings"]["started_utc"])
@@ -159,7 +159,7 @@ def _mark_task_done(record: dict[str, Any], task_index: int, determinism: Mappin
 
 def _mark_failed(record: dict[str, Any], exc: Exception) -> None:
     message = str(exc) if isinstance(exc, RunlabError) else f"{type(exc).__name__}: {exc}"
-    record["stage_status"] = "failed"
+    set_status(record, RunStatus.FAILED)
     record["error"] = {"type": type(exc).__name__, "message": message[:4000], "utc": utc_now()}
 
 

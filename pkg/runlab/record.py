@@ -11,6 +11,7 @@ import os
 import platform
 import socket
 from datetime import datetime, timezone
+from enum import Enum
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +25,7 @@ from .schema import check_schema, packaged_validator
 
 __all__ = [
     "RECORD_NAME",
+    "RunStatus",
     "artifact_digest",
     "SCHEMA_VERSION",
     "collect_versions",
@@ -39,6 +41,32 @@ RECORD_NAME = "run_record.json"
 SCHEMA_VERSION = 2
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _VERSIONED_PACKAGES = ("numpy", "torch", "transformers", "jax")
+
+
+class RunStatus(str, Enum):
+    """A run's ``stage_status``. A run is created ``started``; a started run completes or fails; a failed run is
+    started again only by a resume or requeue (or fails again, in a sibling array task); a complete run is final. :func:`set_status` is the one place
+    where a record's status changes."""
+
+    STARTED = "started"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+_TRANSITIONS = {
+    RunStatus.STARTED: {RunStatus.STARTED, RunStatus.COMPLETE, RunStatus.FAILED},  # started again: a restart
+    RunStatus.FAILED: {RunStatus.STARTED, RunStatus.FAILED},  # failed again: a sibling array task
+    RunStatus.COMPLETE: set(),
+}
+
+
+def set_status(record: dict[str, Any], status: RunStatus) -> None:
+    """Move ``record`` to ``status``; SchemaError for a transition the lifecycle does not allow."""
+    current = RunStatus(record["stage_status"])
+    if status not in _TRANSITIONS[current]:
+        raise SchemaError(f"run {record['run_id']} cannot go from {current.value} to {status.value}",
+                          "a complete run is final; only a failed or started run is restarted")
+    record["stage_status"] = status.value
 
 
 def utc_now() -> str:

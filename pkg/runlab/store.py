@@ -30,10 +30,12 @@ from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
     RECORD_NAME,
     SCHEMA_VERSION,
+    RunStatus,
     artifact_digest,
     collect_versions,
     host_name,
     read_record,
+    set_status,
     utc_now,
     write_record,
 )
@@ -215,7 +217,7 @@ class RunStore:
             "run_id": spec.run_id,
             "stage_tag": spec.stage_tag,
             "study": spec.study,
-            "stage_status": "started",
+            "stage_status": RunStatus.STARTED.value,
             "run_id_mode": spec.run_id_mode,
             "config_hash": spec.identity_config.sha256,
             "study_config_hash": spec.study_config.sha256,
@@ -273,7 +275,8 @@ class RunStore:
         record["timings"]["attempts"] += 1
         if not joining:  # siblings may be writing now; a restart follows dead writers only
             remove_stale_temporaries(run_dir)
-            record.update(stage_status="started", error=None, submission_id=spec.submission_id,
+            set_status(record, RunStatus.STARTED)
+            record.update(error=None, submission_id=spec.submission_id,
                           host=context.host, executor=context.executor, verifier=spec.verifier,
                           code=code_block(spec.code_packages))
             record["slurm"] = context.slurm_block()

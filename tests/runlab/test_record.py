@@ -105,3 +105,16 @@ def test_bad_annotation_is_one_line_exit_2_and_fails_the_run(make_study, capsys,
     record = read_record(run_dir)
     assert record["stage_status"] == "failed" and record["annotations"] == {"synthetic": True}
 
+
+
+def test_the_status_moves_only_as_the_lifecycle_allows():
+    from runlab.errors import SchemaError
+    from runlab.record import RunStatus, set_status
+
+    record = {"run_id": "RUN_S01_0123456789ab", "stage_status": "started"}
+    for status in (RunStatus.FAILED, RunStatus.FAILED, RunStatus.STARTED, RunStatus.COMPLETE):
+        set_status(record, status)
+        assert record["stage_status"] == status.value == status
+    for status in RunStatus:
+        with pytest.raises(SchemaError, match=f"cannot go from complete to {status.value}"):
+            set_status(record, status)
