@@ -192,13 +192,18 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     if args.manifest is None:
-        store = _store_without_manifest(args)
-        rows = status_rows(store, None)
-    else:
-        study = _load_study(args)
-        store = study.store
-        rows = status_rows(store, {run_id: tag for plan in study.plans for tag, run_id in plan.run_ids.items()})
-    print(render_table(rows))
+        rows = status_rows(_store_without_manifest(args), None)
+        print(render_table(rows))
+        return int(ExitCode.OK)
+    study = _load_study(args)
+    rows = status_rows(study.store, {run_id: tag for plan in study.plans for tag, run_id in plan.run_ids.items()})
+    if len(study.plans) == 1:
+        print(render_table(rows))
+        return int(ExitCode.OK)
+    by_id = {row.run_id: row for row in rows}
+    for number, plan in enumerate(study.plans, start=1):  # a sweep: its runs config by config, shared ones in each
+        print(f"config {number}/{len(study.plans)}: {plan.label}")
+        print(render_table([by_id[run_id] for run_id in plan.run_ids.values()]))
     return int(ExitCode.OK)
 
 

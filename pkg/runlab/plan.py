@@ -24,6 +24,7 @@ class Plan:
     manifest: Manifest  # expanded for ``config``
     config: ResolvedConfig  # the whole resolved study config
     identities: Mapping[str, StageIdentity]  # in dependency order
+    label: str = ""  # what sets this config apart in its sweep ("a.b=1, c=2"), empty outside a sweep
 
     @property
     def run_ids(self) -> dict[str, str]:

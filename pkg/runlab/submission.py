@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -50,7 +50,8 @@ def load_study(manifest: Path | str, *, config: Path | str | None = None,
         settings = {**dict(overrides or {}), **point}
         source = f"config {path}" + (f" with {_describe(settings)}" if settings else "")
         data = apply_overrides(raw, settings.items(), source)
-        plans.append(plan_config(loaded, resolve_config_data(data, registry, schema, source)))
+        plan = plan_config(loaded, resolve_config_data(data, registry, schema, source))
+        plans.append(replace(plan, label=_describe(point)))
     root = resolve_runs_root(str(runs_root) if runs_root is not None else None, canon_runs_dir(registry))
     return Study(manifest=loaded, plans=plans, store=RunStore(root))
 

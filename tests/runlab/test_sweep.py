@@ -48,6 +48,12 @@ def test_a_sweep_runs_each_distinct_run_once(make_study, capsys, tmp_path):
     again = main(study.args("submit", "--sweep", "test.s01=1,2", "--sweep", "test.s02=10,20,30"))
     assert again == 0 and capsys.readouterr().out.count("already complete; skipped") == 1 + 2 + 6
     assert _executions(witness) == {"S00": 1, "S01": 2, "S02": 6}
+    status = main(["status", str(study.manifest), "--config", str(study.config), "--runs_root", str(study.runs_root),
+                   "--sweep", "test.s01=1,2", "--sweep", "test.s02=10,20,30"])
+    lines = capsys.readouterr().out.splitlines()
+    headers = [line for line in lines if line.startswith("config ")]
+    assert status == 0 and headers[0] == "config 1/6: test.s01=1, test.s02=10" and len(headers) == 6
+    assert sum(" complete" in line for line in lines) == 6 * 3  # each config's three runs, shared ones in each
 
 
 def test_set_values_are_yaml_typed_and_checked_like_the_file(make_study, capsys, tmp_path):
