@@ -17,26 +17,24 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from .backends import Backend, LocalBackend, Started, StartRun
 from .code import changed_packages
 from .determinism import DeterminismSettings
 from .errors import RunExistsError, RunlabError, SchemaError
 from .execute import StageJob
 from .ledger import Claim, Ledger
 from .manifest import Manifest, Stage, import_callable
-from .profile import Profile
 from .identity import StageIdentity
 from .plan import Plan
+from .profile import Profile
 from .record import host_name
 from .scheduler import JobState, query_job_states
 from .store import RunSpec, RunStore
 from .verify import verify_run
 
-if TYPE_CHECKING:
-    from .slurm_backend import SlurmBackend
-
-__all__ = ["StageOutcome", "SubmitOptions", "Submitter", "build_stage_job", "pending_tasks"]
+__all__ = ["StageOutcome", "SubmitOptions", "Submitter", "build_stage_job"]
 
 _WAIT_POLL_S = 0.2
 _WAIT_REPORT_S = 30.0
@@ -118,37 +116,48 @@ class Submitter:
         self.say = say
         self.ledger = Ledger(store)
         self.submission_id = secrets.token_hex(8)
-        self.slurm: SlurmBackend | None = None
+        self.backend: Backend
         if profile.executor == "slurm":
             from .slurm_backend import SlurmBackend  # submitit loads only for SLURM profiles
 
-            self.slurm = SlurmBackend(profile, store, plans[0].manifest.study)
+            self.backend = SlurmBackend(profile, store, plans[0].manifest.study)
+        else:
+            self.backend = LocalBackend(profile.executor, store, say)
+        self.queues = self.backend.executor == "slurm"  # queued jobs run later; local runs finish before the next
         self.work = self._distinct_work(plans)
         # SLURM and dry runs import every entry up front, so a typo fails before anything is queued;
         # local runs import a stage's entry only when they are about to run it, so that racing
         # submitters that only wait for a winner do not pay for the study's imports.
-        if self.slurm is not None or options.dry_run:
+        if self.queues or options.dry_run:
             for item in self.work:
                 _check_entries(item.plan.manifest, [item.tag])
         self._completing_job: dict[str, str] = {}  # run id -> SLURM job whose success completes it
         self._foreign: dict[str, Claim] = {}  # run id -> live claim of another submitter
 
     def submit(self) -> list[StageOutcome]:
-        """Decide and act for every run; raises RunExistsError before acting if any run blocks."""
+        """Decide and act for every run, one group (a stage across the sweep) at a time, upstream groups first;
+        raises RunExistsError before acting if any run blocks."""
         states = self._claimed_job_states()
         self._refuse_existing_runs(states)
-        if self.slurm is not None and not self.options.dry_run:
-            return self._queue_all(states)
-        outcomes = []
-        for item in self.work:
-            outcome = self._stage(item, states)
-            if outcome.action == "in progress" and self.slurm is None:
-                self.say(_describe(outcome))
-                self._await(item, self._foreign[item.run_id])
-                outcome = replace(outcome, action="complete", detail=f"completed by {outcome.detail}")
-            self.say(_describe(outcome))
-            outcomes.append(outcome)
-        return outcomes
+        outcomes: dict[str, StageOutcome] = {}
+        for group in _stage_groups(self.work):
+            starting: list[tuple[_Work, StartRun]] = []
+            for item in group:
+                decided = self._decide(item, states)
+                if isinstance(decided, StartRun):
+                    starting.append((item, decided))
+                    continue
+                if decided.action == "in progress" and not self.queues:
+                    self.say(_describe(decided))
+                    self._await(item, self._foreign[item.run_id])
+                    decided = replace(decided, action="complete", detail=f"completed by {decided.detail}")
+                outcomes[item.run_id] = decided
+                self.say(_describe(decided))
+            if starting:
+                for (item, run), started in zip(starting, self.backend.start([run for _, run in starting])):
+                    outcomes[item.run_id] = self._started(item, run, started)
+                    self.say(_describe(outcomes[item.run_id]))
+        return [outcomes[item.run_id] for item in self.work]
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -204,7 +213,7 @@ class Submitter:
         return not self.options.run_upstream and bool(self.options.targets) and tag not in self.options.targets
 
     def _claimed_job_states(self) -> dict[str, JobState]:
-        if self.slurm is None:
+        if not self.queues:
             return {}
         job_ids = [job_id for item in self.work if (claim := self.ledger.read(item.run_id))
                    for job_id in claim.job_ids]
@@ -223,23 +232,15 @@ class Submitter:
 
     # -- acting --------------------------------------------------------------------------------
 
-    def _stage(self, item: _Work, states: Mapping[str, JobState]) -> StageOutcome:
-        """Local (or dry) execution of one run: decide under its lock, then run it here."""
+    def _decide(self, item: _Work, states: Mapping[str, JobState]) -> StageOutcome | StartRun:
+        """Under the run's lock: its outcome when there is nothing to start (complete, in progress elsewhere, a dry
+        run), else the run to start, with the claim written for it (a claim without SLURM jobs yet stands while
+        this submitter lives)."""
+        run_id = item.run_id
         if self.options.dry_run:
             return self._peek(item)
-        if self._may_run(item.run_id, states):
+        if not self.queues and self._may_run(run_id, states):
             _check_entries(item.plan.manifest, [item.tag])  # before its lock: a bad entry writes nothing
-        decided = self._decide(item, states)
-        if isinstance(decided, StageOutcome):
-            return decided
-        job, record, claim = decided
-        return self._run_here(item, job, record, claim)
-
-    def _decide(self, item: _Work, states: Mapping[str, JobState]
-                ) -> StageOutcome | tuple[StageJob, Mapping | None, Claim]:
-        """Under the run's lock: its outcome when there is nothing to do, else the job to run or queue, with the
-        claim written for it (a SLURM claim without jobs yet stands while this submitter lives)."""
-        run_id = item.run_id
         with self.store.lock(run_id):
             record = self.store.read_record(run_id)
             if record is not None and record["stage_status"] == "complete":
@@ -255,50 +256,19 @@ class Submitter:
                                      "pass --allow_resume to continue it")
             claim = self._claim(run_id)
             self.ledger.write(claim)
-        return self._job(item), record, claim
+        job = self._job(item)
+        after = [self._completing_job[need] for need in job.spec.upstream_run_ids.values()
+                 if need in self._completing_job]
+        return StartRun(item.stage, job, record, claim, after)
 
-    def _queue_all(self, states: Mapping[str, JobState]) -> list[StageOutcome]:
-        """SLURM: the runs of one stage (and seed) across the sweep go into one job array, upstream groups first;
-        an array stage's run is its own array plus fan-in."""
-        assert self.slurm is not None
-        outcomes: dict[str, StageOutcome] = {}
-        for group in _stage_groups(self.work):
-            plain: list[tuple[_Work, StageJob]] = []
-            for item in group:
-                decided = self._decide(item, states)
-                if isinstance(decided, StageOutcome):
-                    outcomes[item.run_id] = decided
-                    self.say(_describe(decided))
-                    continue
-                job, record, _ = decided
-                if item.stage.array is None:
-                    plain.append((item, job))
-                    continue
-                upstream = self._dependencies(job)
-                job_ids = self.slurm.launch(item.stage, job, pending_tasks(item.stage, record), upstream)
-                outcomes[item.run_id] = self._queued(item, job_ids, upstream)
-            if len(plain) == 1:
-                (item, job), upstream = plain[0], self._dependencies(plain[0][1])
-                outcomes[item.run_id] = self._queued(item, self.slurm.launch(item.stage, job, None, upstream), upstream)
-            elif plain:
-                after = [self._dependencies(job) for _, job in plain]
-                job_ids = self.slurm.launch_sweep(plain[0][0].stage, [job for _, job in plain], after)
-                for (item, _), job_id, upstream in zip(plain, job_ids, after):
-                    outcomes[item.run_id] = self._queued(item, (job_id,), upstream)
-        return [outcomes[item.run_id] for item in self.work]
-
-    def _dependencies(self, job: StageJob) -> list[str]:
-        """The SLURM jobs whose success completes the upstream runs of ``job`` that are queued or running."""
-        return [self._completing_job[need] for need in job.spec.upstream_run_ids.values() if need in self._completing_job]
-
-    def _queued(self, item: _Work, job_ids: tuple[str, ...], upstream: list[str]) -> StageOutcome:
+    def _started(self, item: _Work, run: StartRun, started: Started) -> StageOutcome:
+        """The outcome of a run its backend started; a queued run's claim now names its jobs."""
+        if not started.job_ids:
+            return self._outcome(item, "ran", started.detail)
         with self.store.lock(item.run_id):
-            self.ledger.write(self._claim(item.run_id, tuple(job_ids)))
-        self._completing_job[item.run_id] = job_ids[-1]
-        after = f" after {','.join(upstream)}" if upstream else ""
-        outcome = self._outcome(item, "queued", f"SLURM job(s) {','.join(job_ids)}{after}", tuple(job_ids))
-        self.say(_describe(outcome))
-        return outcome
+            self.ledger.write(self._claim(item.run_id, started.job_ids))
+        self._completing_job[item.run_id] = started.job_ids[-1]
+        return self._outcome(item, "queued", started.detail, started.job_ids)
 
     def _outcome(self, item: _Work, action: str, detail: str = "", job_ids: tuple[str, ...] = ()) -> StageOutcome:
         return StageOutcome(item.tag, item.run_id, action, detail, job_ids, item.configs)
@@ -337,31 +307,6 @@ class Submitter:
     def _claim(self, run_id: str, job_ids: tuple[str, ...] = ()) -> Claim:
         return Claim(run_id=run_id, submission_id=self.submission_id, executor=self.profile.executor,
                      host=host_name(), pid=os.getpid(), job_ids=job_ids)
-
-    def _run_here(self, item: _Work, job: StageJob, record: Mapping | None, claim: Claim) -> StageOutcome:
-        started = time.monotonic()
-        try:
-            tasks = pending_tasks(item.stage, record)
-            if tasks is None:
-                self._call(job)
-            else:
-                for number, task in enumerate(tasks, start=1):
-                    self._call(replace(job, task_index=task))
-                    self.say(f"{item.tag}: array task {task} done ({number}/{len(tasks)})")
-                self._call(replace(job, fan_in=True))
-        finally:
-            with self.store.lock(claim.run_id):
-                self.ledger.release(claim)
-        return self._outcome(item, "ran", f"{time.monotonic() - started:.2f} s here")
-
-    def _call(self, job: StageJob) -> None:
-        if self.profile.executor == "debug":
-            import submitit
-
-            executor = submitit.DebugExecutor(folder=self.store.internal_dir / "debug" / job.spec.run_id)
-            executor.submit(job).result()
-        else:
-            job()
 
     def _await(self, item: _Work, claim: Claim) -> None:
         """Block until another submitter's local run of ``item`` completes; fail if it dies first."""
@@ -411,14 +356,6 @@ def _stage_groups(work: Sequence[_Work]) -> list[list[_Work]]:
 def _status(store: RunStore, run_id: str) -> str:
     record = store.read_record(run_id)
     return "missing" if record is None else record["stage_status"]
-
-
-def pending_tasks(stage: Stage, record: Mapping | None) -> list[int] | None:
-    """Array task indices still to run (all of them for a new run); None for a plain stage."""
-    if stage.array is None:
-        return None
-    done = set(record["array"]["done"]) if record is not None and record.get("array") else set()
-    return [task for task in range(stage.array) if task not in done]
 
 
 def _describe(outcome: StageOutcome) -> str:

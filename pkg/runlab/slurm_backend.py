@@ -6,9 +6,11 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import submitit
 
+from .backends import Started, StartRun, pending_tasks
 from .errors import RunlabError
 from .execute import StageJob
 from .manifest import Stage
@@ -33,6 +35,10 @@ class SbatchPacer:
             if now < self._next:
                 time.sleep(self._next - now)
             self._next = max(now, self._next) + self.interval_s
+
+
+def _queued(job_ids: tuple[str, ...], after: list[str]) -> Started:
+    return Started(f"SLURM job(s) {','.join(job_ids)}" + (f" after {','.join(after)}" if after else ""), job_ids)
 
 
 def sweep_dependency(after: list[list[str]]) -> str | None:
@@ -70,7 +76,10 @@ def array_chunks(tasks: list[int], limit: int) -> list[list[int]]:
 
 
 class SlurmBackend:
-    """Queues the jobs of one submission; each stage's jobs log under ``<runs root>/.runlab/slurm/<run id>``."""
+    """Queues the jobs of one submission (a ``backends.Backend``); each stage's jobs log under
+    ``<runs root>/.runlab/slurm/<run id>`` (a sweep's array under ``<TAG>_sweep_<submission>``)."""
+
+    executor = "slurm"
 
     def __init__(self, profile: Profile, store: RunStore, study: str) -> None:
         self.profile = profile
@@ -78,6 +87,17 @@ class SlurmBackend:
         self.study = study
         self.pacer = SbatchPacer(profile.slurm.sbatch_per_s)
         self._array_limit: int | None = None
+
+    def start(self, runs: Sequence[StartRun]) -> Iterator[Started]:
+        """Queue one group: an array stage's runs each as arrays plus a fan-in, one plain run as one job, and the
+        plain runs of a stage across a sweep as one job array."""
+        if runs[0].stage.array is not None or len(runs) == 1:
+            for run in runs:
+                yield _queued(self.launch(run.stage, run.job, pending_tasks(run.stage, run.record), run.after), run.after)
+            return
+        job_ids = self.launch_sweep(runs[0].stage, [run.job for run in runs], [run.after for run in runs])
+        for run, job_id in zip(runs, job_ids):
+            yield _queued((job_id,), run.after)
 
     def launch(self, stage: Stage, job: StageJob, tasks: list[int] | None, after: list[str]) -> tuple[str, ...]:
         """Queue ``job`` (or its ``tasks`` as arrays and a fan-in); returns job ids, the completing one last."""
