@@ -55,7 +55,7 @@ def branching_curves(metrics: Sequence[Mapping[str, Any]], gstar: Mapping[str, A
         if row["source"] == "data" and row["metric"] in ("m_mr", "m_conventional", "m_mr_stderr"):
             curves[(row["layer"], row["metric"])][row["gain"]] = row["value"]
     failures = _fit_failures(fit_status)
-    figure = Figure(figsize=(6.4, 4.4 + 0.14 * len(failures)), dpi=100)
+    figure = Figure(figsize=(8.0, 4.2 + 0.1 * len(failures)), dpi=100)
     axes = figure.add_subplot()
     layers = sorted({layer for layer, _ in curves if layer != TOTAL_LAYER})
 
@@ -87,10 +87,10 @@ def branching_curves(metrics: Sequence[Mapping[str, Any]], gstar: Mapping[str, A
     axes.set_xlabel("gain g")
     axes.set_ylabel("branching ratio m")
     axes.set_title("F03 branching ratio against gain (MR ± jackknife standard error)", fontsize=9)
-    axes.legend(fontsize=6, ncol=2, loc="lower right")
+    axes.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     note = "failed MR fits (not candidates for g*):\n" + "\n".join(failures) if failures else "every MR fit passed"
     figure.text(0.01, 0.01, note, fontsize=6, va="bottom", ha="left", color="red" if failures else "black")
-    figure.tight_layout(rect=(0.0, 0.03 + 0.028 * (len(failures) + 1), 1.0, 1.0))
+    figure.tight_layout(rect=(0.0, 0.1 * (len(failures) + 2) / (4.2 + 0.1 * len(failures)), 1.0, 1.0))
     return figure
 
 
