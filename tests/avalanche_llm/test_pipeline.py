@@ -13,11 +13,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from matplotlib.figure import Figure
 
 from avalanche_llm import cli
 from avalanche_llm.analysis.gstar import OUTCOMES, is_gstar_gain
 from avalanche_llm.config import load_study_config
 from avalanche_llm.io.schema_validate import table_spec, validate_record
+from avalanche_llm.plotting.figures import mark_demo
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 from runlab import cli as runlab_cli
 
@@ -209,6 +211,13 @@ def test_phase8_exports_every_table_and_figure_and_a_report_of_verified_runs(two
     t03 = pq.read_table(run_dir / "tables/table_T03_BEHAVIOUR.parquet").to_pylist()
     accuracy = pq.read_table(roots[0] / phase_run_id(config, "phase6arc") / "results/arc_accuracy.parquet").to_pylist()
     assert [row["acc"] for row in t03] == [row["acc"] for row in accuracy]
+    # the tiny GPT-2 has random weights: the report, every table's rows and LaTeX caption say so
+    note = "DEMO MODEL (random weights, avalanche_llm.model.random_model seed 0): these numbers test the machinery"
+    assert report.splitlines()[2].startswith(f"> **{note}") and report.count(note) >= 5
+    for table in ("table_T01_SUMMARY", "table_T02_CRITICALITY_PERFORMANCE", "table_T03_BEHAVIOUR"):
+        rows = pq.read_table(run_dir / f"tables/{table}.parquet").to_pylist()
+        assert rows and all(row["model_note"].startswith(note) for row in rows)
+        assert f"\\textbf{{{note}" in (run_dir / f"tables/{table}.tex").read_text()
 
 
 def test_phase8_refuses_to_export_from_a_damaged_run(two_cli_runs, tmp_path: Path,
@@ -225,3 +234,10 @@ def test_phase8_refuses_to_export_from_a_damaged_run(two_cli_runs, tmp_path: Pat
     assert _phase("phase8", config_path, root) == 2
     err = capsys.readouterr().err
     assert f"upstream run {phase_run_id(config, 'phase4')} (S04) does not verify" in err
+
+
+def test_demo_figures_carry_the_note_and_real_ones_do_not() -> None:
+    note = "DEMO MODEL (random weights): these numbers test the machinery, not the science"
+    marked = mark_demo(Figure(), note)
+    assert {text.get_text() for text in marked.texts} == {"DEMO MODEL", note}
+    assert mark_demo(Figure(), "").texts == []

@@ -89,16 +89,20 @@ def _gstar_clause(gstar: Mapping[str, Any]) -> str:
     return gstar["message"].split(":")[0].replace("g*", "$g^\\ast$") + " (no row in bold)"
 
 
-def t01_caption(gstar: Mapping[str, Any]) -> str:
-    """Caption of T01 from ``results/gstar.json``."""
-    return (f"Branching ratios and avalanche exponents against gain; {_gstar_clause(gstar)}; null rows are "
-            f"shuffles of the rasters at $g = {gstar['reference_gain']:g}$ (spec/12). " + status_legend())
+def _demo(note: str) -> str:
+    return f"\\textbf{{{note}.}} " if note else ""
 
 
-def t03_caption(gstar: Mapping[str, Any]) -> str:
-    """Caption of T03 from ``results/gstar.json``."""
-    return ("Total branching ratio, ARC accuracy and perplexity against gain with bootstrap intervals; "
-            f"{_gstar_clause(gstar)} (spec/20, spec/21). " + status_legend())
+def t01_caption(gstar: Mapping[str, Any], note: str = "") -> str:
+    """Caption of T01 from ``results/gstar.json``, led by the demo note of a demo model."""
+    return (f"{_demo(note)}Branching ratios and avalanche exponents against gain; {_gstar_clause(gstar)}; null rows "
+            f"are shuffles of the rasters at $g = {gstar['reference_gain']:g}$ (spec/12). {status_legend()}")
+
+
+def t03_caption(gstar: Mapping[str, Any], note: str = "") -> str:
+    """Caption of T03 from ``results/gstar.json``, led by the demo note of a demo model."""
+    return (f"{_demo(note)}Total branching ratio, ARC accuracy and perplexity against gain with bootstrap intervals; "
+            f"{_gstar_clause(gstar)} (spec/20, spec/21). {status_legend()}")
 
 
 def latex_table(rows: Sequence[Row], columns: Sequence[Column], caption: str, label: str,

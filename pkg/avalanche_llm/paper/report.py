@@ -48,8 +48,11 @@ def _failed_fits(t01: Sequence[Row], t03: Sequence[Row]) -> list[str]:
 
 
 def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gstar: Mapping[str, Any],
-                    t01: Sequence[Row], t02: Sequence[Row], t03: Sequence[Row], outputs: Mapping[str, str]) -> str:
+                    t01: Sequence[Row], t02: Sequence[Row], t03: Sequence[Row], outputs: Mapping[str, str],
+                    note: str = "") -> str:
+    """The report; ``note`` is the demo note of a demo model (``model.demo.demo_note``), set above everything."""
     study = config["avalanche_llm"]
+    demo = [f"**{note}.**", ""] if note else []
     model = runs["S01"].annotations.get("model", {})
     text = runs["S01"].annotations.get("text", {})
     arc = runs["S06ARC"].annotations.get("arc", {})
@@ -57,6 +60,7 @@ def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gsta
     lines = [
         "# avalanche_llm: neuronal avalanches against gain, and what the model can do",
         "",
+        *([f"> **{note}.** Every table and figure below carries this note.", ""] if note else []),
         "Assembled by phase 8 (S08) from the artifacts of the runs listed at the end, each of which passed "
         "`runlab verify` (rehash, record, stage verifier) first. Nothing here ran the model.",
         "",
@@ -94,16 +98,19 @@ def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gsta
         "",
         f"## Table T03: behaviour against gain (`tables/{outputs['t03']}.csv`, `.parquet`, `.tex`)",
         "",
+        *demo,
         *_markdown_table(_flagged(t03, "b_tot", "b_tot_fit_status"),
                          ["gain", "is_gstar", "b_tot", "b_tot_low", "b_tot_high", "b_tot_fit_status", "acc", "acc_low",
                           "acc_high", "perplexity", "perplexity_low", "perplexity_high"]),
         "",
         f"## Table T02: criticality against performance (`tables/{outputs['t02']}.csv`, `.parquet`, `.tex`)",
         "",
+        *demo,
         *_markdown_table(t02, ["performance_metric", "n_gains", "rho", "low", "high", "p_permutation", "p_holm"]),
         "",
         f"## Table T01: avalanche summary (`tables/{outputs['t01']}.csv`, `.parquet`, `.tex`)",
         "",
+        *demo,
         *_markdown_table(_flagged(t01, "b_tot_mr", "b_tot_fit_status"),
                          ["source", "gain", "is_gstar", "b_tot_mr", "b_tot_mr_stderr", "b_tot_fit_status",
                           "b_tot_conventional", "m_mr_layer_median", "n_layers_fit_ok", "n_avalanches", "tau_median",
@@ -111,6 +118,7 @@ def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gsta
         "",
         "## Figures",
         "",
+        *demo,
         *(f"![{key.upper()}](../figs/{outputs[key]}.png) (`figs/{outputs[key]}.pdf`)" for key in ("f03", "f04", "f05")),
         "",
         "## Runs used",

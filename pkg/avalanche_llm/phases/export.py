@@ -21,7 +21,8 @@ from ..io.schema_validate import table_from_rows, validate_figure
 from ..analysis.gstar import is_gstar_gain
 from ..paper.export import T02_LATEX_COLUMNS, T03_LATEX_COLUMNS, latex_table, summary_latex, t01_caption, t03_caption
 from ..paper.report import report_markdown
-from ..plotting.figures import performance_curves, performance_vs_criticality
+from ..model.demo import demo_note
+from ..plotting.figures import mark_demo, performance_curves, performance_vs_criticality
 
 __all__ = ["export_paper", "used_runs"]
 
@@ -49,12 +50,14 @@ def export_paper(run: Run) -> None:
                               f"see `runlab verify {view.run_id}`")
     names = _output_names()
     gstar = read_json(runs["S02"], "results/gstar.json")
+    note = demo_note(runs["S01"].annotations.get("model", {}))
     t01 = read_rows(runs["S05"], f"tables/{settings.outputs.table_t01}.parquet")
-    _table(run, settings.outputs.table_t01, t01, summary_latex(t01, t01_caption(gstar)))
+    _table(run, settings.outputs.table_t01, t01, summary_latex(t01, t01_caption(gstar, note)))
     t02 = read_rows(runs["S07"], f"tables/{names['t02']}.parquet")
-    _table(run, names["t02"], t02, latex_table(t02, T02_LATEX_COLUMNS, _T02_CAPTION, "tab:T02"))
-    t03 = _behaviour_rows(settings, runs, gstar)
-    _table(run, names["t03"], t03, latex_table(t03, T03_LATEX_COLUMNS, t03_caption(gstar), "tab:T03",
+    t02_caption = (f"\\textbf{{{note}.}} " if note else "") + _T02_CAPTION
+    _table(run, names["t02"], t02, latex_table(t02, T02_LATEX_COLUMNS, t02_caption, "tab:T02"))
+    t03 = _behaviour_rows(settings, runs, gstar, note)
+    _table(run, names["t03"], t03, latex_table(t03, T03_LATEX_COLUMNS, t03_caption(gstar, note), "tab:T03",
                                                bold=lambda row: bool(row["is_gstar"])))
     for fmt in ("pdf", "png"):
         name = f"figs/{settings.outputs.fig_f03}.{fmt}"
@@ -63,10 +66,10 @@ def export_paper(run: Run) -> None:
     for name, figure in ((names["f04"], performance_curves(t03, gstar)),
                          (names["f05"], performance_vs_criticality(t03, accuracy))):
         validate_figure(name, figure)
-        run.write_figure(name, figure)
+        run.write_figure(name, mark_demo(figure, note))
     outputs = {"t01": settings.outputs.table_t01, "t02": names["t02"], "t03": names["t03"],
                "f03": settings.outputs.fig_f03, "f04": names["f04"], "f05": names["f05"]}
-    text = report_markdown(run.config, runs, gstar, t01, t02, t03, outputs)
+    text = report_markdown(run.config, runs, gstar, t01, t02, t03, outputs, note)
     run.write_bytes(f"results/{names['report']}.md", text.encode("utf-8"))
     print(f"S08: {len(runs)} upstream runs verified; report results/{names['report']}.md, tables "
           f"{', '.join(outputs[k] for k in ('t01', 't02', 't03'))}, figures "
@@ -92,9 +95,9 @@ def _table(run: Run, name: str, rows: list[dict[str, Any]], latex: str) -> None:
 
 
 def _behaviour_rows(settings: StudySettings, runs: Mapping[str, RunView], gstar: Mapping[str, Any],
-                    ) -> list[dict[str, Any]]:
+                    note: str) -> list[dict[str, Any]]:
     """T03: per behaviour gain, b_tot with the status of its fit and the performance metrics, with their S07
-    intervals."""
+    intervals, and the model's demo ``note`` in every row."""
     intervals = {(row["metric"], row["gain"], row["layer"]): row
                  for row in read_rows(runs["S07"], "results/confidence_intervals.parquet")}
     rows = []
@@ -106,6 +109,6 @@ def _behaviour_rows(settings: StudySettings, runs: Mapping[str, RunView], gstar:
                 row[key + suffix] = found[column] if found else math.nan
             if key == "b_tot":
                 row["b_tot_fit_status"] = found["fit_status"] if found else "no_estimate"
-        rows.append(row)
+        rows.append({**row, "model_note": note})
     return rows
 

@@ -25,6 +25,7 @@ from ..config import StudySettings
 from ..io.artifacts import read_parquet
 from ..io.schema_validate import table_from_rows
 from ..metrics.branching import branching_estimates
+from ..model.demo import demo_note
 from ..raster.build import total_activity
 from .behaviour import gain_rows
 from .sweep import read_gain_rasters
@@ -75,7 +76,8 @@ def statistics(run: Run) -> None:
 
     performance = _performance(run, settings, rng, window_draws, add)
     run.write_results("confidence_intervals", table_from_rows("confidence_intervals", rows))
-    associations = _associations(b_tot, performance, confidence)
+    note = demo_note(sweep.upstream("S01").annotations.get("model", {}))
+    associations = [{**row, "model_note": note} for row in _associations(b_tot, performance, confidence)]
     name = load_canon().lookup("CANON.OUTPUT.TABLE_T02_CRITICALITY_PERFORMANCE")
     run.write_table(name, table_from_rows(name, associations))
     print(f"S07: {len(rows)} intervals ({n_boot} resamples, {confidence:.0%}); association of |b_tot - 1| with "

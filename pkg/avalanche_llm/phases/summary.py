@@ -13,7 +13,8 @@ from ..config import StudySettings
 from ..io.artifacts import read_json, read_parquet, read_rows
 from ..io.schema_validate import table_from_rows, validate_figure
 from ..paper.export import summary_latex, t01_caption
-from ..plotting.figures import branching_curves
+from ..model.demo import demo_note
+from ..plotting.figures import branching_curves, mark_demo
 from ..plotting.tables import summary_rows
 
 __all__ = ["summarize"]
@@ -32,10 +33,11 @@ def summarize(run: Run) -> None:
     avalanches = read_parquet(measured, "results/avalanches.parquet")
     counts = Counter(zip(avalanches["source"], avalanches["gain"]))
     fit_status = {(row["source"], row["gain"], row["layer"]): row["fit_status"] for row in branching}
-    summary = summary_rows(rows, gstar, counts, fit_status)
+    note = demo_note(sweep.upstream("S01").annotations.get("model", {}))
+    summary = summary_rows(rows, gstar, counts, fit_status, note)
     run.write_table(names.table_t01, table_from_rows(names.table_t01, summary))
-    run.write_bytes(f"tables/{names.table_t01}.tex", summary_latex(summary, t01_caption(gstar)).encode("utf-8"))
-    figure = branching_curves(rows, gstar, fit_status)
+    run.write_bytes(f"tables/{names.table_t01}.tex", summary_latex(summary, t01_caption(gstar, note)).encode("utf-8"))
+    figure = mark_demo(branching_curves(rows, gstar, fit_status), note)
     validate_figure(names.fig_f03, figure)
     run.write_figure(names.fig_f03, figure)
     print(f"S05: {len(rows)} metric rows; {names.table_t01} and {names.fig_f03} written ({gstar_label(gstar)})",

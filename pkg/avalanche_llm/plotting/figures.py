@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from ..analysis.gstar import gstar_label
 from ..analysis.summarize import TOTAL_LAYER
 
-__all__ = ["M_AXIS", "branching_curves", "gstar_marks", "performance_curves", "performance_vs_criticality"]
+__all__ = ["M_AXIS", "branching_curves", "gstar_marks", "mark_demo", "performance_curves", "performance_vs_criticality"]
 
 
 M_AXIS = (-0.1, 1.6)
@@ -32,6 +32,15 @@ def _fit_failures(fit_status: Mapping[tuple[str, float, int], str]) -> list[str]
     n_layers = len({layer for (_, _, layer) in fit_status if layer != TOTAL_LAYER})
     lines += [f"g = {gain:g}: {len(failed)} of {n_layers} layer fits failed" for gain, failed in sorted(layers.items())]
     return lines
+
+
+def mark_demo(figure: Figure, note: str) -> Figure:
+    """A demo model's note across the figure (in red, over the panels); nothing for a real model."""
+    if note:
+        figure.text(0.5, 0.5, "DEMO MODEL", fontsize=40, color="red", alpha=0.15, ha="center", va="center",
+                    rotation=25, transform=figure.transFigure)
+        figure.text(0.5, 0.995, note, fontsize=6, color="red", ha="center", va="top", transform=figure.transFigure)
+    return figure
 
 
 def gstar_marks(axes: Any, gstar: Mapping[str, Any]) -> None:

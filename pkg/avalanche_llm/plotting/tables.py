@@ -21,10 +21,11 @@ def _median(values: list[float]) -> float:
 
 def summary_rows(metrics: Sequence[Mapping[str, Any]], gstar: Mapping[str, Any],
                  n_avalanches: Mapping[tuple[str, float], int], fit_status: Mapping[tuple[str, float, int], str],
-                 ) -> list[dict[str, Any]]:
+                 model_note: str = "") -> list[dict[str, Any]]:
     """T01 rows: total branching ratios with the status of their fit, the median layer m over the layers whose
     fit passed, layer medians of the fitted exponents, avalanche counts. ``gstar`` is ``results/gstar.json``;
-    ``fit_status`` the MR fit status per (source, gain, layer), layer -1 the total."""
+    ``fit_status`` the MR fit status per (source, gain, layer), layer -1 the total; ``model_note`` the demo
+    note of the model (``model.demo.demo_note``), written in every row."""
     by_key: dict[tuple[str, float], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     total: dict[tuple[str, float], dict[str, float]] = defaultdict(dict)
     for row in metrics:
@@ -48,6 +49,6 @@ def summary_rows(metrics: Sequence[Mapping[str, Any]], gstar: Mapping[str, Any],
             "tau_median": _median(layers["size_alpha"]), "alpha_median": _median(layers["duration_alpha"]),
             "gamma_fit_median": _median(layers["crackling_gamma_fit"]),
             "gamma_pred_median": _median(layers["crackling_gamma_pred"]),
-            "p_gof_size_median": _median(layers["size_p_gof"]),
+            "p_gof_size_median": _median(layers["size_p_gof"]), "model_note": model_note,
         })
     return rows
