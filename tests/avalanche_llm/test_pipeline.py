@@ -20,6 +20,7 @@ from avalanche_llm.analysis.gstar import OUTCOMES, is_gstar_gain
 from avalanche_llm.config import load_study_config
 from avalanche_llm.io.schema_validate import table_spec, validate_record
 from avalanche_llm.plotting.figures import mark_demo
+from avalanche_llm.raster.nulls import NULLS
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 from runlab import cli as runlab_cli
 
@@ -86,7 +87,7 @@ def test_phase5_writes_the_worked_example_from_the_artifacts(two_cli_runs) -> No
     rows = summary.to_pylist()
     data = [row for row in rows if row["source"] == "data"]
     assert [row["gain"] for row in data] == [0.5, 1.0, 2.0]
-    assert {row["source"] for row in rows} == {"data", "null:bin_unit", "null:both", "null:unit_time"}
+    assert {row["source"] for row in rows} == {"data", *(f"null:{name}" for name in NULLS)}
     gstar = json.loads((roots[0] / phase_run_id(config, "phase2") / "results/gstar.json").read_text())
     sweep = pq.read_table(roots[0] / phase_run_id(config, "phase2") / "results/gain_sweep.parquet").to_pylist()
     assert gstar["outcome"] in OUTCOMES and gstar["reference_gain"] in (0.5, 1.0, 2.0)
@@ -118,7 +119,9 @@ def test_rates_are_matched_across_layers_and_gains(two_cli_runs) -> None:
     assert len(matched) == 3 * 3
     assert {row["spikes"] for row in matched} == {round(0.03 * 24 * 16 * 32)}
     nulls = pq.read_table(roots[0] / phase_run_id(config, "phase3") / "results/null_checks.parquet").to_pylist()
-    claimed = {"unit_time": ("per_unit_kept",), "bin_unit": ("per_bin_kept",), "both": ("per_unit_kept", "per_bin_kept")}
+    claimed = {"unit_time": ("per_unit_kept",), "bin_unit": ("per_bin_kept",), "both": ("per_unit_kept", "per_bin_kept"),
+               "time_shift": ("per_unit_kept",), "bin_order": ("per_unit_kept",)}
+    assert {row["null_model"] for row in nulls} == set(claimed)
     assert all(row[column] for row in nulls for column in claimed[row["null_model"]])
     assert all(row["changed"] for row in nulls)
 
