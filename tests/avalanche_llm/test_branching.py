@@ -13,6 +13,7 @@ import pytest
 
 from avalanche_llm.metrics.branching import (
     MAX_M_STDERR,
+    _leave_one_out_slopes,
     conventional_branching_ratio,
     fit_status,
     lagged_regression_slopes,
@@ -146,7 +147,10 @@ def test_pooled_slopes_of_weighted_segments_equal_the_slopes_of_the_resampled_se
     resampled_bounds = np.concatenate(([0], np.cumsum([piece.size for piece in pieces])))
     expected = lagged_regression_slopes(np.concatenate(pieces), resampled_bounds, 9)
     weights = np.bincount(chosen, minlength=7)[None, :]
-    np.testing.assert_allclose(pooled_slopes(window_moments(activity, bounds, 9), weights)[0], expected, atol=1e-12)
+    moments = window_moments(activity, bounds, 9)
+    np.testing.assert_allclose(pooled_slopes(moments, weights)[0], expected, atol=1e-12)
+    # the jackknife's leave-one-out slopes are the weighted slopes with one segment's weight at 0
+    np.testing.assert_allclose(_leave_one_out_slopes(moments), pooled_slopes(moments, 1.0 - np.eye(7)), atol=1e-12)
 
 
 @pytest.mark.parametrize("spread", SPREADS)

@@ -119,7 +119,17 @@ def pooled_slopes(moments: WindowMoments, weights: np.ndarray | None = None) -> 
     for equal segments). NaN where a lag has fewer than MIN_PAIRS pairs or no variance.
     """
     w = np.ones((1, moments.n_segments)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
-    n, x, y, xx, xy = (w @ getattr(moments, name) for name in ("n", "x", "y", "xx", "xy"))
+    return _slopes(*(w @ getattr(moments, name) for name in ("n", "x", "y", "xx", "xy")))
+
+
+def _leave_one_out_slopes(moments: WindowMoments) -> np.ndarray:
+    """float64 ``(n_segments, K)``: the pooled slopes without segment s, row s (the jackknife resamples)."""
+    return _slopes(*(getattr(moments, name).sum(axis=0) - getattr(moments, name)
+                     for name in ("n", "x", "y", "xx", "xy")))
+
+
+def _slopes(n: np.ndarray, x: np.ndarray, y: np.ndarray, xx: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Slopes from pooled pair sums (any matching shapes); NaN with fewer than MIN_PAIRS pairs or no variance."""
     with np.errstate(divide="ignore", invalid="ignore"):
         variance = xx - x**2 / n
         slope = (xy - x * y / n) / variance
@@ -235,8 +245,7 @@ def mr_branching_ratio(activity: np.ndarray, bounds: np.ndarray, k_max: int) -> 
         p_decay = 0.0 if rss_offset > 0 else 1.0
     stderr = {"m": math.nan, "b": math.nan, "c": math.nan}
     if moments.n_segments >= MIN_WINDOWS:
-        leave_one_out = 1.0 - np.eye(moments.n_segments)
-        jack = fit_offset_exponential(lags, pooled_slopes(moments, leave_one_out))
+        jack = fit_offset_exponential(lags, _leave_one_out_slopes(moments))
         stderr = {name: _jackknife_stderr(getattr(jack, name)) for name in stderr}
     status = fit_status(m, b, c, stderr["m"], stderr["b"], p_decay)
     return MRResult(m=m, b=b, c=c, m_stderr=stderr["m"], b_stderr=stderr["b"], c_stderr=stderr["c"],
