@@ -53,7 +53,10 @@ def _pipeline(context: StudyContext, href: str, rows: Sequence[RunRow]) -> dict[
         view["gains"] = _gains(sweep, view["problems"])
         view["sweep_chart"] = line_chart(
             [Series("b_tot_mr", "b_tot (MR)", [(row["gain"], row.get("b_tot_mr")) for row in view["gains"]],
-                    errors=[row.get("b_tot_mr_stderr") or 0.0 for row in view["gains"]]),
+                    # error bars of passing fits only: a failed fit's error (up to ~4) would squash the axis,
+                    # and the gains table names its failed checks
+                    errors=[(row.get("b_tot_mr_stderr") or 0.0) if row.get(B_TOT_STATUS) == "ok" else 0.0
+                            for row in view["gains"]]),
              Series("b_tot_conventional", "b_tot (conventional)",
                     [(row["gain"], row.get("b_tot_conventional")) for row in view["gains"]], dash="6 4")],
             x_label="gain", y_label="branching ratio", x_marks=gstar_mark, y_marks=[Mark(1.0, "b = 1")])
