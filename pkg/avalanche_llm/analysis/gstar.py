@@ -85,7 +85,8 @@ def select_gstar(gains: Sequence[float], b_tot: Sequence[float], b_tot_stderr: S
         i, j = crossings[0]
         span, rise = gains[j] - gains[i], b_tot[j] - b_tot[i]
         gstar = gains[i] + (1.0 - b_tot[i]) * span / rise
-        stderr = abs(span) * math.hypot((1.0 - b_tot[j]) * b_tot_stderr[i], (1.0 - b_tot[i]) * b_tot_stderr[j]) / rise**2
+        spread = math.hypot((1.0 - b_tot[j]) * b_tot_stderr[i], (1.0 - b_tot[i]) * b_tot_stderr[j])
+        stderr = abs(span) * spread / rise**2
         low, high = gstar - CONFIDENCE_Z * stderr, gstar + CONFIDENCE_Z * stderr
         reference = min((i, j), key=lambda k: abs(gains[k] - gstar))
         message = (f"g* = {gstar:.3f} [{low:.3f}, {high:.3f}]: b_tot crosses 1 between g = {gains[i]:g} "

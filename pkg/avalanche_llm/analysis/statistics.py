@@ -22,9 +22,9 @@ from ..metrics.stats import fit_discrete_power_law
 from ..raster.build import as_bounds
 
 __all__ = ["Association", "EXACT_PERMUTATION_MAX_N", "Interval", "N_RANDOM_PERMUTATIONS", "PERMUTATION_SEED",
-           "bootstrap_interval", "branching_interval", "branching_replicates", "branching_statistic", "exponent_interval",
-           "exponent_statistic", "holm_adjust", "mean_interval", "mean_statistic", "percentile_interval",
-           "ratio_interval", "ratio_statistic", "replicates", "segment_resample", "spearman_association"]
+           "bootstrap_interval", "branching_interval", "branching_replicates", "branching_statistic",
+           "exponent_interval", "exponent_statistic", "holm_adjust", "mean_interval", "mean_statistic",
+           "percentile_interval", "ratio_interval", "ratio_statistic", "replicates", "segment_resample", "spearman_association"]
 
 EXACT_PERMUTATION_MAX_N = 8
 """Largest ``n`` whose permutation p-value enumerates all ``n!`` orderings (8! = 40,320)."""

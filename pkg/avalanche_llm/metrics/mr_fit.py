@@ -3,8 +3,9 @@
 For a fixed ``m`` the model is linear in ``(b, c)``, so the least-squares problem is solved by variable
 projection (Golub & Pereyra 1973): the residual sum of squares profiled over ``(b, c)`` is evaluated on a
 grid of ``m`` for every curve at once, and the best grid point is refined by golden-section search inside
-its two neighbours, then polished by two Gauss-Newton steps. There is no start value and no iteration that can diverge: ``m`` always lies in
-``[M_MIN, M_MAX]``, and an estimate at an end of that range says the data did not bound it.
+its two neighbours, then polished by two Gauss-Newton steps. There is no start value and no iteration
+that can diverge: ``m`` always lies in ``[M_MIN, M_MAX]``, and an estimate at an end of that range says
+the data did not bound it.
 """
 
 from __future__ import annotations
