@@ -140,7 +140,11 @@ def _slopes(n: np.ndarray, x: np.ndarray, y: np.ndarray, xx: np.ndarray, xy: np.
 def lagged_regression_slopes(activity: np.ndarray, bounds: np.ndarray, k_max: int) -> np.ndarray:
     """float64 ``(k_max,)``: ``r_k`` of :func:`pooled_slopes` over every segment; raises ValueError on a lag
     with fewer than MIN_PAIRS in-segment pairs or with zero variance of A(t) over its pairs."""
-    moments = window_moments(activity, bounds, k_max)
+    return _checked_slopes(window_moments(activity, bounds, k_max))
+
+
+def _checked_slopes(moments: WindowMoments) -> np.ndarray:
+    """The pooled slopes of every segment, ``(K,)``; ValueError where a lag has none (see above)."""
     slopes = pooled_slopes(moments)[0]
     pairs = moments.n.sum(axis=0)
     if np.any(pairs < MIN_PAIRS):
@@ -232,8 +236,8 @@ def mr_branching_ratio(activity: np.ndarray, bounds: np.ndarray, k_max: int) -> 
     if int(k_max) != k_max or k_max < 4:
         raise ValueError(f"k_max must be an integer >= 4 (three parameters are fitted), got {k_max}")
     k_max = int(k_max)
-    r_k = lagged_regression_slopes(activity, bounds, k_max)
     moments = window_moments(activity, bounds, k_max)
+    r_k = _checked_slopes(moments)
     lags = np.arange(1, k_max + 1, dtype=np.int64)
     fit = fit_offset_exponential(lags, r_k[None, :])
     m, b, c, rss, rss_offset = (float(getattr(fit, name)[0]) for name in ("m", "b", "c", "rss", "rss_offset"))
