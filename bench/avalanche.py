@@ -33,8 +33,8 @@ Four measurements, each against a named baseline, in this one process:
    step S02-S04 runs on it is timed (median of the repeats, peak memory of the first): S02's rate
    matching and ``Raster.from_flat``; S03's activity, cross-correlation (12 layers: this raster's A(t)
    and 11 independent draws of the same process, max_lag 8; its cost depends only on the shape), the
-   three nulls and their marginal checks; S04's conventional + MR branching (k_max 16), avalanche
-   finding, power-law fits of sizes and durations (xmin scan, min_tail 100), likelihood ratios
+   nulls and their marginal checks; S04's conventional + MR branching with offset, jackknife errors and
+   fit checks (k_max 16), avalanche finding, power-law fits of sizes and durations (xmin scan, min_tail 100), likelihood ratios
    (lognormal and exponential) and the crackling relation. S04 also measures every null raster the
    same way; those repeats of the per-layer steps are not in the total. The bootstrap GOF is timed
    apart (n_boot = 100 per quantity; it scales with n_boot). Numba compilation (or cache loading) is a
@@ -374,7 +374,7 @@ def analysis(args: argparse.Namespace) -> None:
     for index, (name, shuffle) in enumerate(sorted(NULLS.items())):
         nulls[name] = step("S03", f"null {name}", f"{raster.n_spikes:,} spikes",
                            lambda shuffle=shuffle, index=index: shuffle(raster, np.random.default_rng([0, index])))
-    kept = step("S03", "null marginal checks (marginals_kept x 3)", "3 nulls",
+    kept = step("S03", f"null marginal checks (marginals_kept x {len(nulls)})", f"{len(nulls)} nulls",
                 lambda: {name: marginals_kept(raster, null, name)["claimed"] for name, null in nulls.items()})
     branching = step("S04", "branching: conventional + MR (branching_estimates)", f"k_max {MR_K_MAX}",
                      lambda: branching_estimates(activity, raster.bounds, MR_K_MAX))
@@ -430,7 +430,8 @@ def analysis(args: argparse.Namespace) -> None:
     lognormal_s, exponential_s = ratios["sizes"]
     lognormal_d, exponential_d = ratios["durations"]
     found = [("branching ratio", f"true m {BRANCHING_M}", f"conventional {branching.m_conventional:.4f}, MR "
-              f"{branching.m_mr:.4f} (b {branching.b_mr:.3f})"),
+              f"{branching.m_mr:.4f} ± {branching.m_mr_stderr:.4f} (b {branching.b_mr:.3f}, c {branching.c_mr:.3f}, "
+              f"fit {branching.fit_status})"),
              ("sizes", f"tau {fits['sizes'].alpha:.3f}, xmin {fits['sizes'].xmin}", f"tail {fits['sizes'].n_tail:,}; "
               f"R vs lognormal {lognormal_s.R:.2f}, vs exponential {exponential_s.R:.2f}"),
              ("durations", f"alpha {fits['durations'].alpha:.3f}, xmin {fits['durations'].xmin}",

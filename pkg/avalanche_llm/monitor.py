@@ -31,6 +31,7 @@ SUMMARY = "S05"
 GAIN_SWEEP = "results/gain_sweep.parquet"
 BRANCHING = "results/branching.parquet"
 B_TOT = ("b_tot_mr", "b_tot_mr_stderr", "b_tot_conventional", "mean_total_activity")
+B_TOT_STATUS = "b_tot_fit_status"  # "ok" or the failed checks of the MR fit (spec/12)
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -43,11 +44,15 @@ def _pipeline(context: StudyContext, href: str, rows: Sequence[RunRow]) -> dict[
     if SWEEP in by_stage:
         sweep = context.open_run(by_stage[SWEEP].run_id)
         view["gstar"] = sweep.record.get("annotations", {}).get("gstar")
-        gstar_mark = [Mark(float(view["gstar"]["gstar"]), f"g* = {view['gstar']['gstar']:g}")] if view["gstar"] else []
+        crossing = view["gstar"] and view["gstar"].get("gstar") is not None
+        gstar_mark = [Mark(float(view["gstar"]["gstar"]), f"g* = {view['gstar']['gstar']:.3g}")] if crossing else []
         view["gains"] = _gains(sweep, view["problems"])
         view["sweep_chart"] = line_chart(
             [Series("b_tot_mr", "b_tot (MR)", [(row["gain"], row.get("b_tot_mr")) for row in view["gains"]],
-                    errors=[row.get("b_tot_mr_stderr") or 0.0 for row in view["gains"]]),
+                    # error bars of passing fits only: a failed fit's error (up to ~4) would squash the axis,
+                    # and the gains table names its failed checks
+                    errors=[(row.get("b_tot_mr_stderr") or 0.0) if row.get(B_TOT_STATUS) == "ok" else 0.0
+                            for row in view["gains"]]),
              Series("b_tot_conventional", "b_tot (conventional)",
                     [(row["gain"], row.get("b_tot_conventional")) for row in view["gains"]], dash="6 4")],
             x_label="gain", y_label="branching ratio", x_marks=gstar_mark, y_marks=[Mark(1.0, "b = 1")])
@@ -82,6 +87,8 @@ def _gains(sweep: RunFiles, problems: list[str]) -> list[dict[str, Any]]:
             try:
                 with h5py.File(sweep.path(name), "r") as h5:
                     row.update({key: float(h5.attrs[key]) for key in B_TOT if key in h5.attrs}, landed=True)
+                    if B_TOT_STATUS in h5.attrs:
+                        row[B_TOT_STATUS] = str(h5.attrs[B_TOT_STATUS])
             except (NotServable, OSError) as exc:
                 problems.append(f"cannot read {name} of {sweep.run_id}: {exc}")
         rows.append(row)

@@ -15,19 +15,26 @@ __all__ = ["GaltonWatson", "binomial_subsample", "driven_branching_process", "ga
 
 
 def driven_branching_process(m: float, h: float, n_steps: int, n_segments: int,
-                             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``A(t+1) ~ Poisson(m * A(t) + h)`` in ``n_segments`` independent stationary chains of ``n_steps`` each.
+                             rng: np.random.Generator, rate_spread: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``A(t+1) ~ Poisson(m * A(t) + h_s)`` in ``n_segments`` independent stationary chains of ``n_steps`` each.
 
-    Each chain starts at the stationary mean ``h / (1 - m)`` and runs ``10 / (1 - m)`` burn-in steps
-    that are discarded. Returns ``(activity (n_segments * n_steps,) int64, bounds)``, chains in order.
+    ``h_s = h`` in every chain when ``rate_spread`` is 0; otherwise chain s has its own drive
+    ``h_s = h * max(1 + rate_spread * z_s, 0.05)``, ``z_s ~ N(0, 1)``, so the chains' mean rates
+    ``h_s / (1 - m)`` differ by a relative standard deviation ``rate_spread`` (windows of different
+    activity, as the documents of a text slice). Each chain starts at its stationary mean and runs
+    ``10 / (1 - m)`` burn-in steps that are discarded. Returns ``(activity (n_segments * n_steps,) int64,
+    bounds)``, chains in order.
     """
-    if not 0.0 <= m < 1.0 or h <= 0.0:
-        raise ValueError(f"need 0 <= m < 1 and h > 0 for a stationary process, got m={m}, h={h}")
+    if not 0.0 <= m < 1.0 or h <= 0.0 or rate_spread < 0.0:
+        raise ValueError(f"need 0 <= m < 1, h > 0 and rate_spread >= 0, got m={m}, h={h}, rate_spread={rate_spread}")
     burn_in = int(np.ceil(10.0 / (1.0 - m)))
-    state = np.full(n_segments, np.rint(h / (1.0 - m)), dtype=np.int64)
+    drive = np.full(n_segments, float(h))
+    if rate_spread > 0.0:
+        drive = h * np.maximum(1.0 + rate_spread * rng.standard_normal(n_segments), 0.05)
+    state = np.rint(drive / (1.0 - m)).astype(np.int64)
     chains = np.empty((n_segments, n_steps), dtype=np.int64)
     for step in range(burn_in + n_steps):
-        state = rng.poisson(m * state + h)
+        state = rng.poisson(m * state + drive)
         if step >= burn_in:
             chains[:, step - burn_in] = state
     bounds = np.arange(n_segments + 1, dtype=np.int64) * n_steps

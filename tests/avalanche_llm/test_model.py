@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from avalanche_llm.config import ModelSettings, RuntimeSettings, TextSettings
+from avalanche_llm.model.demo import demo_note
 from avalanche_llm.model.forward import framing_of, unit_batches
 from avalanche_llm.model.gain import apply_gain
 from avalanche_llm.model.hooks import unit_statistics
@@ -35,6 +36,7 @@ def test_packaged_minilm_loads_offline_with_its_real_shape(minilm) -> None:
     assert (minilm.n_layers, minilm.hidden) == (6, 384)
     assert minilm.provenance["parameters"] == 22_713_216
     assert len(minilm.provenance["weights_sha256"]["model.safetensors"]) == 64
+    assert minilm.provenance["demo"] is None and demo_note(minilm.provenance) == ""  # a trained model
     assert framing_of(minilm.tokenizer).prefix == (minilm.tokenizer.cls_token_id,)
 
 
@@ -92,6 +94,8 @@ def test_tiny_causal_model_loads_through_the_real_loader(tiny_gpt2: Path) -> Non
     assert type(loaded.model).__name__ == "GPT2LMHeadModel"
     assert (loaded.architecture.model_type, loaded.n_layers, loaded.hidden) == ("gpt2", 3, 32)
     assert next(loaded.model.parameters()).dtype == torch.bfloat16
+    assert loaded.provenance["demo"] == "random weights, avalanche_llm.model.random_model seed 0"
+    assert demo_note(loaded.provenance).startswith("DEMO MODEL (random weights")
     units = next(unit_batches(loaded, np.arange(20, dtype=np.int64).reshape(2, 10), 2))
     assert [tuple(u.shape) for u in units] == [(20, 32)] * 3 and units[0].dtype == torch.float32
 

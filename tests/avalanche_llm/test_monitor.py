@@ -77,6 +77,11 @@ def test_every_phase_links_to_its_pipeline_page(pipeline):
     assert html_tables(listing.text)["groups"][1][:2] == [pipeline["href"].rsplit("/", 1)[1], "5"]
 
 
+def gstar_heading(gstar: dict) -> str:
+    """How the page and the sweep chart name g*: its value, or that the sweep has none (spec/08)."""
+    return f"g* = {gstar['gstar']:.3g}" if gstar["gstar"] is not None else "no g*"
+
+
 def test_the_pipeline_page_shows_the_sweep_g_star_the_layer_curves_and_the_figure(pipeline):
     client = client_of(pipeline["complete"])
     page = client.get(pipeline["href"])
@@ -90,12 +95,15 @@ def test_the_pipeline_page_shows_the_sweep_g_star_the_layer_curves_and_the_figur
     assert [row[:4] for row in tables["gains"][1:]] == [
         [f"{row['gain']:g}", "landed",
          shown_number(row["b_tot_mr"]), shown_number(row["b_tot_mr_stderr"])] for row in expected]
+    assert [row[4] for row in tables["gains"][1:]] == [row["b_tot_fit_status"] for row in expected]
     gstar = json.loads((sweep / "results" / "gstar.json").read_text())
-    shown = re.search(r'<p id="gstar">g\* = <strong>([^<]+)</strong> \(([^)]+)\): b_tot ([^ ]+) ', page.text)
-    assert shown.groups() == (f"{gstar['gstar']:g}", gstar["method"], shown_number(gstar["b_tot"]))
+    shown = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'<p id="gstar">(.*?)</p>', page.text, re.S).group(1)))
+    assert shown.startswith(f"{gstar_heading(gstar)} ({gstar['method']}): {gstar['message']}. "
+                            f"At g = {gstar['reference_gain']:g}: b_tot {shown_number(gstar['b_tot'])}")
 
     sweep_chart = re.search(r'<svg class="chart" id="sweep-chart".*?</svg>', page.text, re.S).group(0)
-    assert sweep_chart.count('data-series="b_tot_mr"') == 1 and f'data-mark="g* = {gstar["gstar"]:g}"' in sweep_chart
+    assert sweep_chart.count('data-series="b_tot_mr"') == 1
+    assert (f'data-mark="{gstar_heading(gstar)}"' in sweep_chart) == (gstar["gstar"] is not None)
     mr_points = re.search(r'data-series="b_tot_mr">(.*?)</g>', sweep_chart, re.S).group(1)
     finite = [row for row in expected if row["b_tot_mr"] == row["b_tot_mr"]]
     assert mr_points.count("<circle") == len(finite) >= 2
@@ -109,7 +117,7 @@ def test_the_pipeline_page_shows_the_sweep_g_star_the_layer_curves_and_the_figur
     assert [row[:3] for row in tables["nulls"][1:]] == [
         [row["source"], f"{row['gain']:g}", "total" if row["layer"] == TOTAL_LAYER else str(row["layer"])]
         for row in nulls]
-    assert nulls and {row["gain"] for row in nulls} == {gstar["gstar"]}
+    assert nulls and {row["gain"] for row in nulls} == {gstar["reference_gain"]}
 
     (figure,) = [html.unescape(src) for src in re.findall(r'<img src="([^"]+)"', page.text)]
     assert figure.startswith(f"/runs/{pipeline['runs']['S05'].name}/files/figs/") and figure.endswith(".png")
@@ -149,7 +157,7 @@ def test_a_sweep_shows_the_gains_that_landed_and_its_resumption_arrives_live(pip
     assert [row[2] for row in after["gains"][1:pipeline["kept"] + 1]] == [shown_number(value) for value in landed]
     assert after["gains"] == html_tables(client_of(pipeline["complete"]).get(f"{pipeline['href']}/live").text)["gains"]
     gstar = json.loads((sweep / "results" / "gstar.json").read_text())
-    assert f"g* = <strong>{gstar['gstar']:g}</strong>" in after_page
+    assert gstar["message"] in html.unescape(after_page)
 
 
 @pytest.mark.browser
@@ -167,10 +175,11 @@ def test_in_a_browser_the_page_follows_the_sweep_to_g_star_and_the_layer_curves(
 
         assert cli.main(_phase("phase2", pipeline["config"], root, "--allow_resume")) == 0
         gstar = json.loads(next(root.glob("RUN_S02_*/results/gstar.json")).read_text())
-        chosen = f"g* = {gstar['gstar']:g} "
+        chosen = f"{gstar_heading(gstar)} "
         browser.wait(lambda: (browser.text("#gstar") or "").startswith(chosen), "g* did not arrive")
         assert browser.texts("#gains tbody td:nth-child(2)") == ["landed"] * len(GAINS)
-        assert browser.texts(f'#sweep-chart .mark[data-mark="g* = {gstar["gstar"]:g}"]')
+        if gstar["gstar"] is not None:
+            assert browser.texts(f'#sweep-chart .mark[data-mark="{gstar_heading(gstar)}"]')
         browser.shot("sweep-complete")
 
         assert [cli.main(_phase(phase, pipeline["config"], root)) for phase in PHASES[2:]] == [0, 0, 0]

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from ..metrics.branching import mr_branching_ratio
+from ..metrics.branching import pooled_slopes, window_moments
+from ..metrics.mr_fit import fit_offset_exponential
 from ..metrics.stats import fit_discrete_power_law
 from ..raster.build import as_bounds
 
 __all__ = ["Association", "EXACT_PERMUTATION_MAX_N", "Interval", "N_RANDOM_PERMUTATIONS", "PERMUTATION_SEED",
-           "bootstrap_interval", "branching_interval", "branching_statistic", "exponent_interval",
-           "exponent_statistic", "holm_adjust", "mean_interval", "mean_statistic", "percentile_interval",
-           "ratio_interval", "ratio_statistic", "replicates", "segment_resample", "spearman_association"]
+           "bootstrap_interval", "branching_interval", "branching_replicates", "branching_statistic",
+           "exponent_interval", "exponent_statistic", "holm_adjust", "mean_interval", "mean_statistic",
+           "percentile_interval", "ratio_interval", "ratio_statistic", "replicates", "segment_resample", "spearman_association"]
 
 EXACT_PERMUTATION_MAX_N = 8
 """Largest ``n`` whose permutation p-value enumerates all ``n!`` orderings (8! = 40,320)."""
@@ -149,13 +150,32 @@ def segment_resample(activity: np.ndarray, bounds: np.ndarray, segments: np.ndar
     return series[np.arange(new_bounds[-1], dtype=np.int64) + shift], new_bounds
 
 
+def branching_replicates(activity: np.ndarray, bounds: np.ndarray, k_max: int,
+                         draws: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(m, n_failed)``: float64 ``(n_boot,)`` MR branching ratios (offset fit, spec/12) of the segment
+    resamples ``draws`` (int ``(n_boot, k)``, segment indices, repeats allowed), all fitted in one batch from
+    the per-segment moments; NaN where a resample has a lag without pairs or variance.
+
+    Equal to :func:`branching_statistic` row by row: a resample is a weight per segment (its count).
+    """
+    moments = window_moments(activity, as_bounds(bounds, np.asarray(activity).size), k_max)
+    chosen = np.atleast_2d(np.asarray(draws, dtype=np.int64))
+    weights = np.zeros((chosen.shape[0], moments.n_segments))
+    np.add.at(weights, (np.repeat(np.arange(chosen.shape[0]), chosen.shape[1]), chosen.ravel()), 1.0)
+    m = fit_offset_exponential(np.arange(1, k_max + 1), pooled_slopes(moments, weights)).m
+    return m, int(np.count_nonzero(np.isnan(m)))
+
+
 def branching_statistic(activity: np.ndarray, bounds: np.ndarray, k_max: int) -> Callable[[np.ndarray], float]:
-    """``segments (k,) -> m``: the MR branching ratio of the chosen segments of ``activity`` (a block resample
-    over independent text windows, :func:`segment_resample`)."""
-    edges = as_bounds(bounds, np.asarray(activity).size)
+    """``segments (k,) -> m``: the MR branching ratio (offset fit) of the chosen segments of ``activity`` (a
+    block resample over independent text windows, as :func:`segment_resample` concatenates them); raises
+    ValueError where a lag of the resample has no pairs or no variance."""
 
     def statistic(segments: np.ndarray) -> float:
-        return mr_branching_ratio(*segment_resample(activity, edges, segments), k_max).m
+        m, failed = branching_replicates(activity, bounds, k_max, np.asarray(segments)[None, :])
+        if failed:
+            raise ValueError("a lag of the resample has too few pairs or no variance")
+        return float(m[0])
 
     return statistic
 

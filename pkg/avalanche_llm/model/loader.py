@@ -20,6 +20,7 @@ import torch
 from runlab import ConfigError, sha256_file
 
 from ..config import ModelSettings, RuntimeSettings
+from .demo import demo_reason
 from .hooks import Architecture, architecture_of, blocks_of
 
 __all__ = ["DTYPES", "LoadedModel", "load_model", "model_directory", "require_device"]
@@ -110,7 +111,7 @@ def load_model(settings: ModelSettings, runtime: RuntimeSettings) -> LoadedModel
         "hidden": hidden, "parameters": sum(p.numel() for p in model.parameters()),
         "weights_sha256": weights,
         "weights_digest": hashlib.sha256("".join(f"{k}:{v}\n" for k, v in weights.items()).encode()).hexdigest(),
-        "dtype": runtime.dtype, "device": str(device),
+        "dtype": runtime.dtype, "device": str(device), "demo": demo_reason(config),
     }
     max_positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
     return LoadedModel(model, tokenizer, arch, device, dtype, provenance["n_layers"], hidden, max_positions, provenance)

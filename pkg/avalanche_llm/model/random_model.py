@@ -20,13 +20,15 @@ END_OF_TEXT = "<|endoftext|>"
 
 def build_random_gpt2(folder: Path, *, layers: int = 4, hidden: int = 64, heads: int = 4, vocab: int = 1000,
                       positions: int = 256, seed: int = 0) -> Path:
-    """Write the model (``save_pretrained``) and its tokenizer into ``folder``; returns ``folder``."""
+    """Write the model (``save_pretrained``) and its tokenizer into ``folder``; returns ``folder``. Its config
+    is marked as a demo (``model.demo``), so every output of its runs says that the weights are random."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
     from transformers.utils import logging as hf_logging
 
     from ..text.corpus import load_corpus
+    from .demo import DEMO_CONFIG_KEY
 
     documents = load_corpus("embedded://default_corpus.txt", "text").documents
     bpe = Tokenizer(models.BPE())
@@ -39,7 +41,8 @@ def build_random_gpt2(folder: Path, *, layers: int = 4, hidden: int = 64, heads:
     PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT).save_pretrained(folder)
     eos = bpe.token_to_id(END_OF_TEXT)
     config = GPT2Config(vocab_size=bpe.get_vocab_size(), n_positions=positions, n_embd=hidden, n_layer=layers,
-                        n_head=heads, bos_token_id=eos, eos_token_id=eos)
+                        n_head=heads, bos_token_id=eos, eos_token_id=eos,
+                        **{DEMO_CONFIG_KEY: f"random weights, avalanche_llm.model.random_model seed {seed}"})
     torch.manual_seed(seed)
     hf_logging.disable_progress_bar()
     GPT2LMHeadModel(config).save_pretrained(folder)

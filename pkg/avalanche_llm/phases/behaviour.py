@@ -11,6 +11,7 @@ from typing import Any
 
 from runlab import ConfigError, Run, RunView
 
+from ..analysis.gstar import is_gstar_gain
 from ..behaviour.arc import correct_by_item, decide, load_arc_items, per_item_rows, require_causal_lm, score_choices
 from ..behaviour.perplexity import WindowLoss, perplexity, window_losses
 from ..config import ArcSettings, StudySettings
@@ -104,9 +105,9 @@ def perplexity_by_gain(run: Run) -> None:
 
 def _rows_by_gain(run: Run, name: str) -> list[tuple[float, bool, list[dict[str, Any]]]]:
     """For a fan-in: ``(gain, is g*, rows of its task's `name` table)`` for every swept gain, in order."""
-    gstar = read_json(run.upstream("S02"), "results/gstar.json")["gstar"]
+    gstar = read_json(run.upstream("S02"), "results/gstar.json")
     view = run.view()
-    return [(gain, gain == gstar, gain_rows(view, name, index))
+    return [(gain, is_gstar_gain(gstar, gain), gain_rows(view, name, index))
             for index, gain in enumerate(StudySettings.from_config(run.config).gain.values)]
 
 

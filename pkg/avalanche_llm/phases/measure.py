@@ -52,8 +52,8 @@ def _sources(settings: StudySettings, sweep, rasters_run) -> Iterator[tuple[str,
         yield "data", gain, read_gain_rasters(sweep, index)[0]
     gstar = read_json(sweep, "results/gstar.json")
     arrays, attrs = read_hdf5(rasters_run, "data/null_rasters.h5")
-    for name in sorted(NULLS):
-        yield f"null:{name}", gstar["gstar"], [Raster.from_arrays(arrays, null_key(name, layer))
+    for name in sorted(NULLS):  # at the swept gain that stands for g* (spec/08)
+        yield f"null:{name}", gstar["reference_gain"], [Raster.from_arrays(arrays, null_key(name, layer))
                                                for layer in range(int(attrs["n_layers"]))]
 
 

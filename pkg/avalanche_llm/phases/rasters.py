@@ -7,6 +7,7 @@ import numpy as np
 
 from runlab import Run, SchemaError
 
+from ..analysis.gstar import gstar_label
 from ..config import StudySettings
 from ..io.artifacts import raster_arrays, read_json
 from ..io.gain_files import layer_key
@@ -52,7 +53,7 @@ def build_rasters(run: Run) -> None:
             for column, value in (("null_model", name), ("layer", layer), ("per_unit_kept", kept["unit_segment_counts"]),
                                   ("per_bin_kept", kept["bin_counts"]), ("changed", changed)):
                 checks[column].append(value)
-    run.write_hdf5("null_rasters", raster_arrays(nulls), {"gain": gstar["gstar"], "n_layers": len(rasters)})
+    run.write_hdf5("null_rasters", raster_arrays(nulls), {"gain": gstar["reference_gain"], "n_layers": len(rasters)})
     run.write_results("null_checks", validate_table("null_checks", checks))
     print(f"S03: cross-correlation at {len(settings.gain.values)} gains; nulls {', '.join(sorted(NULLS))} at "
-          f"g* = {gstar['gstar']:g} keep their marginals exactly", flush=True)
+          f"g = {gstar['reference_gain']:g} ({gstar_label(gstar)}) keep their marginals exactly", flush=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from runlab import Run
 
-from ..analysis.statistics import (branching_statistic, exponent_statistic, holm_adjust, mean_statistic,
+from ..analysis.statistics import (branching_replicates, exponent_statistic, holm_adjust, mean_statistic,
                                   percentile_interval, ratio_statistic, replicates, spearman_association)
 from ..analysis.summarize import TOTAL_LAYER
 from ..behaviour.arc import correct_by_item
@@ -24,6 +24,8 @@ from ..canon import load_canon
 from ..config import StudySettings
 from ..io.artifacts import read_parquet
 from ..io.schema_validate import table_from_rows
+from ..metrics.branching import branching_estimates
+from ..model.demo import demo_note
 from ..raster.build import total_activity
 from .behaviour import gain_rows
 from .sweep import read_gain_rasters
@@ -40,12 +42,15 @@ def statistics(run: Run) -> None:
     sweep, measured = run.upstream("S02"), run.upstream("S04")
     rows: list[dict[str, Any]] = []
 
-    def add(metric: str, gain: float, layer: int, estimate: float, boot: np.ndarray, failed: int) -> None:
+    def add(metric: str, gain: float, layer: int, estimate: float, boot: np.ndarray, failed: int,
+            fit_status: str = "ok") -> None:
         interval = percentile_interval(estimate, boot, failed, confidence)
+        status = fit_status if math.isfinite(interval.estimate) else "no_estimate"
         rows.append({"metric": metric, "gain": gain, "layer": layer, "estimate": interval.estimate,
-                     "low": interval.low, "high": interval.high, "n_boot": n_boot, "n_failed": interval.n_failed})
+                     "low": interval.low, "high": interval.high, "n_boot": n_boot, "n_failed": interval.n_failed,
+                     "fit_status": status})
 
-    b_tot: dict[float, tuple[float, np.ndarray]] = {}
+    b_tot: dict[float, tuple[float, np.ndarray]] = {}  # only the gains whose MR fit of A_tot passed its checks
     window_draws = None
     for index, gain in enumerate(settings.gain.values):
         rasters, _ = read_gain_rasters(sweep, index)
@@ -53,11 +58,13 @@ def statistics(run: Run) -> None:
         if window_draws is None:
             window_draws = rng.integers(0, bounds.size - 1, size=(n_boot, bounds.size - 1))
         for layer, activity in [*enumerate(r.activity() for r in rasters), (TOTAL_LAYER, total_activity(rasters))]:
-            statistic = branching_statistic(activity, bounds, settings.metrics.mr_k_max)
-            estimate, boot, failed = _with_replicates(statistic, bounds.size - 1, window_draws, n_boot)
-            add("m_mr", gain, layer, estimate, boot, failed)
-            if layer == TOTAL_LAYER:
-                b_tot[gain] = (estimate, boot)
+            fit = branching_estimates(activity, bounds, settings.metrics.mr_k_max)
+            boot, failed = np.full(n_boot, math.nan), n_boot
+            if fit.fit_status != "no_estimate":
+                boot, failed = branching_replicates(activity, bounds, settings.metrics.mr_k_max, window_draws)
+            add("m_mr", gain, layer, fit.m_mr, boot, failed, fit.fit_status)
+            if layer == TOTAL_LAYER and fit.fit_status == "ok":
+                b_tot[gain] = (fit.m_mr, boot)
     avalanches = read_parquet(measured, "results/avalanches.parquet")
     for (source, gain, layer), sizes, durations in _avalanches_by_layer(avalanches):
         for quantity, values in (("size", sizes), ("duration", durations)):
@@ -69,7 +76,8 @@ def statistics(run: Run) -> None:
 
     performance = _performance(run, settings, rng, window_draws, add)
     run.write_results("confidence_intervals", table_from_rows("confidence_intervals", rows))
-    associations = _associations(b_tot, performance, confidence)
+    note = demo_note(sweep.upstream("S01").annotations.get("model", {}))
+    associations = [{**row, "model_note": note} for row in _associations(b_tot, performance, confidence)]
     name = load_canon().lookup("CANON.OUTPUT.TABLE_T02_CRITICALITY_PERFORMANCE")
     run.write_table(name, table_from_rows(name, associations))
     print(f"S07: {len(rows)} intervals ({n_boot} resamples, {confidence:.0%}); association of |b_tot - 1| with "
@@ -138,11 +146,16 @@ def _record_performance(performance: dict[str, dict[float, tuple[float, np.ndarr
 def _associations(b_tot: dict[float, tuple[float, np.ndarray]],
                   performance: dict[str, dict[float, tuple[float, np.ndarray]]], confidence: float,
                   ) -> list[dict[str, Any]]:
-    """Spearman rho of |b_tot(g) - 1| and each performance metric over the gains that have both, its
-    paired-bootstrap interval, the exact permutation p, and Holm's adjustment over the metrics."""
+    """Spearman rho of |b_tot(g) - 1| and each performance metric over the gains that have both (``b_tot``
+    holds only the gains whose MR fit passed its checks), its paired-bootstrap interval, the exact
+    permutation p, and Holm's adjustment over the metrics; NaN with fewer than two such gains."""
     rows = []
     for metric in PERFORMANCE_METRICS:
         gains = sorted(set(b_tot) & set(performance[metric]))
+        if len(gains) < 2:
+            rows.append({"performance_metric": metric, "n_gains": len(gains), "rho": math.nan, "low": math.nan,
+                         "high": math.nan, "p_permutation": math.nan})
+            continue
         x = np.asarray([abs(b_tot[g][0] - 1.0) for g in gains])
         y = np.asarray([performance[metric][g][0] for g in gains])
         x_boot = np.abs(np.stack([b_tot[g][1] for g in gains], axis=1) - 1.0)

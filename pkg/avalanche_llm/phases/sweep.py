@@ -1,5 +1,5 @@
 """S02: the gain sweep. Per gain, every layer's rate-matched raster of the analysis slice and the total
-branching ratio b_tot; then g* (spec/08). Each gain's rasters are one artifact, its b_tot in the file's
+branching ratio b_tot with its fit checks; then g*, where b_tot crosses 1 (spec/08). Each gain's rasters are one artifact, its b_tot in the file's
 attributes (so the monitor shows each gain as it lands), and a resumed or requeued run keeps every gain
 whose file is in its artifact index and computes only the others."""
 
@@ -60,7 +60,8 @@ def sweep_gains(run: Run) -> None:
         activity = total_activity(rasters)
         total = branching_estimates(activity, bounds, settings.metrics.mr_k_max)
         row = {"gain": gain, "b_tot_mr": total.m_mr, "b_tot_mr_stderr": total.m_mr_stderr,
-               "b_tot_mr_b": total.b_mr, "b_tot_conventional": total.m_conventional,
+               "b_tot_mr_b": total.b_mr, "b_tot_mr_b_stderr": total.b_mr_stderr, "b_tot_mr_c": total.c_mr,
+               "b_tot_fit_status": total.fit_status, "b_tot_conventional": total.m_conventional,
                "mean_total_activity": float(activity.mean())}
         if index not in done:  # the gain's b_tot rides in its file's attributes: a monitor shows it as it lands
             run.write_hdf5(gain_raster_name(index),
@@ -71,18 +72,17 @@ def sweep_gains(run: Run) -> None:
         matched.extend({"gain": gain, "layer": layer, "threshold": float(threshold), "spikes": raster.n_spikes,
                         "rate": raster.n_spikes / (raster.n_bins * raster.n_units)}
                        for layer, (raster, threshold) in enumerate(zip(rasters, thresholds)))
-        print(f"S02: gain {gain:g} ({index + 1}/{len(settings.gain.values)}): b_tot {total.m_mr:.4f} (MR, b "
-              f"{total.b_mr:.3f}), {total.m_conventional:.4f} (conventional)", flush=True)
+        print(f"S02: gain {gain:g} ({index + 1}/{len(settings.gain.values)}): b_tot {total.m_mr:.4f} ± "
+              f"{total.m_mr_stderr:.4f} (MR, b {total.b_mr:.3f}, c {total.c_mr:.3f}: {total.fit_status}), "
+              f"{total.m_conventional:.4f} (conventional)", flush=True)
     run.write_results("gain_sweep", table_from_rows("gain_sweep", rows))
     run.write_results("rate_match", table_from_rows("rate_match", matched))
-    best = select_gstar(settings.gain.values, [row["b_tot_mr"] for row in rows], settings.gain.gstar_method)
-    chosen = rows[best]
-    gstar = {"method": settings.gain.gstar_method, "gstar": settings.gain.values[best], "index": best,
-             "b_tot": chosen["b_tot_mr"], "b_tot_stderr": chosen["b_tot_mr_stderr"], "b_tot_b": chosen["b_tot_mr_b"],
-             "distance_to_one": abs(chosen["b_tot_mr"] - 1.0)}
+    gstar = select_gstar(settings.gain.values, [row["b_tot_mr"] for row in rows],
+                         [row["b_tot_mr_stderr"] for row in rows], [row["b_tot_fit_status"] for row in rows],
+                         settings.gain.gstar_method).as_json()
     run.write_json("results/gstar.json", gstar)
     run.annotate("gstar", gstar)
-    print(f"S02: g* = {gstar['gstar']:g} ({gstar['method']}: b_tot {gstar['b_tot']:.4f})", flush=True)
+    print(f"S02: {gstar['message']} ({gstar['method']}; nulls at g = {gstar['reference_gain']:g})", flush=True)
 
 
 def _rasters_at(loaded: LoadedModel, windows: np.ndarray, bounds: np.ndarray, baseline: Mapping[str, np.ndarray],

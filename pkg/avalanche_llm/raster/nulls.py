@@ -1,10 +1,19 @@
-"""Null rasters: three shuffles, each keeping exactly the marginals it claims, within every segment.
+"""Null rasters: five shuffles, each keeping exactly the marginals it claims, within every segment.
 
 - ``unit_time``: every unit's spike times in a segment become a uniform random set of as many bins
   of that segment (keeps per-unit-per-segment counts; destroys temporal order).
 - ``bin_unit``: every bin's active units become a uniform random set of as many units (keeps the
   per-bin counts, hence A(t); destroys unit identity).
 - ``both``: Curveball trades (Strona et al. 2014) between the time bins of one segment (keeps both).
+- ``time_shift``: every unit's spike train in a segment shifted circularly by its own uniform random
+  lag (keeps per-unit-per-segment counts and each unit's own gaps, circularly; destroys the alignment
+  of units, hence the population's propagation from bin to bin).
+- ``bin_order``: the bins of a segment put in a uniform random order, the same for every unit (keeps
+  each bin's set of active units, hence per-unit-per-segment counts and the values of A(t) in each
+  segment; destroys temporal order, hence every lagged correlation and every avalanche).
+
+The last two are the nulls of the population metrics (b_tot, avalanches), which ``bin_unit`` and
+``both`` cannot change: they keep A(t).
 
 Each takes a ``numpy.random.Generator`` and advances it; the same generator state gives the same null.
 """
@@ -18,13 +27,15 @@ from numba import njit
 
 from .build import Raster
 
-__all__ = ["CLAIMED_MARGINALS", "NULLS", "both_marginals_shuffle", "bin_unit_shuffle", "marginals_kept",
-           "unit_time_shuffle"]
+__all__ = ["CLAIMED_MARGINALS", "NULLS", "bin_order_shuffle", "both_marginals_shuffle", "bin_unit_shuffle",
+           "marginals_kept", "time_shift_shuffle", "unit_time_shuffle"]
 
 CLAIMED_MARGINALS: dict[str, tuple[str, ...]] = {
     "unit_time": ("unit_segment_counts",),
     "bin_unit": ("bin_counts",),
     "both": ("unit_segment_counts", "bin_counts"),
+    "time_shift": ("unit_segment_counts",),
+    "bin_order": ("unit_segment_counts", "segment_bin_values"),
 }
 
 
@@ -35,6 +46,27 @@ def unit_time_shuffle(raster: Raster, rng: np.random.Generator) -> Raster:
     times = raster.bounds[group // n_units] + offset
     flat = np.sort(times * n_units + group % n_units)
     return Raster.from_flat(flat, raster.n_bins, n_units, raster.bounds)
+
+
+def time_shift_shuffle(raster: Raster, rng: np.random.Generator) -> Raster:
+    """Each unit's spikes in each segment shifted circularly by a uniform random lag in [0, segment length),
+    one lag per (segment, unit)."""
+    segment = raster.segment_of_spikes()
+    lengths = np.diff(raster.bounds)
+    lags = rng.integers(0, lengths[:, None], size=(lengths.size, raster.n_units))
+    local = (raster.times - raster.bounds[segment] + lags[segment, raster.units]) % lengths[segment]
+    flat = np.sort((raster.bounds[segment] + local) * raster.n_units + raster.units)
+    return Raster.from_flat(flat, raster.n_bins, raster.n_units, raster.bounds)
+
+
+def bin_order_shuffle(raster: Raster, rng: np.random.Generator) -> Raster:
+    """The bins of each segment in a uniform random order (one permutation per segment, shared by all units)."""
+    segment_of_bin = np.repeat(np.arange(raster.n_segments), np.diff(raster.bounds))
+    old_in_new_order = np.lexsort((rng.random(raster.n_bins), segment_of_bin))
+    new_time = np.empty(raster.n_bins, dtype=np.int64)
+    new_time[old_in_new_order] = np.arange(raster.n_bins, dtype=np.int64)
+    flat = np.sort(new_time[raster.times] * raster.n_units + raster.units)
+    return Raster.from_flat(flat, raster.n_bins, raster.n_units, raster.bounds)
 
 
 def bin_unit_shuffle(raster: Raster, rng: np.random.Generator) -> Raster:
@@ -69,11 +101,14 @@ NULLS: dict[str, Callable[[Raster, np.random.Generator], Raster]] = {
     "unit_time": unit_time_shuffle,
     "bin_unit": bin_unit_shuffle,
     "both": both_marginals_shuffle,
+    "time_shift": time_shift_shuffle,
+    "bin_order": bin_order_shuffle,
 }
 
 
 def marginals_kept(original: Raster, null: Raster, name: str) -> dict[str, bool]:
-    """Exact checks: ``unit_segment_counts`` and ``bin_counts`` equal, and ``claimed`` (those ``name`` keeps)."""
+    """Exact checks: ``unit_segment_counts`` equal, ``bin_counts`` (A(t)) equal, ``segment_bin_values`` (the
+    sorted A(t) of every segment) equal, and ``claimed`` (those ``name`` keeps)."""
     if name not in CLAIMED_MARGINALS:
         raise ValueError(f"unknown null {name!r}; known: {sorted(CLAIMED_MARGINALS)}")
     if original.n_units != null.n_units or not np.array_equal(original.bounds, null.bounds):
@@ -81,9 +116,17 @@ def marginals_kept(original: Raster, null: Raster, name: str) -> dict[str, bool]
     kept = {
         "unit_segment_counts": bool(np.array_equal(original.segment_unit_counts(), null.segment_unit_counts())),
         "bin_counts": bool(np.array_equal(original.activity(), null.activity())),
+        "segment_bin_values": bool(np.array_equal(_sorted_within_segments(original), _sorted_within_segments(null))),
     }
     kept["claimed"] = all(kept[marginal] for marginal in CLAIMED_MARGINALS[name])
     return kept
+
+
+def _sorted_within_segments(raster: Raster) -> np.ndarray:
+    """A(t) sorted within each segment (segments in order): the multiset of bin counts per segment."""
+    segment_of_bin = np.repeat(np.arange(raster.n_segments), np.diff(raster.bounds))
+    activity = raster.activity()
+    return activity[np.lexsort((activity, segment_of_bin))]
 
 
 def _random_subsets(counts: np.ndarray, sizes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ def two_phases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     section = config["avalanche_llm"]
     section["text"].update(sequence_tokens=16, baseline_sequences=2, analysis_sequences=8)
     section["gain"]["values"] = [1.0, 1.5]
-    section["metrics"]["mr_k_max"] = 3
+    section["metrics"]["mr_k_max"] = 4
     path = folder / "small.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     root = folder / "runs"
