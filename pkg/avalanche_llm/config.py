@@ -108,6 +108,13 @@ class OutputNames:
     fig_f03: str
 
 
+def _part(name: str, settings: type) -> cached_property:
+    """``settings(**section[name])``, read on first use."""
+    part = cached_property(lambda self: settings(**self._section[name]))
+    part.__doc__ = f"``avalanche_llm.{name}``"
+    return part
+
+
 class StudySettings:
     """The ``avalanche_llm`` section of a resolved (schema-checked) config, each part read on first use.
 
@@ -123,34 +130,17 @@ class StudySettings:
     def from_config(cls, config: Mapping[str, Any]) -> StudySettings:
         return cls(config["avalanche_llm"])
 
-    @cached_property
-    def model(self) -> ModelSettings:
-        return ModelSettings(**self._section["model"])
-
-    @cached_property
-    def runtime(self) -> RuntimeSettings:
-        return RuntimeSettings(**self._section["runtime"])
-
-    @cached_property
-    def text(self) -> TextSettings:
-        return TextSettings(**self._section["text"])
-
-    @cached_property
-    def events(self) -> EventSettings:
-        return EventSettings(**self._section["events"])
+    model = _part("model", ModelSettings)
+    runtime = _part("runtime", RuntimeSettings)
+    text = _part("text", TextSettings)
+    events = _part("events", EventSettings)
+    metrics = _part("metrics", MetricSettings)
+    outputs = _part("outputs", OutputNames)
 
     @cached_property
     def gain(self) -> GainSettings:
         gain = dict(self._section["gain"])
         return GainSettings(**{**gain, "values": tuple(float(value) for value in gain["values"])})
-
-    @cached_property
-    def metrics(self) -> MetricSettings:
-        return MetricSettings(**self._section["metrics"])
-
-    @cached_property
-    def outputs(self) -> OutputNames:
-        return OutputNames(**self._section["outputs"])
 
     @cached_property
     def behaviour(self) -> BehaviourSettings | None:
