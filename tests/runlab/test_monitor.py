@@ -60,10 +60,13 @@ def test_table_lists_every_run_with_its_fields(make_study, store):
         assert row["host"] == record["host"]
         assert row["started (UTC)"] == record["timings"]["started_utc"][:19].replace("T", " ")
         assert row["elapsed"] == f"{record['timings']['elapsed_s']:.1f} s"
+        assert row["config"] == record["study_config_hash"][:12]
+    assert len({row["config"] for row in chain.values()}) == 1  # one config made the chain
+    running_config = json.loads((store.root / running.run_id / "run_record.json").read_text())["study_config_hash"]
     assert rows[running.run_id] | {"elapsed": ""} == {
         "study": "other_study", "stage": "S07", "run id": running.run_id, "status": "started",
         "SLURM": "job 4240_2, requeued 1", "started (UTC)": rows[running.run_id]["started (UTC)"], "elapsed": "",
-        "host": "node007"}
+        "host": "node007", "config": running_config[:12]}
     assert rows[running.run_id]["elapsed"].endswith(" s")  # still running: time since it started
     assert rows[failed.run_id]["status"] == "failed" and rows[failed.run_id]["elapsed"] == "-"
     assert list(rows) == sorted(rows)
@@ -85,6 +88,8 @@ def test_filters_work_from_the_query_string(store):
     assert set(run_table(client.get("/?q=4240_2+other").text)) == {other.run_id}
     assert set(run_table(client.get(f"/?q={complete.run_id[-6:]}&study=testing").text)) == {complete.run_id}
     assert run_table(client.get("/?status=complete&stage=S02").text) == {}
+    config = json.loads((store.root / other.run_id / "run_record.json").read_text())["study_config_hash"][:12]
+    assert set(run_table(client.get(f"/?config={config}").text)) == {other.run_id}  # the runs of one config
     page = client.get("/?status=failed").text
     assert "1 of 3 runs" in page and '<option selected>failed</option>' in page
     assert page.count('<tr id="run-') == 3 and page.count(" hidden>") == 2  # the page's script can widen it

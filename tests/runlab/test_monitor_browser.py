@@ -80,6 +80,11 @@ def test_the_filter_box_and_menus_hide_rows_as_one_types(browser, store):
         browser.choose("status", "complete")
         assert browser.rows() == {} and browser.text("#count") == "0 of 3 runs"
         browser.shot("filtered-to-nothing")
+        browser.choose("status", "all")
+        browser.choose("study", "all")
+        config = browser.rows()[runs["failed"]]["config"]  # the runs of one config (of a sweep, say)
+        browser.choose("config", config)
+        assert set(browser.rows()) == {runs["failed"]} and browser.driver.current_url == f"{base}/?config={config}"
 
 
 def test_new_runs_arrive_and_change_without_a_reload(browser, store):

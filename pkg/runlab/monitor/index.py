@@ -24,7 +24,7 @@ from ..record import RECORD_NAME, parse_utc
 from ..run_id import validate_run_id
 from .records import UnreadableRecord, load_record
 
-__all__ = ["Change", "RowFilter", "RunIndex", "RunRow", "row_from_record", "slurm_text"]
+__all__ = ["FILTERED", "Change", "RowFilter", "RunIndex", "RunRow", "row_from_record", "slurm_text"]
 
 _UNREADABLE = "unreadable"  # status of a run whose record is not a readable run record
 
@@ -44,6 +44,7 @@ class RunRow:
     study_href: str | None = None  # the study's page for this run (studies.py), if its study has one
     problem: str | None = None  # why the record is unreadable ("unreadable record: <reason>"), else None
     code_changed: tuple[str, ...] = ()  # packages whose source differs now from what made this complete run
+    config: str = ""  # the first 12 hex of the study config that made the run: the runs of one config of a sweep
 
     def elapsed_at(self, now: datetime) -> float | None:
         """Seconds the run took, or has been running for at ``now`` (None when unknown)."""
@@ -56,7 +57,8 @@ class RunRow:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "study": self.study, "stage": self.stage, "status": self.status,
                 "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host,
-                "study_href": self.study_href, "problem": self.problem, "code_changed": list(self.code_changed)}
+                "study_href": self.study_href, "problem": self.problem, "code_changed": list(self.code_changed),
+                "config": self.config}
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def row_from_record(run_id: str, record: Mapping[str, Any], code_now: dict[str, 
     complete = record["stage_status"] == "complete"
     return RunRow(run_id=run_id, study=record["study"], stage=record["stage_tag"], status=record["stage_status"],
                   slurm=slurm_text(record["slurm"]), started_utc=timings["started_utc"], elapsed_s=timings["elapsed_s"],
-                  host=record["host"], code_changed=tuple(changed_packages(record, code_now)) if complete else ())
+                  host=record["host"], code_changed=tuple(changed_packages(record, code_now)) if complete else (),
+                  config=record["study_config_hash"][:12])
 
 
 def slurm_text(slurm: Mapping[str, Any]) -> str:
@@ -188,28 +191,32 @@ def _is_run_id(name: str) -> bool:
     return True
 
 
+FILTERED = ("study", "stage", "status", "config")  # the table's menus: row fields matched exactly
+
+
 @dataclass(frozen=True)
 class RowFilter:
-    """The table's filters: exact study, stage and status (empty: any), and free text in any cell."""
+    """The table's filters: exact study, stage, status and config (empty: any), and free text in any cell."""
 
     study: str = ""
     stage: str = ""
     status: str = ""
+    config: str = ""
     q: str = ""
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> "RowFilter":
-        return cls(**{name: str(query.get(name, "")).strip()[:200] for name in ("study", "stage", "status", "q")})
+        return cls(**{name: str(query.get(name, "")).strip()[:200]
+                      for name in ("study", "stage", "status", "config", "q")})
 
     def __getitem__(self, name: str) -> str:
         return str(getattr(self, name))
 
     def keeps(self, row: RunRow) -> bool:
-        if (self.study and row.study != self.study) or (self.stage and row.stage != self.stage) or (
-                self.status and row.status != self.status):
+        if any(getattr(self, name) and getattr(row, name) != getattr(self, name) for name in FILTERED):
             return False
         if not self.q:
             return True
         text = " ".join((row.run_id, row.study, row.stage, row.status, row.slurm, row.started_utc, row.host,
-                         row.problem or "")).lower()
+                         row.config, row.problem or "")).lower()
         return all(word in text for word in self.q.lower().split())

@@ -9,13 +9,12 @@ from typing import Any, Sequence
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from .files import NotServable, RunFiles
-from .index import RowFilter, RunRow, row_from_record
+from .index import FILTERED, RowFilter, RunRow, row_from_record
 from .preview import TablePreview, preview_table
 
 __all__ = ["Pages"]
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
-_FILTERED = ("study", "stage", "status")
 
 
 def _utc(text: str | None) -> str:
@@ -66,7 +65,7 @@ class Pages:
     def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: str) -> str:
         """The run table of all ``rows``, those that ``chosen`` does not keep marked ``hidden`` (so the filter
         works without JavaScript, and the page's script can widen it without a reload)."""
-        choices = [(name, sorted({getattr(row, name) for row in rows})) for name in _FILTERED]
+        choices = [(name, sorted({getattr(row, name) for row in rows} - {""})) for name in FILTERED]
         shown = sum(chosen.keeps(row) for row in rows)
         return self._render("table.html", title="runs", rows=rows, shown=shown, choices=choices, filters=chosen,
                             seq=seq, now=datetime.now(timezone.utc))

@@ -14,7 +14,7 @@ function offline(source) {
   if (!form || !body) return;  // not the run table page
   const count = document.getElementById("count");
   const live = document.getElementById("live");
-  const FIELDS = ["study", "stage", "status"];
+  const FIELDS = ["study", "stage", "status", "config"];
 
   function chosen() {
     const values = {};
