@@ -16,7 +16,7 @@ from .determinism import DeterminismSettings, seed_everything, watch_nondetermin
 from .errors import MissingUpstreamError, RunlabError, SchemaError
 from .gpu import require_cuda_devices
 from .manifest import import_callable
-from .record import RunStatus, parse_utc, set_status, utc_now
+from .record import RunRecord, RunStatus, parse_utc, set_status, utc_now
 from .store import ExecutionContext, RunSpec, RunStore
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -
     """Mark a run complete after checking that every registered artifact is on disk at its size."""
     run_dir = store.run_dir(run_id)
 
-    def finish(record: dict[str, Any]) -> None:
+    def finish(record: RunRecord) -> None:
         for entry in record["artifact_index"]:
             path = run_dir / entry["relative_path"]
             if not path.is_file() or path.stat().st_size != entry["bytes"]:
@@ -146,7 +146,7 @@ def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -
     store.update_record(run_id, finish)
 
 
-def _mark_task_done(record: dict[str, Any], task_index: int, determinism: Mapping[str, Any]) -> None:
+def _mark_task_done(record: RunRecord, task_index: int, determinism: Mapping[str, Any]) -> None:
     done = set(record["array"]["done"]) | {task_index}
     record["array"]["done"] = sorted(done)
     merged = dict(record["determinism"]) or dict(determinism)
@@ -157,7 +157,7 @@ def _mark_task_done(record: dict[str, Any], task_index: int, determinism: Mappin
     record["determinism"] = merged
 
 
-def _mark_failed(record: dict[str, Any], exc: Exception) -> None:
+def _mark_failed(record: RunRecord, exc: Exception) -> None:
     message = str(exc) if isinstance(exc, RunlabError) else f"{type(exc).__name__}: {exc}"
     set_status(record, RunStatus.FAILED)
     record["error"] = {"type": type(exc).__name__, "message": message[:4000], "utc": utc_now()}

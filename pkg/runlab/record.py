@@ -15,7 +15,7 @@ from enum import Enum
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypedDict
 
 from .atomic import atomic_write_bytes
 from .code import git_commit
@@ -25,6 +25,7 @@ from .schema import check_schema, packaged_validator
 
 __all__ = [
     "RECORD_NAME",
+    "RunRecord",
     "RunStatus",
     "artifact_digest",
     "SCHEMA_VERSION",
@@ -41,6 +42,76 @@ RECORD_NAME = "run_record.json"
 SCHEMA_VERSION = 2
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _VERSIONED_PACKAGES = ("numpy", "torch", "transformers", "jax")
+
+
+class Timings(TypedDict):
+    created_utc: str
+    started_utc: str  # of the current attempt
+    completed_utc: str | None
+    elapsed_s: float | None  # started to completed
+    attempts: int
+
+
+class SlurmJob(TypedDict):
+    job_id: str | None
+    array_job_id: str | None
+    array_task_id: int | None
+    restart_count: int
+
+
+class ArrayProgress(TypedDict):
+    size: int
+    done: list[int]
+
+
+class RunError(TypedDict):
+    type: str
+    message: str
+    utc: str
+
+
+class Code(TypedDict):
+    packages: dict[str, str | None]  # package -> sha256 of its source
+    git_commits: dict[str, str | None]  # package -> commit of its repository ("-dirty" when changed)
+
+
+class Artifact(TypedDict):
+    relative_path: str
+    sha256: str
+    bytes: int
+    created_utc: str
+
+
+class RunRecord(TypedDict):
+    """``run_record.json`` as a typed object (the JSON Schema checks it on every read and write; spec/14 says
+    what each field means). ``stage_status`` holds a :class:`RunStatus` value, changed only by :func:`set_status`."""
+
+    schema_version: int
+    run_id: str
+    stage_tag: str
+    study: str
+    stage_status: str
+    run_id_mode: str
+    config_hash: str
+    study_config_hash: str
+    stage_version: str
+    reads: list[str]
+    upstream_run_ids: dict[str, str]
+    upstream_digests: dict[str, str]
+    code: Code
+    verifier: str | None
+    submission_id: str
+    versions: dict[str, Any]
+    determinism: dict[str, Any]
+    seeds: dict[str, int]
+    host: str
+    executor: str
+    slurm: SlurmJob
+    array: ArrayProgress | None
+    timings: Timings
+    error: RunError | None
+    annotations: dict[str, Any]
+    artifact_index: list[Artifact]
 
 
 class RunStatus(str, Enum):
@@ -60,7 +131,7 @@ _TRANSITIONS = {
 }
 
 
-def set_status(record: dict[str, Any], status: RunStatus) -> None:
+def set_status(record: RunRecord, status: RunStatus) -> None:
     """Move ``record`` to ``status``; SchemaError for a transition the lifecycle does not allow."""
     current = RunStatus(record["stage_status"])
     if status not in _TRANSITIONS[current]:
@@ -97,14 +168,14 @@ def validate_record(record: Mapping[str, Any], source: str = RECORD_NAME) -> Non
     check_schema(record, packaged_validator("run_record"), source, SchemaError, "the run record is corrupt")
 
 
-def write_record(run_dir: Path, record: Mapping[str, Any]) -> None:
+def write_record(run_dir: Path, record: RunRecord) -> None:
     """Validate and atomically write the record of ``run_dir``."""
     validate_record(record, str(Path(run_dir) / RECORD_NAME))
     text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     atomic_write_bytes(Path(run_dir) / RECORD_NAME, text.encode("utf-8"))
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
+def read_record(run_dir: Path) -> RunRecord:
     """Read and validate the record of ``run_dir``."""
     path = Path(run_dir) / RECORD_NAME
     try:

@@ -30,6 +30,7 @@ from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
     RECORD_NAME,
     SCHEMA_VERSION,
+    RunRecord,
     RunStatus,
     artifact_digest,
     collect_versions,
@@ -162,7 +163,7 @@ class RunStore:
         with held_lock(locks / name, what=what, lease_s=self.lease_s, wait_s=self.lock_wait_s):
             yield
 
-    def read_record(self, run_id: str) -> dict[str, Any] | None:
+    def read_record(self, run_id: str) -> RunRecord | None:
         """The record of ``run_id``, or None if there is no such run."""
         run_dir = self.run_dir(run_id)
         if not run_dir.is_dir():
@@ -177,7 +178,7 @@ class RunStore:
 
     # -- creating and reopening ---------------------------------------------------------------
 
-    def open_run(self, spec: RunSpec, context: ExecutionContext, *, allow_resume: bool) -> dict[str, Any] | None:
+    def open_run(self, spec: RunSpec, context: ExecutionContext, *, allow_resume: bool) -> RunRecord | None:
         """Create the run of ``spec`` or reopen it for execution; None if it is already complete.
 
         Reopening an incomplete run is allowed to the submission that created it, or when
@@ -210,7 +211,7 @@ class RunStore:
                 return candidate
         return timestamp_run_id(stage_tag, now, 1000)  # raises the ConfigError for an exhausted second
 
-    def _new_record(self, spec: RunSpec, context: ExecutionContext) -> dict[str, Any]:
+    def _new_record(self, spec: RunSpec, context: ExecutionContext) -> RunRecord:
         now = utc_now()
         return {
             "schema_version": SCHEMA_VERSION,
@@ -242,7 +243,7 @@ class RunStore:
             "artifact_index": [],
         }
 
-    def _materialize(self, spec: RunSpec, record: dict[str, Any]) -> None:
+    def _materialize(self, spec: RunSpec, record: RunRecord) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".{spec.run_id}.{secrets.token_hex(6)}.creating"
         try:
@@ -265,8 +266,8 @@ class RunStore:
                 "the runs root is corrupt; move that directory away",
             )
 
-    def _reopen(self, spec: RunSpec, context: ExecutionContext, record: dict[str, Any], *,
-                allow_resume: bool) -> dict[str, Any]:
+    def _reopen(self, spec: RunSpec, context: ExecutionContext, record: RunRecord, *,
+                allow_resume: bool) -> RunRecord:
         """Join the run as its own submission's task, or restart it (resume, requeue) as a new attempt."""
         run_dir = self.run_dir(spec.run_id)
         same_submission = record["submission_id"] == spec.submission_id
@@ -286,7 +287,7 @@ class RunStore:
 
     # -- changes made by an executing run ----------------------------------------------------
 
-    def update_record(self, run_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def update_record(self, run_id: str, change: Callable[[RunRecord], None]) -> RunRecord:
         """Apply ``change`` to the record of an incomplete run under its lock and write it back."""
         with self.lock(run_id):
             record = self.read_record(run_id)
@@ -300,7 +301,7 @@ class RunStore:
 
     # -- reading complete runs ----------------------------------------------------------------
 
-    def complete_record(self, run_id: str, *, needed_by: str = "") -> dict[str, Any]:
+    def complete_record(self, run_id: str, *, needed_by: str = "") -> RunRecord:
         """Record of a complete run; MissingUpstreamError (exit 3) if absent or incomplete."""
         who = f" (needed by {needed_by})" if needed_by else ""
         record = self.read_record(run_id)

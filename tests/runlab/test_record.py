@@ -118,3 +118,15 @@ def test_the_status_moves_only_as_the_lifecycle_allows():
     for status in RunStatus:
         with pytest.raises(SchemaError, match=f"cannot go from complete to {status.value}"):
             set_status(record, status)
+
+
+def test_the_typed_record_names_exactly_the_schema_fields():
+    from typing import get_type_hints
+
+    from runlab.record import RunRecord
+
+    schema = packaged_validator("run_record").schema
+    assert set(get_type_hints(RunRecord)) == set(schema["properties"]) == set(schema["required"])
+    for field, nested in (("timings", "Timings"), ("slurm", "SlurmJob"), ("code", "Code")):
+        hinted = get_type_hints(RunRecord)[field]
+        assert set(get_type_hints(hinted)) == set(schema["properties"][field]["properties"]), nested
