@@ -15,6 +15,7 @@ is a one-line ConfigError, so no input can be missing from an id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterator, Mapping
 
 from .errors import ConfigError
@@ -77,8 +78,9 @@ class StageIdentity:
         return cls(study=study, tag=tag, version=version, reads=(WHOLE_CONFIG,), array=None,
                    upstream=dict(upstream or {}), config=dict(config))
 
-    def to_bytes(self) -> bytes:
-        """Canonical YAML of the identity: the bytes of ``config_resolved.yaml``."""
+    @cached_property
+    def identity_bytes(self) -> bytes:
+        """Canonical YAML of the identity: the bytes of ``config_resolved.yaml`` (computed once)."""
         return canonical_yaml_bytes({
             "study": self.study,
             "version": self.version,
@@ -88,10 +90,10 @@ class StageIdentity:
             "config": dict(self.config),
         })
 
-    @property
+    @cached_property
     def run_id(self) -> str:
         """``RUN_{TAG}_{sha256(identity bytes + tag)[:12]}``."""
-        return content_hash_run_id(self.to_bytes(), self.tag)
+        return content_hash_run_id(self.identity_bytes, self.tag)
 
 
 class DeclaredConfig(Mapping[str, Any]):

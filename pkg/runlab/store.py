@@ -84,7 +84,7 @@ class RunSpec:
     @cached_property
     def identity_config(self) -> ResolvedConfig:
         """The identity bytes (``config_resolved.yaml``) as a resolved config, with their sha256 (``config_hash``)."""
-        return resolved_from_bytes(self.identity.to_bytes(), f"identity of {self.run_id}")
+        return resolved_from_bytes(self.identity.identity_bytes, f"identity of {self.run_id}")
 
 
 @dataclass(frozen=True)
