@@ -69,49 +69,58 @@ class OneLineParser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="runlab", description="Content-addressed, immutable runs of study stages.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--version", action="version", version=f"runlab {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)  # global options, accepted after the subcommand too
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    submit = commands.add_parser("submit", help="run or queue every stage that is not complete")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[common])
+
+    submit = command("submit", "run or queue every stage that is not complete")
     _add_study_arguments(submit, sweeps=True)
     submit.add_argument("--profile", default="local",
                         help="execution profile: a .yaml path, or a name in ./configs/profiles or the manifest's project")
     submit.add_argument("--stage", action="append", default=[], help="only this stage and its upstream (repeatable)")
-    submit.add_argument("--run_id_mode", choices=RUN_ID_MODES, default="content_hash")
-    submit.add_argument("--allow_resume", action="store_true", help="continue incomplete runs")
-    submit.add_argument("--dry_run", action="store_true", help="resolve, validate and plan; write nothing")
+    submit.add_argument("--run-id-mode", "--run_id_mode", dest="run_id_mode", choices=RUN_ID_MODES,
+                        default="content_hash")
+    submit.add_argument("--allow-resume", "--allow_resume", dest="allow_resume", action="store_true",
+                        help="continue incomplete runs")
+    submit.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                        help="resolve, validate and plan; write nothing")
     submit.set_defaults(handler=_submit)
 
-    status = commands.add_parser("status", help="state of a study's runs, or of every run and queued job")
+    status = command("status", "state of a study's runs, or of every run and queued job")
     status.add_argument("manifest", type=Path, nargs="?", help="jobs/<study>.yaml (default: the whole runs root)")
     status.add_argument("--config", type=Path, help="study config (default: the manifest's)")
-    status.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+    _add_runs_root(status)
     status.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
                         help="as for submit")
     status.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
                         help="as for submit: the runs of every config of the sweep")
-    status.add_argument("--sweep-file", type=Path, help="as for submit")
+    status.add_argument("--sweep-file", "--sweep_file", dest="sweep_file", type=Path, help="as for submit")
     status.set_defaults(handler=_status)
 
-    listing = commands.add_parser("ls", help="list run directories")
-    listing.add_argument("--runs_root")
+    listing = command("ls", "list run directories")
+    _add_runs_root(listing)
     listing.set_defaults(handler=_ls)
 
-    show = commands.add_parser("show", help="print a run's record summary and artifacts")
-    show.add_argument("run_id")
-    show.add_argument("--runs_root")
+    show = command("show", "print a run's record summary and artifacts")
+    show.add_argument("run_id", help="a run id, or a prefix of one that names one run")
+    _add_runs_root(show)
     show.add_argument("--json", action="store_true", help="print the whole run_record.json")
     show.set_defaults(handler=_show)
 
-    verify = commands.add_parser("verify", help="rehash every artifact, validate the record, and run the stage's "
-                                 "verifier on a complete run (exit 2 on any problem)")
+    verify = command("verify", "rehash every artifact, validate the record, check its lineage, and run the stage's "
+                     "verifier on a complete run (exit 2 on any problem)")
     which = verify.add_mutually_exclusive_group(required=True)
-    which.add_argument("run_id", nargs="?")
+    which.add_argument("run_id", nargs="?", help="a run id, or a prefix of one that names one run")
     which.add_argument("--all", action="store_true", help="every run under the runs root, one line each")
-    verify.add_argument("--runs_root")
+    _add_runs_root(verify)
     verify.set_defaults(handler=_verify)
 
-    monitor = commands.add_parser("monitor", help="serve a read-only, live web view of every run under the runs root")
-    monitor.add_argument("--runs_root")
+    monitor = command("monitor", "serve a read-only, live web view of every run under the runs root")
+    _add_runs_root(monitor)
     monitor.add_argument("--host", default="127.0.0.1",
                          help="address to listen on (default 127.0.0.1: this machine only; use an SSH tunnel)")
     monitor.add_argument("--port", type=int, default=8765)
@@ -120,27 +129,44 @@ def _parser() -> argparse.ArgumentParser:
                               "--host/--port; reach it with ssh -L 8765:PATH")
     monitor.set_defaults(handler=_monitor)
 
-    execute = commands.add_parser("exec-stage", help="run one stage (or array task, or fan-in) in this process")
+    execute = command("exec-stage", "run one stage (or array task, or fan-in) in this process")
     _add_study_arguments(execute)
     execute.add_argument("--stage", required=True)
     task = execute.add_mutually_exclusive_group()
-    task.add_argument("--array-index", type=int, help="run this array task ($SLURM_ARRAY_TASK_ID)")
-    task.add_argument("--fan-in", action="store_true", help="complete an array run whose tasks are all done")
-    execute.add_argument("--allow_resume", action="store_true")
+    task.add_argument("--array-index", "--array_index", dest="array_index", type=int,
+                      help="run this array task ($SLURM_ARRAY_TASK_ID)")
+    task.add_argument("--fan-in", "--fan_in", dest="fan_in", action="store_true",
+                      help="complete an array run whose tasks are all done")
+    execute.add_argument("--allow-resume", "--allow_resume", dest="allow_resume", action="store_true")
     execute.set_defaults(handler=_exec_stage)
     return parser
+
+
+def _add_runs_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-root", "--runs_root", dest="runs_root",
+                        help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("runlab-suite")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def _add_study_arguments(parser: argparse.ArgumentParser, *, sweeps: bool = False) -> None:
     parser.add_argument("manifest", type=Path, help="jobs/<study>.yaml")
     parser.add_argument("--config", type=Path, help="study config (default: the one the manifest names)")
-    parser.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+    _add_runs_root(parser)
     parser.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
                         help="set a config key to a YAML value, as if the config file said so (repeatable)")
     if sweeps:
         parser.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
                             help="submit one config per value (repeatable: the cartesian product)")
-        parser.add_argument("--sweep-file", type=Path, help="a YAML mapping of keys to value lists, swept like --sweep")
+        parser.add_argument("--sweep-file", "--sweep_file", dest="sweep_file", type=Path,
+                            help="a YAML mapping of keys to value lists, swept like --sweep")
 
 
 def _assignment(text: str) -> tuple[str, Any]:
@@ -216,7 +242,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     store = _store_without_manifest(args)
-    record = store.read_record(validate_run_id(args.run_id))
+    record = store.read_record(store.find_run(args.run_id))
     if record is None:
         raise ConfigError(f"no run {args.run_id} under {store.root}", "see `runlab ls`")
     if args.json:
@@ -250,15 +276,24 @@ def _verify(args: argparse.Namespace) -> int:
     store = _store_without_manifest(args)
     if args.all:
         return _verify_all(store, args.debug)
-    problems = verify_run(store, validate_run_id(args.run_id))
+    run_id = _existing_or_named(store, args.run_id)
+    problems = verify_run(store, run_id)
     if problems:
         for problem in problems[1:]:
             print(f"  {problem}", file=sys.stderr)
-        raise SchemaError(f"run {args.run_id} does not verify: {problems[0]}"
+        raise SchemaError(f"run {run_id} does not verify: {problems[0]}"
                           + (f" (+{len(problems) - 1} more above)" if len(problems) > 1 else ""),
                           "the run is damaged; move it away and submit again to recompute it")
-    print(_verified(store, args.run_id))
+    print(_verified(store, run_id))
     return int(ExitCode.OK)
+
+
+def _existing_or_named(store: RunStore, text: str) -> str:
+    """A whole run id as given (verify reports a missing one as a problem), else the run a unique prefix names."""
+    try:
+        return validate_run_id(text)
+    except ConfigError:
+        return store.find_run(text)
 
 
 def _verify_all(store: RunStore, debug: bool) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import secrets
 from contextlib import contextmanager
@@ -170,6 +171,21 @@ class RunStore:
             return None
         return read_record(run_dir)
 
+    def find_run(self, text: str) -> str:
+        """The run id that ``text`` names: a whole id, or a prefix of exactly one run's id under the root (as git
+        takes a unique prefix of a commit); ConfigError (exit 2) when it names none or several."""
+        if _RUN_ID_PREFIX.fullmatch(text or "") is None:
+            raise ConfigError(f"invalid run id {text!r}", "a run id looks like RUN_S01_0123456789ab (a unique prefix will do)")
+        if self.exists(text) if _is_run_id(text) else False:
+            return text
+        matches = [run_id for run_id in self.run_ids() if run_id.startswith(text)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise ConfigError(f"no run {text} under {self.root}", "see `runlab ls`")
+        shown = ", ".join(matches[:8]) + (f" and {len(matches) - 8} more" if len(matches) > 8 else "")
+        raise ConfigError(f"{text} names {len(matches)} runs under {self.root}: {shown}", "give more of the run id")
+
     def run_ids(self) -> list[str]:
         """Ids of every run directory under the root, sorted."""
         if not self.root.is_dir():
@@ -312,6 +328,17 @@ class RunStore:
             raise MissingUpstreamError(f"upstream run {run_id}{who} is {record['stage_status']}, not complete",
                                        "wait for it, or resume it with --allow_resume")
         return record
+
+
+_RUN_ID_PREFIX = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def _is_run_id(text: str) -> bool:
+    try:
+        validate_run_id(text)
+    except ConfigError:
+        return False
+    return True
 
 
 def resolve_runs_root(flag: str | None, canon_default: Any, environ: Mapping[str, str] = os.environ) -> Path:
