@@ -54,7 +54,8 @@ def test_a_submission_over_the_budget_is_refused_before_anything_is_written(tmp_
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "runs"
     seeds = ",".join(str(seed) for seed in range(11))  # 11 text slices: every stage runs 11 times
-    code = runlab_cli.main(["submit", MANIFEST, "--sweep", f"avalanche_llm.text.seed={seeds}", "--runs_root", str(root)])
+    code = runlab_cli.main(["submit", MANIFEST, "--sweep", f"avalanche_llm.text.seed={seeds}",
+                            "--runs_root", str(root)])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     total = 11 * sum(PIPELINE.values())

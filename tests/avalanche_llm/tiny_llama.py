@@ -22,10 +22,11 @@ def build_random_llama(folder: Path, *, vocab: int = 700, hidden: int = 32, laye
     documents = load_corpus("embedded://default_corpus.txt", "text").documents
     bpe = Tokenizer(models.BPE(unk_token=UNK, byte_fallback=True))
     bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    bpe.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(replacement="▁", prepend_scheme="first")])
+    bpe.decoder = decoders.Sequence([decoders.ByteFallback(),
+                                     decoders.Metaspace(replacement="▁", prepend_scheme="first")])
     byte_tokens = [f"<0x{byte:02X}>" for byte in range(256)]  # what byte fallback spells unseen characters with
-    bpe.train_from_iterator(documents, trainers.BpeTrainer(vocab_size=vocab, special_tokens=[UNK, BOS, EOS, *byte_tokens],
-                                                           show_progress=False))
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=[UNK, BOS, EOS, *byte_tokens], show_progress=False)
+    bpe.train_from_iterator(documents, trainer)
     bos = bpe.token_to_id(BOS)
     bpe.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B",
                                                        special_tokens=[(BOS, bos)])

@@ -148,7 +148,8 @@ def _avalanches_by_layer(avalanches: dict[str, list]) -> list[tuple[tuple[str, f
 
 
 def _performance(arc: RunView, ppl: RunView, settings: StudySettings, rng: np.random.Generator,
-                 window_draws: np.ndarray, add: Callable[..., None]) -> dict[str, dict[float, tuple[float, np.ndarray]]]:
+                 window_draws: np.ndarray, add: Callable[..., None],
+                 ) -> dict[str, dict[float, tuple[float, np.ndarray]]]:
     """Per performance metric and gain, from the S06ARC run ``arc`` and the S06B run ``ppl``: the estimate and
     its replicates (items for ARC, windows for perplexity, one draw shared by every gain); each also becomes
     an interval row."""
