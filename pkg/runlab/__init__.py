@@ -33,7 +33,7 @@ _LAZY = {
     "load_yaml_file": "yamlio", "load_yaml_text": "yamlio",
     "TableLike": "formats", "as_arrow_table": "formats", "hdf5_bytes": "formats", "parquet_bytes": "formats",
     "OneLineParser": "cli", "run_reporting_errors": "cli",
-    "StageOutcome": "launcher",
+    "GpuRun": "launcher", "StageOutcome": "launcher",
     "Study": "submission", "load_study": "submission", "submit": "submission",
 }
 
@@ -54,6 +54,7 @@ __all__ = [
     "DeclaredConfig",
     "DeterminismError",
     "ExitCode",
+    "GpuRun",
     "hdf5_bytes",
     "load_manifest",
     "load_registry",

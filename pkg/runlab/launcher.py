@@ -17,7 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .backends import Backend, LocalBackend, Started, StartRun
 from .code import changed_packages
@@ -34,7 +34,7 @@ from .scheduler import JobState, query_job_states
 from .store import RunSpec, RunStore
 from .verify import verify_run
 
-__all__ = ["StageOutcome", "SubmitOptions", "Submitter", "build_stage_job"]
+__all__ = ["GpuRun", "StageOutcome", "SubmitOptions", "Submitter", "build_stage_job"]
 
 _WAIT_POLL_S = 0.2
 _WAIT_REPORT_S = 30.0
@@ -99,6 +99,16 @@ def build_stage_job(plan: Plan, tag: str, *, runs_root: str, executor: str, subm
                     chain_index=stage.chain_index, chain_previous=stage.chain_previous)
 
 
+@dataclass(frozen=True)
+class GpuRun:
+    """A run of a stage that asks for GPUs, as a submission is about to start it (what a GPU budget check gets)."""
+
+    tag: str
+    gpus: int  # per job or array task (the manifest's resources)
+    tasks: int  # array tasks (1: not an array)
+    config: Mapping[str, Any]  # the resolved study config of (one of) the configs that need it
+
+
 class Submitter:
     """One ``runlab submit`` of one or more configs (a sweep) through one profile.
 
@@ -139,6 +149,7 @@ class Submitter:
         raises RunExistsError before acting if any run blocks."""
         states = self._claimed_job_states()
         self._refuse_existing_runs(states)
+        self._check_gpu_budget()
         outcomes: dict[str, StageOutcome] = {}
         for group in _stage_groups(self.work):
             starting: list[tuple[_Work, StartRun]] = []
@@ -158,6 +169,19 @@ class Submitter:
                     outcomes[item.run_id] = self._started(item, run, started)
                     self.say(_describe(outcomes[item.run_id]))
         return [outcomes[item.run_id] for item in self.work]
+
+    def _check_gpu_budget(self) -> None:
+        """The manifest's ``gpu_budget`` check over the runs of GPU stages not yet complete, before any acts."""
+        reference = self.work[0].plan.manifest.gpu_budget if self.work else None
+        starting = [GpuRun(item.tag, item.stage.resources.gpus, item.stage.array or 1, item.plan.config.data)
+                    for item in self.work
+                    if item.stage.resources.gpus > 0 and _status(self.store, item.run_id) != "complete"]
+        if reference is None or not starting:
+            return
+        self.work[0].plan.manifest.enable_imports()
+        line = import_callable(reference, "GPU budget check", "check the manifest's gpu_budget")(starting)
+        if line:
+            self.say(line)
 
     # -- planning ------------------------------------------------------------------------------
 

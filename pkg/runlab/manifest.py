@@ -56,7 +56,12 @@ class Stage:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A study's stage graph and the files it refers to (absolute paths)."""
+    """A study's stage graph and the files it refers to (absolute paths).
+
+    ``gpu_budget``, if set, names ``check(runs: list[GpuRun]) -> str``: ``runlab submit`` calls it with the
+    GPU runs it is about to start, before anything is run or queued; it returns a line to say ("" for
+    none), or raises a RunlabError (a ConfigError: exit 2) to refuse the submission.
+    """
 
     path: Path
     study: str
@@ -65,6 +70,7 @@ class Manifest:
     config_schema: Path | None
     python_path: tuple[Path, ...]
     stages: dict[str, Stage]
+    gpu_budget: str | None = None
 
     def order(self) -> list[str]:
         """Stage tags in dependency order (upstream first; ties in manifest order)."""
@@ -159,6 +165,7 @@ def load_manifest(path: Path) -> Manifest:
         config_schema=(folder / data["config_schema"]).resolve() if "config_schema" in data else None,
         python_path=tuple((folder / entry).resolve() for entry in data.get("python_path", [])),
         stages=stages,
+        gpu_budget=data.get("gpu_budget"),
     )
     try:
         manifest.order()

@@ -114,11 +114,12 @@ def test_files_of_other_kinds_are_refused(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- tokenization and scoring
 
 
-def test_encode_request_moves_trailing_whitespace_and_adds_no_bos(tiny) -> None:
+def test_encode_request_moves_trailing_whitespace_and_adds_no_bos_for_gpt2(tiny) -> None:
+    """GPT-2's tokenizer adds no start token (a Llama-style one: test_arc_harness)."""
     tokenizer = tiny.tokenizer
     context = PROMPT_TEMPLATE.format(question="Which gas do plants take in?")
     context_enc, continuation_enc = encode_request(tokenizer, context, TARGET_DELIMITER + "carbon dioxide")
-    assert context_enc == tokenizer(context, add_special_tokens=False)["input_ids"]
+    assert context_enc == tokenizer(context)["input_ids"] == tokenizer(context, add_special_tokens=False)["input_ids"]
     whole = tokenizer(context + " carbon dioxide", add_special_tokens=False)["input_ids"]
     assert context_enc + continuation_enc == whole and continuation_enc
     assert tokenizer.bos_token_id not in context_enc

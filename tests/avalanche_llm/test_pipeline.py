@@ -6,10 +6,12 @@ give identical run ids and identical sha256 for every artifact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -237,6 +239,47 @@ def test_phase8_refuses_to_export_from_a_damaged_run(two_cli_runs, tmp_path: Pat
     assert _phase("phase8", config_path, root) == 2
     err = capsys.readouterr().err
     assert f"upstream run {phase_run_id(config, 'phase4')} (S04) does not verify" in err
+
+
+def _forge(run_dir: Path, relative_path: str, column: str, row: int, change) -> None:
+    """Change one cell of a parquet artifact and re-index it in the record (a wrong result whose hashes match)."""
+    path = run_dir / relative_path
+    table = pq.read_table(path)
+    values = table.column(column).to_pylist()
+    values[row] = change(values[row])
+    path.chmod(0o644)
+    pq.write_table(table.set_column(table.column_names.index(column), column,
+                                    pa.array(values, table.schema.field(column).type)), path)
+    record_path = run_dir / "run_record.json"
+    record = json.loads(record_path.read_text())
+    entry = next(item for item in record["artifact_index"] if item["relative_path"] == relative_path)
+    entry.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    record_path.chmod(0o644)
+    record_path.write_text(json.dumps(record, indent=2))
+
+
+@pytest.mark.parametrize("phase, verifier, forged, column", [
+    ("phase5", "avalanche_llm.phases.summary:verify_summary", "results/metrics.parquet", "value"),
+    ("phase7", "avalanche_llm.phases.statistics:verify_statistics", "results/confidence_intervals.parquet", "high"),
+])
+def test_runlab_verify_recomputes_the_run_from_its_upstream_and_finds_a_forged_number(
+        two_cli_runs, tmp_path: Path, capsys: pytest.CaptureFixture[str], phase: str, verifier: str, forged: str,
+        column: str) -> None:
+    config_path, roots, _ = two_cli_runs
+    config = load_study_config(config_path, {"device": "cpu", "dtype": "fp32"})
+    root = tmp_path / "copy"
+    shutil.copytree(roots[0], root)
+    run_id = phase_run_id(config, phase)
+    capsys.readouterr()
+    assert runlab_cli.main(["verify", run_id, "--runs_root", str(root)]) == 0
+    assert f"recomputed by {verifier})" in capsys.readouterr().out
+    rows = pq.read_table(root / run_id / forged).column(column).to_pylist()
+    row = next(index for index, value in enumerate(rows) if value == value and value != 0)  # a finite, non-zero cell
+    _forge(root / run_id, forged, column, row, lambda value: value * (1 + 1e-6))
+    assert runlab_cli.main(["verify", run_id, "--runs_root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert f"{forged}: the recomputed table differs: column {column}, first at row {row} " in err
+    assert f"1 of {len(rows)} rows" in err  # the other cells recompute to what is stored
 
 
 def test_demo_figures_carry_the_note_and_real_ones_do_not() -> None:

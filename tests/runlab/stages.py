@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from runlab import Run, RunView
+from runlab import ConfigError, GpuRun, Run, RunView
 
 
 def _witness(run: Run, what: str) -> None:
@@ -144,3 +144,14 @@ def noisy(run: Run) -> None:
 def reads_undeclared(run: Run) -> None:
     """Reads ``test.b`` while its manifest declares only ``test.a``."""
     run.write_results("values", {"value": [run.config["test"]["a"] + run.config["test"]["b"]]})
+
+
+def list_gpu_runs(runs: list[GpuRun]) -> str:
+    """A GPU budget check that lets every submission through and says which GPU runs it was shown."""
+    return "GPU runs: " + "; ".join(f"{run.tag} gpus {run.gpus} tasks {run.tasks} values {run.config['test']['values']}"
+                                    for run in runs)
+
+
+def refuse_gpu_runs(runs: list[GpuRun]) -> str:
+    """A GPU budget check that refuses every submission with GPU work."""
+    raise ConfigError(f"GPU budget: {len(runs)} GPU runs, budget 0", "ask for more")

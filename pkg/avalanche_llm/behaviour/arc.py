@@ -15,10 +15,12 @@ where it has ``acc_bytes``) over ``doc_to_choice(doc)``, the bare ``choices.text
 it scores are ``(ctx, f"{target_delimiter}{cont}")`` (``lm_eval/api/task.py``, ``process_results`` and
 ``construct_requests`` of the multiple-choice output type).
 
-Tokenization follows the harness's ``HFLM._encode_pair`` and ``_loglikelihood_tokens``: trailing
-whitespace of the context moves onto the continuation; context and context + continuation are encoded
-without special tokens (no BOS: the harness's default for GPT-2-style models) and the continuation
-tokens are what the whole encoding has beyond the context's; the model input is
+Tokenization follows the harness's ``HFLM._encode_pair``, ``tok_encode`` and ``_loglikelihood_tokens``
+with its default ``add_bos_token=None``: trailing whitespace of the context moves onto the continuation;
+context and context + continuation are each encoded with the tokenizer's own special tokens (a start
+token where the tokenizer adds one, as Llama's do; nothing for GPT-2's), unless the text already begins
+with the text of the start token (``bos_token``, else ``eos_token``); the continuation tokens are what
+the whole encoding has beyond the context's; the model input is
 ``(context_enc + continuation_enc)[-(max_length + 1):][:-1]`` (left truncation), and the continuation
 is scored at the last ``len(continuation_enc)`` input positions. Requests are batched in order of
 descending length with right padding, so every real token keeps its absolute position and, under the
@@ -51,6 +53,7 @@ __all__ = [
     "correct_by_item",
     "decide",
     "encode_request",
+    "harness_encode",
     "load_arc_items",
     "per_item_rows",
     "require_causal_lm",
@@ -186,17 +189,26 @@ def require_causal_lm(model: torch.nn.Module) -> None:
                           "set model.hf_id to a causal model such as GPT-2")
 
 
+def harness_encode(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of ``text`` as the harness's ``HFLM.tok_encode`` with its defaults: the tokenizer's own
+    special tokens (e.g. Llama's start token), none where ``text`` already begins with the text of the
+    prefix token (``bos_token_id``, else ``eos_token_id``), so that a start token is never doubled."""
+    prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    starts_with_prefix = prefix_id is not None and text.startswith(tokenizer.decode(prefix_id))
+    return list(tokenizer.encode(text, add_special_tokens=not starts_with_prefix))
+
+
 def encode_request(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """``(context_enc, continuation_enc)`` as the harness's ``_encode_pair``: trailing whitespace of the
-    context moves onto the continuation; both encodings are made without special tokens (no BOS, the
-    harness's default for GPT-2-style models); the continuation's tokens are those of the encoding of
-    ``context + continuation`` beyond the length of the context's encoding."""
+    context moves onto the continuation; both texts are encoded by ``harness_encode`` (so the context
+    starts with the tokenizer's start token where it adds one); the continuation's tokens are those of
+    the encoding of ``context + continuation`` beyond the length of the context's encoding."""
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
-    whole = list(tokenizer(context + continuation, add_special_tokens=False)["input_ids"])
-    context_enc = list(tokenizer(context, add_special_tokens=False)["input_ids"])
+    whole = harness_encode(tokenizer, context + continuation)
+    context_enc = harness_encode(tokenizer, context)
     return context_enc, whole[len(context_enc):]
 
 

@@ -5,16 +5,21 @@ gains, with a Holm correction over the performance metrics (spec/21).
 The resampled units are the independent pieces of data: analysis windows for branching ratios and
 perplexity (one draw of windows shared by every gain and layer, since all gains read the same text),
 avalanches for exponents, ARC items for accuracy (one draw of items shared by every gain).
+
+``runlab verify`` recomputes every number from the upstream runs and the run's seed
+(``verify_statistics``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
+import pyarrow as pa
 
-from runlab import Run
+from runlab import Run, RunView
 
 from ..analysis.statistics import (branching_replicates, exponent_statistic, holm_adjust, mean_statistic,
                                   percentile_interval, ratio_statistic, replicates, spearman_association)
@@ -23,6 +28,7 @@ from ..behaviour.arc import correct_by_item
 from ..canon import load_canon
 from ..config import StudySettings
 from ..io.artifacts import read_parquet
+from ..io.recompute import table_problems
 from ..io.schema_validate import table_from_rows
 from ..metrics.branching import branching_estimates
 from ..model.demo import demo_note
@@ -30,16 +36,32 @@ from ..raster.build import total_activity
 from .behaviour import gain_rows
 from .sweep import read_gain_rasters
 
-__all__ = ["PERFORMANCE_METRICS", "statistics"]
+__all__ = ["PERFORMANCE_METRICS", "Statistics", "statistics", "statistics_of", "verify_statistics"]
 
 PERFORMANCE_METRICS = ("acc", "acc_norm", "acc_bytes", "perplexity")
 
 
-def statistics(run: Run) -> None:
-    settings = StudySettings.from_config(run.config)
+def _t02() -> str:
+    """Table T02's name (CANON.OUTPUT)."""
+    return load_canon().lookup("CANON.OUTPUT.TABLE_T02_CRITICALITY_PERFORMANCE")
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What S07 writes: the interval rows (results/confidence_intervals.parquet) and table T02."""
+
+    intervals: pa.Table
+    t02: pa.Table
+    n_gains_with_b_tot: int  # gains whose MR fit of A_tot passed its checks
+
+
+def statistics_of(config: Mapping[str, Any], seed: int, upstream: Callable[[str], RunView]) -> Statistics:
+    """S07's outputs from its config, its run seed and ``upstream(tag)``, the views of S02, S04, S06ARC and
+    S06B (no writing): every resample is drawn from ``seed``, so the same inputs give the same numbers."""
+    settings = StudySettings.from_config(config)
     n_boot, confidence = settings.require_statistics()
-    rng = np.random.default_rng(np.random.SeedSequence([run.task_seed(), 7]))
-    sweep, measured = run.upstream("S02"), run.upstream("S04")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    sweep, measured = upstream("S02"), upstream("S04")
     rows: list[dict[str, Any]] = []
 
     def add(metric: str, gain: float, layer: int, estimate: float, boot: np.ndarray, failed: int,
@@ -74,14 +96,27 @@ def statistics(run: Run) -> None:
             estimate, boot, failed = _with_replicates(statistic, values.size, draws, n_boot)
             add(f"{quantity}_alpha", gain, layer, estimate, boot, failed)
 
-    performance = _performance(run, settings, rng, window_draws, add)
-    run.write_results("confidence_intervals", table_from_rows("confidence_intervals", rows))
+    performance = _performance(upstream("S06ARC"), upstream("S06B"), settings, rng, window_draws, add)
     note = demo_note(sweep.upstream("S01").annotations.get("model", {}))
     associations = [{**row, "model_note": note} for row in _associations(b_tot, performance, confidence)]
-    name = load_canon().lookup("CANON.OUTPUT.TABLE_T02_CRITICALITY_PERFORMANCE")
-    run.write_table(name, table_from_rows(name, associations))
-    print(f"S07: {len(rows)} intervals ({n_boot} resamples, {confidence:.0%}); association of |b_tot - 1| with "
-          f"{', '.join(PERFORMANCE_METRICS)} over {len(b_tot)} gains", flush=True)
+    return Statistics(table_from_rows("confidence_intervals", rows), table_from_rows(_t02(), associations), len(b_tot))
+
+
+def statistics(run: Run) -> None:
+    n_boot, confidence = StudySettings.from_config(run.config).require_statistics()
+    result = statistics_of(run.config, run.task_seed(), run.upstream)
+    run.write_results("confidence_intervals", result.intervals)
+    run.write_table(_t02(), result.t02)
+    print(f"S07: {result.intervals.num_rows} intervals ({n_boot} resamples, {confidence:.0%}); association of "
+          f"|b_tot - 1| with {', '.join(PERFORMANCE_METRICS)} over {result.n_gains_with_b_tot} gains", flush=True)
+
+
+def verify_statistics(view: RunView) -> list[str]:
+    """``runlab verify`` of an S07 run: every interval and T02 (parquet) recomputed from S02, S04, S06ARC and
+    S06B with the run's seed (io/recompute.py); T02's CSV is the parquet's table in another format."""
+    result = statistics_of(view.config, view.record["seeds"]["global"], view.upstream)
+    return table_problems(view, {"results/confidence_intervals.parquet": result.intervals,
+                                 f"tables/{_t02()}.parquet": result.t02})
 
 
 Estimate = tuple[float, np.ndarray, int]  # the statistic on the data, its replicates (NaN: failed), failures
@@ -112,11 +147,12 @@ def _avalanches_by_layer(avalanches: dict[str, list]) -> list[tuple[tuple[str, f
     return groups
 
 
-def _performance(run: Run, settings: StudySettings, rng: np.random.Generator, window_draws: np.ndarray,
-                 add: Callable[..., None]) -> dict[str, dict[float, tuple[float, np.ndarray]]]:
-    """Per performance metric and gain: the estimate and its replicates (items for ARC, windows for perplexity,
-    one draw shared by every gain); each also becomes an interval row."""
-    arc, ppl = run.upstream("S06ARC"), run.upstream("S06B")
+def _performance(arc: RunView, ppl: RunView, settings: StudySettings, rng: np.random.Generator,
+                 window_draws: np.ndarray, add: Callable[..., None],
+                 ) -> dict[str, dict[float, tuple[float, np.ndarray]]]:
+    """Per performance metric and gain, from the S06ARC run ``arc`` and the S06B run ``ppl``: the estimate and
+    its replicates (items for ARC, windows for perplexity, one draw shared by every gain); each also becomes
+    an interval row."""
     performance: dict[str, dict[float, tuple[float, np.ndarray]]] = {metric: {} for metric in PERFORMANCE_METRICS}
     item_draws = None
     for index, gain in enumerate(settings.gain.values):
