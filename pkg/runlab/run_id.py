@@ -16,6 +16,7 @@ from .errors import ConfigError
 __all__ = [
     "RUN_ID_MODES",
     "content_hash_run_id",
+    "is_run_id",
     "stage_tag_of",
     "timestamp_run_id",
     "validate_run_id",
@@ -43,6 +44,11 @@ def validate_run_id(run_id: str) -> str:
             "a run id looks like RUN_S01_0123456789ab or RUN_S01_20260101T000000Z_001",
         )
     return run_id
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` is a well-formed run id."""
+    return isinstance(text, str) and _RUN_ID_RE.fullmatch(text) is not None
 
 
 def stage_tag_of(run_id: str) -> str:

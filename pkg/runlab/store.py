@@ -29,7 +29,6 @@ from .errors import ConfigError, MissingUpstreamError, RunExistsError, SchemaErr
 from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR, STUDY_CONFIG_NAME
 from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
-    RECORD_NAME,
     SCHEMA_VERSION,
     RunRecord,
     RunStatus,
@@ -41,7 +40,7 @@ from .record import (
     utc_now,
     write_record,
 )
-from .run_id import timestamp_run_id, validate_run_id, validate_stage_tag
+from .run_id import is_run_id, timestamp_run_id, validate_run_id, validate_stage_tag
 
 __all__ = ["RUNS_ROOT_ENV", "ExecutionContext", "RunSpec", "RunStore", "resolve_runs_root", "sha256_file"]
 
@@ -176,7 +175,7 @@ class RunStore:
         takes a unique prefix of a commit); ConfigError (exit 2) when it names none or several."""
         if _RUN_ID_PREFIX.fullmatch(text or "") is None:
             raise ConfigError(f"invalid run id {text!r}", "a run id looks like RUN_S01_0123456789ab (a unique prefix will do)")
-        if self.exists(text) if _is_run_id(text) else False:
+        if is_run_id(text) and self.exists(text):
             return text
         matches = [run_id for run_id in self.run_ids() if run_id.startswith(text)]
         if len(matches) == 1:
@@ -331,14 +330,6 @@ class RunStore:
 
 
 _RUN_ID_PREFIX = re.compile(r"[A-Za-z0-9_]{1,64}")
-
-
-def _is_run_id(text: str) -> bool:
-    try:
-        validate_run_id(text)
-    except ConfigError:
-        return False
-    return True
 
 
 def resolve_runs_root(flag: str | None, canon_default: Any, environ: Mapping[str, str] = os.environ) -> Path:

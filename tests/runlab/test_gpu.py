@@ -16,7 +16,7 @@ from runlab.manifest import load_manifest
 from runlab.plan import plan_config
 from runlab.record import read_record
 
-from .conftest import REPO, run_cli
+from .conftest import run_cli
 
 
 def _stage_job(study, executor: str):

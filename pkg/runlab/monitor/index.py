@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..code import changed_packages
-from ..errors import ConfigError
 from ..record import RECORD_NAME, parse_utc
-from ..run_id import validate_run_id
+from ..run_id import is_run_id
 from .records import UnreadableRecord, load_record
 
 __all__ = ["FILTERED", "Change", "RowFilter", "RunIndex", "RunRow", "row_from_record", "slurm_text"]
@@ -162,7 +161,7 @@ class RunIndex:
         except OSError:  # a root gone or unreadable has no runs now; the scan goes on
             return seen
         for entry in entries:
-            if not entry.name.startswith("RUN_") or not _is_run_id(entry.name):
+            if not entry.name.startswith("RUN_") or not is_run_id(entry.name):
                 continue
             try:
                 if not entry.is_dir(follow_symlinks=False):
@@ -181,14 +180,6 @@ class RunIndex:
             return _unreadable_row(run_id, exc.reason)
         row = row_from_record(run_id, record, code_now)
         return row if self._link is None else replace(row, study_href=self._link(record))
-
-
-def _is_run_id(name: str) -> bool:
-    try:
-        validate_run_id(name)
-    except ConfigError:
-        return False
-    return True
 
 
 FILTERED = ("study", "stage", "status", "config")  # the table's menus: row fields matched exactly
