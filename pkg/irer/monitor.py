@@ -28,7 +28,8 @@ from .ledger import best, generation_summary, ledger_param_names, param_column, 
 __all__ = ["HUNTS", "MONITOR", "HuntMonitor", "fitness_chart"]
 
 LEDGER = "results/ledger.parquet"
-GRIDS = ((RHO, "|ψ|² (final_rho)", "magma"), (G_TT, "g_tt (final_g_tt)", "viridis"))
+GRIDS = ((RHO, "|ψ|² (final_rho)", "magma", "|ψ|², dimensionless (units of the local saturation; spec/irer/equations.md)"),
+         (G_TT, "g_tt (final_g_tt)", "viridis", "g_tt, dimensionless metric component"))
 _DEFAULT_TOP = 5
 _GEN = re.compile(r"GEN(\d+)")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -103,7 +104,7 @@ def _top_count(run: Any) -> int:
 def _grids(context: StudyContext, winner: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The best candidate's field and metric grids: image URL, shape and value range (or why not)."""
     grids = []
-    for dataset, label, colormap in GRIDS:
+    for dataset, label, colormap, units in GRIDS:
         query = urlencode({"file": winner["artifact"], "dataset": dataset, "cmap": colormap})
         entry: dict[str, Any] = {"label": label, "dataset": dataset, "colormap": colormap,
                                  "src": f"/runs/{winner['run_id']}/heatmap.png?{query}", "problem": None}
@@ -111,7 +112,7 @@ def _grids(context: StudyContext, winner: Mapping[str, Any]) -> list[dict[str, A
             rendered = heatmap_of(context.open_run(winner["run_id"]).path(winner["artifact"]), dataset,
                                   colormap=colormap)
             entry.update(grid_shape=rendered.grid_shape, image_shape=rendered.image_shape, low=rendered.low,
-                         high=rendered.high)
+                         high=rendered.high, units=rendered.units or units)
         except (HTTPException, NotServable, NotAGrid) as exc:
             entry["problem"] = str(getattr(exc, "detail", exc))
         grids.append(entry)

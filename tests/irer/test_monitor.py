@@ -84,8 +84,10 @@ def test_hunt_page_shows_every_generation_the_top_candidates_and_the_best_grids(
                                          for r in best3]
     assert [row[-1] for row in top] == [r["artifact"] for r in best3]
 
-    images = [html.unescape(src) for src in re.findall(r'<img src="([^"]+)"', page.text)]
+    images = [html.unescape(src) for src in re.findall(r'<img src="(/runs/[^"]+)"', page.text)]
     assert len(images) == 2
+    assert re.findall(r'<img src="(/colorbar/[^"]+)"', page.text) == ["/colorbar/magma.png", "/colorbar/viridis.png"]
+    assert page.text.count('class="colorbar-units"') == 2 and "dimensionless" in page.text
     for src, dataset in zip(images, ("final_rho", "final_g_tt")):
         assert src.startswith(f"/runs/{best3[0]['run_id']}/heatmap.png?") and f"dataset={dataset}" in src
         response = client.get(src)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import h5py
+import matplotlib
 import pytest
 from PIL import Image
 
@@ -121,6 +122,17 @@ def _check_best_grids(browser: Browser, root: Path, ledger: Any) -> None:
         assert (shown["width"], shown["height"]) == (columns, rows)
         assert _fetched_png(browser, shown["src"]).size == (columns, rows)
         assert f"{rows}×{columns} grid" in shown["caption"]
+        bar = browser.driver.execute_script(
+            "const bar = document.querySelector(`#${arguments[0]} .colorbar`); const img = bar.querySelector('img');"
+            "return {src: img.getAttribute('src'), width: img.naturalWidth, height: img.naturalHeight,"
+            "  ticks: Array.from(bar.querySelectorAll('.colorbar-ticks span'), (span) => span.innerText),"
+            "  units: bar.querySelector('.colorbar-units').innerText};", f"grid-{dataset}")
+        colormap = query["cmap"][0]
+        assert bar["src"] == f"/colorbar/{colormap}.png" and (bar["width"], bar["height"]) == (255, 12)
+        strip = _fetched_png(browser, bar["src"]).convert("RGB")
+        assert strip.getpixel((0, 0)) == tuple(round(255 * c) for c in matplotlib.colormaps[colormap](0.0)[:3])
+        assert strip.getpixel((254, 0)) == tuple(round(255 * c) for c in matplotlib.colormaps[colormap](1.0)[:3])
+        assert len(bar["ticks"]) == 3 and "dimensionless" in bar["units"]
 
 
 def test_the_hunt_page_shows_each_generation_its_chart_and_the_best_grids(browser, hunt):

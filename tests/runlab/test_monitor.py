@@ -254,3 +254,25 @@ def test_cli_monitor_refuses_a_missing_runs_root(tmp_path):
         f"runlab: error: runs root {tmp_path / 'absent'} does not exist; "
         "pass --runs_root with the folder that holds the RUN_* runs"]
 
+
+
+def test_a_colour_bar_is_served_for_every_heatmap_colour_map_and_units_come_from_the_dataset(store, tmp_path):
+    import h5py
+    import matplotlib
+
+    from runlab.monitor.heatmap import COLORMAPS, heatmap_of
+
+    client = client_of(store.root)
+    for colormap in COLORMAPS:
+        response = client.get(f"/colorbar/{colormap}.png")
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        strip = Image.open(io.BytesIO(response.content)).convert("RGB")
+        assert strip.size == (255, 12)
+        ends = [tuple(round(255 * c) for c in matplotlib.colormaps[colormap](at)[:3]) for at in (0.0, 1.0)]
+        assert [strip.getpixel((0, 6)), strip.getpixel((254, 6))] == ends
+    assert client.get("/colorbar/jet.png").status_code == 404
+    path = tmp_path / "grid.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("with_units", data=[[0.0, 1.0], [2.0, 3.0]]).attrs["units"] = "kelvin"
+        h5.create_dataset("without", data=[[0.0, 1.0], [2.0, 3.0]])
+    assert heatmap_of(path, "with_units").units == "kelvin" and heatmap_of(path, "without").units is None

@@ -18,8 +18,9 @@ def test_points_map_onto_the_plot_area_with_the_axes_covering_errors_and_marks()
                        height=130)
     assert chart is not None
     (line,) = chart["lines"]
-    # x spans 0.5..2.5 (the mark widens it) over 56..288 px; y spans 0..1.8 (+5 % each side) over 100..10 px
-    y_low, y_high = 0.0 - 0.09, 1.8 + 0.09
+    # x spans 0.5..2.5 (the mark widens it) over 56..288 px; y spans 0..1.8, widened to its round ticks 0..2
+    # (steps of 0.5), over 100..10 px
+    y_low, y_high = 0.0, 2.0
     expected = [(56 + 232 * (x - 0.5) / 2.0, 10 + 90 * (1 - (y - y_low) / (y_high - y_low)))
                 for x, y in [(0.5, 0.8), (1.0, 1.2), (2.0, 1.6)]]
     assert [(point["px"], point["py"]) for point in line["points"]] == [
@@ -32,6 +33,20 @@ def test_points_map_onto_the_plot_area_with_the_axes_covering_errors_and_marks()
     assert chart["y_marks"] == [{"at": round(10 + 90 * (1 - (0 - y_low) / (y_high - y_low)), 1), "label": "zero"}]
     assert [text for _, text in chart["x_ticks"]] == ["0.5", "1", "2"]
     assert line["points"][2]["title"] == "gain 2: b_tot 1.6 ± 0.2"
+
+
+@pytest.mark.parametrize("values", [(0.397, 0.396, 0.091, 0.229), (0.5391, 0.8422, 0.7557), (1e4, -7219.0),
+                                    (0.98, 0.99), (-3.0, -3.0)])
+def test_y_ticks_are_round_numbers_at_the_edges_of_the_axis(values):
+    chart = line_chart([Series("a", "a", list(enumerate(values)))], x_label="generation", height=240)
+    labels = [float(text) for _, text in chart["y_ticks"]]
+    steps = {round(b - a, 12) for a, b in zip(labels, labels[1:])}
+    assert len(steps) == 1 and 3 <= len(labels) <= 7
+    (step,) = steps
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 9) in (1, 2, 2.5, 5) and all(round(label / step, 9).is_integer() for label in labels)
+    assert labels[0] <= min(values) and labels[-1] >= max(values)
+    assert chart["y_ticks"][0][0] == chart["bottom"] and chart["y_ticks"][-1][0] == chart["top"]
 
 
 def test_non_finite_points_are_left_out_and_nothing_finite_gives_no_chart():

@@ -3,7 +3,8 @@
 Routes: ``/`` the run table (filters in the query string), ``/runs/{run_id}`` a run's page,
 ``/runs/{run_id}/files/{path}`` one of the run's servable files (see ``files.py``; a download unless
 ``?inline=1`` on a PNG), ``/runs/{run_id}/heatmap.png?file=<artifact>&dataset=<name>`` a 2-D dataset of one
-of its HDF5 artifacts as a PNG heatmap (``heatmap.py``; ``max_px`` and ``cmap`` optional), ``/events`` the
+of its HDF5 artifacts as a PNG heatmap (``heatmap.py``; ``max_px`` and ``cmap`` optional), ``/colorbar/<cmap>.png``
+the colour bar of a heatmap's colour map (the ``colorbar`` macro of ``templates/colorbar.html``), ``/events`` the
 live feed (``events.py``; 400 for a malformed ``Last-Event-ID``, 503 past its limit of streams),
 ``/studies/<study>/...`` the pages of studies that declare them (``studies.py``),
 ``/static/...`` the page's CSS and JS.
@@ -30,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .events import MAX_STREAMS, BadEventId, ChangeFeed, TooManyStreams
 from .files import NotServable, content_type, open_or_404
-from .heatmap import COLORMAPS, DEFAULT_MAX_PX, MAX_PX_RANGE, NotAGrid, heatmap_of
+from .heatmap import COLORMAPS, DEFAULT_MAX_PX, MAX_PX_RANGE, NotAGrid, colorbar_png, heatmap_of
 from .index import RowFilter, RunIndex
 from .render import Pages
 from .studies import StudyMonitor, linker, load_study_monitors, study_mounts
@@ -107,6 +108,13 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
             "Cache-Control": "private, max-age=3600",  # an indexed artifact is never rewritten
             "X-Grid-Shape": "x".join(map(str, rendered.grid_shape))})
 
+    async def colorbar(request: Request) -> Response:
+        colormap = request.path_params["cmap"]
+        if colormap not in COLORMAPS:
+            raise HTTPException(404, f"no colour map {colormap!r}; the heatmaps use {', '.join(COLORMAPS)}")
+        return Response(colorbar_png(colormap), media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
     async def events(request: Request) -> Response:
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         if request.method == "HEAD":  # a stream that never ends would hold the connection with no body to send
@@ -142,6 +150,7 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
         Route("/runs/{run_id}", run_page, methods=["GET"]),
         Route("/runs/{run_id}/files/{path:path}", run_file, methods=["GET"]),
         Route("/runs/{run_id}/heatmap.png", heatmap, methods=["GET"]),
+        Route("/colorbar/{cmap}.png", colorbar, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
         *study_mounts(monitors, index, pages),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),  # GET and HEAD only, itself

@@ -10,10 +10,12 @@ from typing import Any, Sequence
 
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["Mark", "Series", "line_chart"]
 
 _MAX_X_TICKS = 10
+_Y_TICKS = MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10])  # matplotlib's choice of round tick values
 _QUALITATIVE_MAX = 20  # a colormap with at most this many colours is a list to cycle, not a ramp to sample
 
 
@@ -93,8 +95,8 @@ def line_chart(series: Sequence[Series], *, x_label: str, y_label: str = "", x_m
     y_low, y_high = min(ys), max(ys)
     if y_high == y_low:
         y_low, y_high = y_low - 0.5, y_high + 0.5
-    pad = (y_high - y_low) * 0.05
-    frame = _Frame((min(xs_marked), max(xs_marked)), (y_low - pad, y_high + pad), left=56, right=width - 12,
+    y_ticks = [float(value) for value in _Y_TICKS.tick_values(y_low, y_high)]  # round numbers spanning the data
+    frame = _Frame((min(xs_marked), max(xs_marked)), (y_ticks[0], y_ticks[-1]), left=56, right=width - 12,
                    top=10, bottom=height - 30)
     lines = []
     for line, points, colour in zip(series, kept, _colours(palette, len(series))):
@@ -106,13 +108,11 @@ def line_chart(series: Sequence[Series], *, x_label: str, y_label: str = "", x_m
                       "path": " ".join(f"{point['px']},{point['py']}" for point in drawn)})
     distinct = sorted(set(xs))
     stride = max(1, math.ceil(len(distinct) / _MAX_X_TICKS))
-    step = (frame.y_range[1] - frame.y_range[0]) / 4
     return {
         "width": width, "height": height, "left": frame.left, "right": frame.right, "top": frame.top,
         "bottom": frame.bottom, "x_label": x_label, "y_label": y_label, "lines": lines,
         "x_ticks": [(frame.x(x), f"{x:g}") for x in distinct[::stride]],
-        "y_ticks": [(frame.y(frame.y_range[0] + step * index), f"{frame.y_range[0] + step * index:.3g}")
-                    for index in range(5)],
+        "y_ticks": [(frame.y(value), f"{round(value, 12):g}") for value in y_ticks],
         "x_marks": [{"at": frame.x(mark.value), "label": mark.label} for mark in x_marks if _finite(mark.value)],
         "y_marks": [{"at": frame.y(mark.value), "label": mark.label} for mark in y_marks if _finite(mark.value)],
     }

@@ -31,7 +31,7 @@ import functools
 import io
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COLORMAPS", "DEFAULT_MAX_PX", "MAX_CHUNK_CELLS", "MAX_GRID_CELLS", "RENDERS_AT_ONCE", "RENDER_LIMIT_MIB",
            "TILE_CELLS", "Heatmap",
-           "NotAGrid", "OutsideFile", "TooLarge", "block_mean", "grid_png", "heatmap_of"]
+           "NotAGrid", "OutsideFile", "TooLarge", "block_mean", "colorbar_png", "grid_png", "heatmap_of"]
 
 DEFAULT_MAX_PX = 512
 MAX_PX_RANGE = (16, 2048)
@@ -81,6 +81,7 @@ class Heatmap:
     image_shape: tuple[int, int]
     low: float | None
     high: float | None
+    units: str | None = None  # the dataset's ``units`` attribute, when it has one
 
 
 def block_mean(grid: np.ndarray, max_px: int) -> np.ndarray:
@@ -163,6 +164,15 @@ def _png_bytes(indices: np.ndarray, palette: bytes) -> bytes:
     return buffer.getvalue()
 
 
+@functools.lru_cache(maxsize=len(COLORMAPS))
+def colorbar_png(colormap: str) -> bytes:
+    """The colour bar of ``colormap`` as the heatmaps use it: its 255 colours from low (left) to high (right),
+    each 1 px wide and 12 px high."""
+    if colormap not in COLORMAPS:
+        raise ValueError(f"colour map {colormap!r} is not one of {COLORMAPS}")
+    return _png_bytes(np.tile(np.arange(255, dtype=np.uint8), (12, 1)), _palette(colormap))
+
+
 def _dataset(h5: "h5py.File", name: str, file_name: str) -> "h5py.Dataset":
     """Dataset ``name`` (a relative path) of the open file ``h5``, reached through hard links only, with its
     data in the file, a real numeric 2-D grid within the limits; NotAGrid or a subclass otherwise."""
@@ -231,7 +241,10 @@ def _read_heatmap(path: Path, dataset: str, max_px: int, colormap: str) -> Heatm
     try:
         with h5py.File(path, "r") as h5:
             node = _dataset(h5, dataset, path.name)
-            return _heatmap(_read_block_means(node, max_px), (int(node.shape[0]), int(node.shape[1])), colormap)
+            rendered = _heatmap(_read_block_means(node, max_px), (int(node.shape[0]), int(node.shape[1])), colormap)
+            units = node.attrs.get("units")
+            units = units.decode("utf-8", "replace") if isinstance(units, bytes) else units
+            return replace(rendered, units=units[:100]) if isinstance(units, str) else rendered
     except OSError as exc:  # not HDF5, or a chunk that does not decompress (a filter that is not installed)
         first_line = (str(exc) or type(exc).__name__).splitlines()[0]
         raise NotAGrid(f"{path.name} is not a readable HDF5 file ({first_line})") from exc
