@@ -8,26 +8,29 @@ ledger of all generations so far. A requeued generation keeps the candidates alr
 
 from __future__ import annotations
 
-import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 
 from runlab import Run, RunView
 
-from .artifacts import candidate_hdf5_bytes, read_candidate
+from .artifacts import CandidateArrays, candidate_hdf5_bytes, read_candidate
 from .hunter import initial_population, next_generation
-from .ledger import (METRIC_COLUMNS, append_generations, best, empty_ledger, generation_rows, generation_summary,
-                     ledger_bytes, read_ledger, top_candidates)
+from .evaluation import generation_outputs, scored_rows
+from .ledger import append_generations, best, empty_ledger, generation_summary, ledger_bytes, read_ledger, top_candidates
 from .model import candidate_keys
 from .population import run_population
 from .settings import HuntSettings
-from .validator import candidate_metrics, fitness
 
-__all__ = ["report", "run_generation"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["LEDGER", "SUMMARY", "best_candidate_figure", "report", "report_tables", "run_generation"]
 
 LEDGER = "results/ledger.parquet"
+SUMMARY = "results/generation_summary.json"
 
 
 def run_generation(run: Run) -> None:
@@ -43,18 +46,13 @@ def run_generation(run: Run) -> None:
     _integrate_missing(run, settings, generation, params, artifacts)
 
     view = run.view()
-    metrics = [candidate_metrics(read_candidate(view.read_bytes(path)), settings=settings.validator)
-               for path in artifacts]
-    scores = [fitness(m, settings.lambda_falsifiability) if m["finite"] else math.nan for m in metrics]
-    rows = generation_rows(generation, params, param_names=names,
-                           metrics={name: [m[name] for m in metrics] for name in METRIC_COLUMNS},
-                           fitness=scores, run_id=run.run_id, artifacts=artifacts,
-                           finite=[m["finite"] for m in metrics])
+    rows = scored_rows(settings, generation, params, [read_candidate(view.read_bytes(path)) for path in artifacts],
+                       run_id=run.run_id, artifacts=artifacts)
     ledger = append_generations(ledger, rows)
     run.write_bytes(LEDGER, ledger_bytes(ledger))
-    run.write_table("top_candidates", top_candidates(rows, settings.top_candidates))
-    summary = generation_summary(ledger).to_pylist()[-1]
-    run.write_json("results/generation_summary.json", _json_safe(summary))
+    top, summary = generation_outputs(ledger, rows, settings.top_candidates)
+    run.write_table("top_candidates", top)
+    run.write_json(SUMMARY, summary)
     _say(f"GEN{generation:03d} best fitness {summary['best_fitness']:.4g}, median {summary['median_fitness']:.4g}, "
          f"{summary['n_finite']}/{summary['n_candidates']} finite, best so far {summary['best_fitness_so_far']:.4g}")
 
@@ -63,11 +61,11 @@ def report(run: Run) -> None:
     """REPORT: fitness across generations and the best candidate's fields, from the last generation's ledger."""
     from matplotlib.figure import Figure
 
-    last = run.upstream(run.upstream_tags[-1])
-    ledger = read_ledger(last.read_bytes(LEDGER))
-    summary = generation_summary(ledger)
-    run.write_table("generation_summary", summary)
-    run.write_table("top_candidates", top_candidates(ledger, int(run.config["irer"]["hunt"]["top_candidates"])))
+    ledger = read_ledger(run.upstream(run.upstream_tags[-1]).read_bytes(LEDGER))
+    tables = report_tables(ledger, int(run.config["irer"]["hunt"]["top_candidates"]))
+    for name, table in tables.items():
+        run.write_table(name, table)
+    summary = tables["generation_summary"]
 
     figure = Figure(figsize=(5, 3.2))
     axes = figure.add_subplot()
@@ -85,16 +83,39 @@ def report(run: Run) -> None:
         _say("REPORT no candidate has a finite fitness; no best-candidate figure")
         return
     arrays = read_candidate(_generation_view(run, top["run_id"]).read_bytes(top["artifact"]))
-    figure = Figure(figsize=(7, 3.2))
-    for position, (field, title) in enumerate(((arrays.final_rho, "|ψ|²"), (arrays.final_g_tt, "g_tt")), start=1):
-        axes = figure.add_subplot(1, 2, position)
-        image = axes.imshow(field, cmap="magma" if position == 1 else "viridis", origin="lower")
-        axes.set_title(f"{title}, generation {top['generation']} candidate {top['candidate']}", fontsize=8)
-        figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    figure.tight_layout()
-    run.write_figure("best_candidate_field", figure)
+    run.write_figure("best_candidate_field", best_candidate_figure(arrays, top["generation"], top["candidate"]))
     _say(f"REPORT best fitness {top['fitness']:.4g}: generation {top['generation']} candidate {top['candidate']} "
          f"({top['run_id']})")
+
+
+def report_tables(ledger: pa.Table, top: int) -> dict[str, pa.Table]:
+    """REPORT's tables by name: ``generation_summary`` of the whole ledger and its ``top`` best candidates."""
+    return {"generation_summary": generation_summary(ledger), "top_candidates": top_candidates(ledger, top)}
+
+
+# What the best-candidate figure's colour bars say: quantity, then unit (spec/irer/equations.md, "Units").
+FIELD_LABELS = (("|ψ|² (model units: cubic saturation coefficient 1)", "magma"),
+                ("g_tt (dimensionless)", "viridis"))
+
+
+def best_candidate_figure(arrays: CandidateArrays, generation: int, candidate: int) -> Figure:
+    """The final ``|ψ|²`` and ``g_tt`` of one candidate side by side, axes in grid lengths, each with a
+    colour bar that names its quantity and unit."""
+    from matplotlib.figure import Figure
+
+    side = arrays.n * arrays.dx
+    figure = Figure(figsize=(7.6, 3.4))
+    for position, (field, (label, cmap)) in enumerate(zip((arrays.final_rho, arrays.final_g_tt), FIELD_LABELS),
+                                                       start=1):
+        axes = figure.add_subplot(1, 2, position)
+        image = axes.imshow(field, cmap=cmap, origin="lower", extent=(0.0, side, 0.0, side))
+        axes.set_xlabel(f"x (length; dx = {arrays.dx:g})", fontsize=7)
+        axes.set_ylabel("y (length)", fontsize=7)
+        axes.set_title(f"generation {generation} candidate {candidate}", fontsize=8)
+        bar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+        bar.set_label(label, fontsize=7)
+    figure.tight_layout()
+    return figure
 
 
 def _integrate_missing(run: Run, settings: HuntSettings, generation: int, params: np.ndarray,
@@ -129,10 +150,6 @@ def _integrate_missing(run: Run, settings: HuntSettings, generation: int, params
 def _generation_view(run: Run, run_id: str) -> RunView:
     """The complete generation run ``run_id`` (named by the ledger, so addressed by id, not by path)."""
     return RunView(run.store, run_id, run.store.complete_record(run_id, needed_by=run.run_id))
-
-
-def _json_safe(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in row.items()}
 
 
 def _say(line: str) -> None:

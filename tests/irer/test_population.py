@@ -135,6 +135,8 @@ def test_prior_draws_form_patterns_the_validator_scores() -> None:
     keys = candidate_keys(hunt_seed=1, generation=0, count=8)
     result = run_population(params, keys, MODEL, Grid(n=64), TimeStepping(), device="cpu")
     assert result.finite.all()
+    # clumps gather density above eps (which bounds only the uniform state), but it stays of that order
+    assert MODEL.epsilon < result.rho.max() < 2 * MODEL.epsilon  # spec/irer/equations.md, "Stability"
     reports = []
     for index, (kappa, sigma_k, alpha) in enumerate(params):
         artifact = candidate_hdf5_bytes(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from irer.artifacts import read_candidate
@@ -146,3 +149,58 @@ def test_extending_a_hunt_reuses_its_generations_byte_for_byte(tmp_path):
     (gen3,) = root.glob("RUN_GEN003_*")
     (gen2,) = root.glob("RUN_GEN002_*")
     assert read_record(gen3)["upstream_run_ids"] == {"GEN002": gen2.name}
+
+
+def _replace_artifact(run_dir: Path, relative: str, data: bytes) -> None:
+    """Overwrite one artifact and its record entry, as a careful forger would (so only recomputing can tell)."""
+    (run_dir / relative).write_bytes(data)
+    record = json.loads((run_dir / "run_record.json").read_text())
+    entry = next(item for item in record["artifact_index"] if item["relative_path"] == relative)
+    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (run_dir / "run_record.json").write_text(json.dumps(record, indent=2))
+
+
+def test_verify_recomputes_the_ledger_from_the_fields_and_the_report_from_the_ledger(tmp_path):
+    done, root = _submit(tmp_path, _config(), "runs")
+    assert done.returncode == 0, done.stderr
+    runs = {path.name.split("_")[1]: path for path in root.glob("RUN_*")}
+    for tag in ("GEN000", "GEN001", "REPORT"):
+        verified = run_cli("verify", runs[tag].name, "--runs_root", str(root))
+        assert verified.returncode == 0, verified.stderr
+        assert "recomputed by irer.verify:verify_" in verified.stdout
+
+    # REPORT's top table with its first row dropped (before GEN001 is touched, which REPORT stands on)
+    report = runs["REPORT"]
+    table = pq.read_table(report / "tables" / "top_candidates.parquet")
+    sink = io.BytesIO()
+    pq.write_table(table.slice(1), sink)
+    _replace_artifact(report, "tables/top_candidates.parquet", sink.getvalue())
+    verified = run_cli("verify", report.name, "--runs_root", str(root))
+    assert verified.returncode == 2 and "tables/top_candidates.parquet: not what the ledger of GEN001 gives" in verified.stderr
+
+    # GEN001's candidate 1 file replaced by candidate 2's fields: the ledger no longer follows from it
+    gen1 = runs["GEN001"]
+    ledger = pq.read_table(gen1 / "results" / "ledger.parquet").to_pydict()
+    first, second = ledger["artifact"][5], ledger["artifact"][6]
+    assert ledger["sdg_h_norm_l2"][5] != ledger["sdg_h_norm_l2"][6]
+    _replace_artifact(gen1, first, (gen1 / second).read_bytes())
+    verified = run_cli("verify", gen1.name, "--runs_root", str(root))
+    assert verified.returncode == 2
+    assert "sdg_h_norm_l2 of candidate(s) [1] does not follow from their HDF5 files" in verified.stderr
+
+
+def test_the_best_candidate_figure_has_colour_bars_with_units(tmp_path):
+    from irer.stages import best_candidate_figure
+
+    done, root = _submit(tmp_path, _config(generations=1), "runs")
+    assert done.returncode == 0, done.stderr
+    (gen,) = root.glob("RUN_GEN000_*")
+    arrays = read_candidate(next((gen / "data" / "candidates").glob("*.h5")).read_bytes())
+    figure = best_candidate_figure(arrays, 0, 0)
+    fields, bars = figure.axes[0::2], figure.axes[1::2]
+    assert len(figure.axes) == 4
+    assert [bar.get_ylabel() for bar in bars] == ["|ψ|² (model units: cubic saturation coefficient 1)",
+                                                  "g_tt (dimensionless)"]
+    assert [axes.get_xlabel() for axes in fields] == ["x (length; dx = 1)"] * 2
+    low, high = bars[0].get_ylim()
+    assert low == pytest.approx(arrays.final_rho.min(), rel=1e-6) and high == pytest.approx(arrays.final_rho.max(), rel=1e-6)
