@@ -32,6 +32,11 @@ steps on the generation's grid (``--nan-n`` to change it) and counts candidates 
 flag is False; it takes about 4 of the full run's 6 minutes on 2 cores. Targets (issue 5, item 10): the vmapped
 generation at least 20x the seed design's candidates per second; zero NaN. Numbers are printed,
 never asserted.
+
+K fields (issue 20): the same candidates through ``run_candidates`` from K = 1 and K = 8 shared initial
+fields, as candidates/s against the seed design at equal work (K of its worker processes per candidate).
+Cache: a real ``runlab submit`` of a ``--cache-generations`` (10) hunt at N=32 counts, per generation,
+the candidates integrated and those the ledger served (elites, repeats), and the integrations saved.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ PRIOR_SEED = 0  # np.random.default_rng(PRIOR_SEED) draws the generation's param
 NAN_PRIOR_SEED = 1  # ... and the NaN-rate samples
 WORKER_TIMEOUT_S = 600  # core_engine's timeout for a worker
 TARGET_RATIO = 20.0
+FIELD_COUNTS = (1, 8)  # K of the fields table: the seed's one integration per candidate, and the hunt's default
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,11 @@ class Setup:
 class Case:
     """One measured child process (vmapped generation, steady-state probe, or NaN rate)."""
 
-    kind: str  # "vmapped", "probe" or "nan"
+    kind: str  # "vmapped", "probe", "nan" or "fields"
     setup: Setup
     params: list[list[float]] = field(default_factory=list)  # (P, 3) kappa, sigma_k, alpha
     rho_out: str = ""  # vmapped: where to save the first call's rho (P, N, N) for the agreement check
+    fields: int = 1  # fields: K initial fields per candidate
 
 
 # ---------------------------------------------------------------- in the child processes
@@ -220,8 +227,27 @@ def run_nan(case: Case) -> dict[str, Any]:
     return {"wall_s": time.perf_counter() - begun, "bad": np.flatnonzero(~out.finite).tolist()}
 
 
+def run_fields(case: Case) -> dict[str, Any]:
+    """The generation from K shared initial fields through ``run_candidates``: a first and a warm call."""
+    import numpy as np
+
+    from irer.model import field_keys
+    from irer.population import run_candidates
+
+    setup = case.setup
+    model, grid, stepping = _model_objects(setup)
+    params, fields = np.array(case.params), field_keys(HUNT_SEED, case.fields)
+    times = []
+    for _ in range(2):
+        begun = time.perf_counter()
+        out = run_candidates(params, fields, model, grid, stepping, chunk_size=setup.chunk_size, device=setup.device,
+                             dtype=setup.precision)
+        times.append(time.perf_counter() - begun)
+    return {"first_s": times[0], "warm_s": times[1], "finite": int(out.finite.sum())}
+
+
 def child(case: Case) -> dict[str, Any]:
-    return {"vmapped": run_vmapped, "probe": run_probe, "nan": run_nan}[case.kind](case)
+    return {"vmapped": run_vmapped, "probe": run_probe, "nan": run_nan, "fields": run_fields}[case.kind](case)
 
 
 # ---------------------------------------------------------------- driving and printing (in the parent)
@@ -413,6 +439,7 @@ def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path
           f"(first - warm = {seconds(vm_compile)} s), {seconds(vm['warm_compile_events_s'])} s in the warm call")
     print(f"agreement: max |rho_seed - rho_vmapped| / max rho over the {seed_count} seed-design candidates: "
           f"{max(gaps):.2e} (same keys, params and steps; float32 rounding only)")
+    fields_table(setup, params, seed_wall / population, work)
     whole = seed_wall / (vm_start + vm["first_s"])
     print(f"target >= {TARGET_RATIO:g}x the seed design's candidates/s: vmapped whole job {whole:.1f}x "
           f"({'met' if whole >= TARGET_RATIO else 'NOT met'}), first call {seed_wall / vm['first_s']:.1f}x, "
@@ -444,6 +471,63 @@ def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path
     print_table("Seed design, per worker process (solve = first solve_candidate call, compile included)",
                 ("candidate", "kappa", "sigma_k", "alpha", "process wall s", "interpreter s", "imports s",
                  "backend s", "solve s", "of which compile s", "hdf5 write s", "finite", "rho gap vs vmapped"), detail)
+
+
+def fields_table(setup: Setup, params: list[list[float]], seed_per_integration_s: float, work: Path) -> None:
+    """Candidates per second when each is integrated from K fields, against the seed design doing the same work
+    (K worker processes per candidate, each one integration, at its measured wall per process)."""
+    from bench.margin_repair import print_table, seconds
+
+    rows = []
+    for fields in FIELD_COUNTS:
+        wall, out = measure(Case("fields", setup, params, fields=fields), work)
+        seed_rate = 1.0 / (fields * seed_per_integration_s)
+        for label, spent in (("whole job (start-up + first call)", wall), ("warm call", out["warm_s"])):
+            rows.append((fields, label, seconds(spent), rate(len(params) / spent), rate(len(params) * fields / spent),
+                         rate(seed_rate), f"{len(params) / spent / seed_rate:.1f}x",
+                         f"{out['finite']}/{len(params) * fields}"))
+    print_table(f"K initial fields per candidate, {len(params)} candidates at N={setup.n}, {setup.steps} steps: the "
+                f"seed design at equal work runs K worker processes per candidate ({seconds(seed_per_integration_s)} s "
+                "each, measured above)",
+                ("K", "vmapped (run_candidates)", "wall s", "candidates/s", "integrations/s", "seed design candidates/s",
+                 "ratio", "finite fields"), rows)
+
+
+def cache_savings(generations: int, population: int, fields: int, n: int, steps: int, work: Path) -> None:
+    """A real hunt through ``runlab submit`` (configs/irer/quickstart.yaml with these sizes): how many candidates
+    each generation integrated and how many the ledger served, from the GEN runs' summaries."""
+    import yaml
+
+    from bench.margin_repair import print_table, seconds
+
+    config = yaml.safe_load((REPO / "configs" / "irer" / "quickstart.yaml").read_text())
+    config["irer"]["hunt"].update(generations=generations, initial_fields=fields)
+    config["irer"]["ga"]["population_size"] = population
+    config["irer"]["grid"]["n"], config["irer"]["time"]["steps"] = n, steps
+    config["irer"]["execution"].update(chunk_size=population, device="cpu")
+    path = work / "cache_hunt.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    root = work / "cache_runs"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)])}
+    begun = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "runlab", "submit", str(REPO / "jobs" / "irer.yaml"), "--config",
+                           str(path), "--runs_root", str(root)], cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - begun
+    if done.returncode != 0:
+        print(f"cache hunt FAILED (exit {done.returncode}): {done.stderr.strip()}")
+        return
+    summaries = sorted((json.loads(path.read_text()) for path in root.glob("RUN_GEN*/results/generation_summary.json")),
+                       key=lambda summary: summary["generation"])
+    rows = [(s["generation"], s["n_candidates"], s["integrated"], s["served_from_ledger"],
+             s["served_from_ledger"] * fields, rate(s["best_fitness_so_far"] or float("nan"))) for s in summaries]
+    integrated, served = sum(s["integrated"] for s in summaries), sum(s["served_from_ledger"] for s in summaries)
+    rows.append(("all", integrated + served, integrated, served, served * fields, "-"))
+    print_table(f"Cache: a {generations}-generation hunt of {population} x K={fields} fields at N={n}, {steps} steps "
+                f"(runlab submit, {seconds(wall)} s): candidates the ledger served instead of integrating",
+                ("generation", "candidates", "integrated", "served from ledger", "integrations saved", "best so far"),
+                rows)
+    print(f"integrations saved: {served * fields} of {(integrated + served) * fields} "
+          f"({served / (integrated + served):.1%}); the seed design integrates every candidate, elites included")
 
 
 def nan_rate(setup: Setup, samples: int, work: Path) -> None:
@@ -484,6 +568,8 @@ def main() -> None:
     parser.add_argument("--nan-samples", type=int, help="prior draws for the NaN rate (default 256, quick 32)")
     parser.add_argument("--nan-n", type=int, help="grid of the NaN run (default: the generation's N, quick 64)")
     parser.add_argument("--nan-steps", type=int, help="steps of the NaN run (default: the configured steps, 800)")
+    parser.add_argument("--cache-generations", type=int, default=10,
+                        help="generations of the hunt whose cache savings are counted (default 10)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--seed-worker", help=argparse.SUPPRESS)
     parser.add_argument("--job_uuid", help=argparse.SUPPRESS)
@@ -510,6 +596,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="irer-bench-"))
     try:
         compare(setup, params, seed_count, work)
+        cache_savings(args.cache_generations, 8 if args.quick else 16, 4 if args.quick else 8, 32, 200 if args.quick
+                      else 400, work)
         nan_setup = Setup(**{**asdict(setup), "n": args.nan_n or (64 if args.quick else setup.n),
                              "steps": args.nan_steps or default_steps,
                              "chunk_size": setup.chunk_size or setup.population})

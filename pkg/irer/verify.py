@@ -1,8 +1,9 @@
 """``runlab verify`` of the hunt's runs: what follows from the raw fields is recomputed from them.
 
 GEN link ``g``: its ledger's rows of generations ``< g`` are the previous link's ledger; its candidates are
-the ones the GA breeds from that ledger; every candidate's metrics and fitness come out again when the
-validator re-reads its HDF5 artifact; its top-candidates table and summary follow from the ledger.
+the ones the GA breeds from that ledger, cached exactly where the ledger already held their parameters;
+every candidate's metrics and fitness come out again when the validator re-reads its K field files (a
+cached row's in the earlier run that integrated them); its top table and summary follow from the ledger.
 REPORT: its tables follow from the last link's ledger. Each broken rule is one problem line.
 """
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 from runlab import RunView, parquet_bytes
 
 from .artifacts import read_candidate
-from .evaluation import generation_outputs, scored_rows
+from .evaluation import generation_outputs, reuse_plan, score_candidate, scored_rows
 from .hunter import initial_population, next_generation
 from .ledger import METRIC_COLUMNS, empty_ledger, param_column, read_ledger
 from .settings import HuntSettings
@@ -47,9 +48,17 @@ def verify_generation(view: RunView) -> list[str]:
     if bred.shape != params.shape or not np.array_equal(bred, params):
         return problems + [f"{LEDGER}: generation {generation}'s parameters are not the ones the GA breeds from the "
                            "previous ledger"]
-    artifacts = stored.column("artifact").to_pylist()
-    candidates = [read_candidate(view.read_bytes(path)) for path in artifacts]
-    recomputed = scored_rows(settings, generation, params, candidates, run_id=view.run_id, artifacts=artifacts)
+    plan = reuse_plan(earlier, params, names)
+    if stored.column("cached").to_pylist() != [source is not None for source in plan]:
+        problems.append(f"{LEDGER}: its cached flags are not the parameters the ledger already held")
+    rows = stored.to_pylist()
+    scores, artifacts = {}, {}
+    for index, row in enumerate(rows):  # every row, cached ones too, scored again from the files it names
+        fields = [read_candidate(_run(view, row["run_id"]).read_bytes(path)) for path in row["artifacts"]]
+        problems += _file_problems(index, row, fields, params[index], settings)
+        scores[index], artifacts[index] = score_candidate(settings, fields), row["artifacts"]
+    recomputed = scored_rows(settings, generation, params, earlier, [None] * len(rows), scores, run_id=view.run_id,
+                             artifacts=artifacts)
     problems += _row_problems(stored, recomputed)
     top, summary = generation_outputs(ledger, stored, settings.top_candidates)
     if parquet_bytes(top) != view.read_bytes("tables/top_candidates.parquet"):
@@ -68,18 +77,33 @@ def verify_report(view: RunView) -> list[str]:
             if parquet_bytes(table) != view.read_bytes(f"tables/{name}.parquet")]
 
 
+def _run(view: RunView, run_id: str) -> RunView:
+    """This run, or the complete earlier generation ``run_id`` whose files a cached row names."""
+    if run_id == view.run_id:
+        return view
+    return RunView(view.store, run_id, view.store.complete_record(run_id, needed_by=view.run_id))
+
+
+def _file_problems(index: int, row: dict, fields: list, params: np.ndarray, settings: HuntSettings) -> list[str]:
+    """Lines for field files that are not candidate ``index``'s K integrations from the hunt's fields."""
+    names = settings.prior.names
+    wrong = [path for field, (path, arrays) in enumerate(zip(row["artifacts"], fields))
+             if arrays.field != field or arrays.seed != settings.ga.seed
+             or [arrays.params.get(name) for name in names] != params.tolist()]
+    if len(fields) != settings.initial_fields:
+        wrong.append(f"{len(fields)} files for {settings.initial_fields} initial fields")
+    return [f"{LEDGER}: candidate {index} names files of other parameters, fields or seed: {wrong[:3]}"] if wrong else []
+
+
 def _row_problems(stored: pa.Table, recomputed: pa.Table) -> list[str]:
     """One line per ledger column of this generation whose stored values differ from the recomputed ones."""
     problems = []
-    for name in recomputed.column_names:
-        ours, theirs = stored.column(name).to_numpy(zero_copy_only=False), recomputed.column(name).to_numpy(
-            zero_copy_only=False)
-        if name in (*METRIC_COLUMNS, "fitness"):
-            same = np.isclose(ours, theirs, rtol=RTOL, atol=0.0, equal_nan=True)
-        else:
-            same = ours == theirs
+    for name in ("finite", *METRIC_COLUMNS, "field_fitness", "fitness", "fitness_sd"):
+        ours, theirs = (np.array(table.column(name).to_pylist(), dtype=float) for table in (stored, recomputed))
+        same = np.isclose(ours, theirs, rtol=RTOL, atol=0.0, equal_nan=True)
+        same = same.all(axis=1) if same.ndim == 2 else same
         if not np.all(same):
             rows = stored.column("candidate").to_numpy()[~same].tolist()
             problems.append(f"{LEDGER}: {name} of candidate(s) {rows[:5]} does not follow from their HDF5 files "
-                            f"(stored {ours[~same][:3].tolist()}, recomputed {theirs[~same][:3].tolist()})")
+                            f"(stored {ours[~same][:2].tolist()}, recomputed {theirs[~same][:2].tolist()})")
     return problems

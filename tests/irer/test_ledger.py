@@ -44,7 +44,8 @@ def test_rows_carry_the_schema_and_the_default_finite_flag():
     ledger = _hand_made()
     assert ledger.schema.equals(ledger_schema(NAMES), check_metadata=True)
     assert ledger.column_names == ["generation", "candidate", "param_kappa", "param_sigma_k", "param_alpha",
-                                   *METRIC_COLUMNS, "fitness", "finite", "run_id", "artifact"]
+                                   *METRIC_COLUMNS, "field_fitness", "fitness", "fitness_sd", "finite", "cached",
+                                   "run_id", "artifacts"]
     assert ledger.column("finite").to_pylist() == [True, False, True, True, True, True, False, False, False]
     assert ledger.column("candidate").to_pylist() == [0, 1, 2, 0, 1, 2, 3, 0, 1]
     assert ledger.column("run_id").to_pylist()[3] == "RUN_IRER_GEN1"
@@ -69,7 +70,7 @@ def test_best_and_top_candidates_rank_by_fitness_then_earliest():
         (0, 2), (1, 0), (1, 2), (0, 0), (1, 1)]  # the non-finite fitness 8 never ranks
     assert top_candidates(ledger, 2).num_rows == 2 and top_candidates(ledger, 0).num_rows == 0
     row = best(ledger)
-    assert (row["generation"], row["candidate"], row["fitness"], row["artifact"]) == (0, 2, 5.0, "data/c2.h5")
+    assert (row["generation"], row["candidate"], row["fitness"], row["artifacts"]) == (0, 2, 5.0, ["data/c2.h5"])
     assert best(append_generations(empty_ledger(NAMES), _rows(0, [NAN]))) is None
 
 
@@ -118,7 +119,7 @@ def test_building_rows_from_mismatched_inputs_is_refused():
     with pytest.raises(ValueError, match="metrics has keys"):
         generation_rows(0, params, param_names=NAMES, metrics={"sse": [1, 1]}, fitness=[1, 1], run_id="R",
                         artifacts=["a", "b"])
-    with pytest.raises(ValueError, match=r"fitness has shape \(3,\); expected \(2,\)"):
+    with pytest.raises(ValueError, match=r"fitness has shape \(3,\); expected \(2, K\)"):
         generation_rows(0, params, param_names=NAMES, metrics=metrics, fitness=[1, 1, 1], run_id="R",
                         artifacts=["a", "b"])
     with pytest.raises(ValueError, match="artifacts has 1 entries"):
@@ -139,8 +140,8 @@ def _tampered(kind: str) -> pa.Table:
     candidate = good.column("candidate").to_pylist()
     if kind == "no version":
         return good.replace_schema_metadata(None)
-    if kind == "version 2":
-        return good.replace_schema_metadata({b"irer_ledger_schema_version": b"2"})
+    if kind == "version 1":
+        return good.replace_schema_metadata({b"irer_ledger_schema_version": b"1"})
     if kind == "missing column":
         return good.drop_columns(["sdg_h_norm_l2"])
     if kind == "float32 fitness":
@@ -159,15 +160,17 @@ def _tampered(kind: str) -> pa.Table:
         return _with_column(good, "param_sigma_k", [0.1, 0.2, NAN, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2])
     if kind == "finite nan fitness":
         return _with_column(good, "finite", [True] * good.num_rows)
-    if kind == "second run id":
-        return _with_column(good, "run_id", good.column("run_id").to_pylist()[:4] + ["OTHER"] * 5)
+    if kind == "empty run id":
+        return _with_column(good, "run_id", good.column("run_id").to_pylist()[:4] + [""] * 5)
+    if kind == "two fields in one row":
+        return _with_column(good, "artifacts", [["a.h5", "b.h5"]] + good.column("artifacts").to_pylist()[1:])
     kinds = {"absolute artifact": "/scratch/c0.h5", "escaping artifact": "data/../../c0.h5", "empty artifact": ""}
-    return _with_column(good, "artifact", [kinds[kind]] + good.column("artifact").to_pylist()[1:])
+    return _with_column(good, "artifacts", [[kinds[kind]]] + good.column("artifacts").to_pylist()[1:])
 
 
 @pytest.mark.parametrize("kind, message", [
-    ("no version", "ledger has no schema_version; expected 1"),
-    ("version 2", "ledger has schema_version 2; expected 1"),
+    ("no version", "ledger has no schema_version; expected 2"),
+    ("version 1", "ledger has schema_version 1; expected 2"),
     ("missing column", "ledger columns are ['generation', 'candidate', 'param_kappa'"),
     ("float32 fitness", "ledger column 'fitness' has type float; expected double"),
     ("null run id", "ledger column 'run_id' has 1 null value(s); a missing number is NaN"),
@@ -177,7 +180,8 @@ def _tampered(kind: str) -> pa.Table:
     ("negative generation", "ledger row 0 has generation -1, candidate 0; both are >= 0"),
     ("nan parameter", "ledger row 2 has param_sigma_k = nan"),
     ("finite nan fitness", "ledger row 1 is marked finite but its fitness is nan"),
-    ("second run id", "ledger row 4 has run_id 'OTHER', not one of generation 1's"),
+    ("empty run id", "ledger row 4 has an empty run_id"),
+    ("two fields in one row", "ledger rows hold [1, 2] values per field list"),
     ("absolute artifact", "ledger row 0 has artifact '/scratch/c0.h5'"),
     ("escaping artifact", "ledger row 0 has artifact 'data/../../c0.h5'"),
     ("empty artifact", "ledger row 0 has artifact ''"),

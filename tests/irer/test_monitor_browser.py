@@ -110,14 +110,14 @@ def _check_best_grids(browser: Browser, root: Path, ledger: Any) -> None:
     """Both grids of the best candidate of ``ledger`` are shown, decoded at the shape of its HDF5 datasets."""
     winner = best(ledger)
     assert winner is not None
-    with h5py.File(root / winner["run_id"] / winner["artifact"], "r") as artifact:
+    with h5py.File(root / winner["run_id"] / winner["artifacts"][0], "r") as artifact:
         shapes = {dataset: artifact[dataset].shape for dataset in (RHO, G_TT)}
     for dataset, (rows, columns) in shapes.items():
         shown = _decoded(browser, dataset)
         src = urlsplit(shown["src"])
         assert src.path == f"/runs/{winner['run_id']}/heatmap.png"
         query = parse_qs(src.query)
-        assert query["file"] == [winner["artifact"]] and query["dataset"] == [dataset]
+        assert query["file"] == [winner["artifacts"][0]] and query["dataset"] == [dataset]
         assert (shown["width"], shown["height"]) == (columns, rows)
         assert _fetched_png(browser, shown["src"]).size == (columns, rows)
         assert f"{rows}×{columns} grid" in shown["caption"]
