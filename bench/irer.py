@@ -70,6 +70,10 @@ NAN_PRIOR_SEED = 1  # ... and the NaN-rate samples
 WORKER_TIMEOUT_S = 600  # core_engine's timeout for a worker
 TARGET_RATIO = 20.0
 FIELD_COUNTS = (1, 8)  # K of the fields table: the seed's one integration per candidate, and the hunt's default
+# Bytes an ETDRK4 step's FFTs move per grid point: 4 nonlinear evaluations, each an ifft2 and an fft2 of the
+# complex field (read + write of 8-byte points: 16 each) and an rfft2 and irfft2 of the density (about 8 each).
+FFT_BYTES_PER_POINT_STEP = {"float32": 4 * (2 * 16 + 2 * 8), "float64": 2 * 4 * (2 * 16 + 2 * 8)}
+PEAK_BANDWIDTH_GBS = {"H200": 4800.0, "H100": 3350.0, "A100": 2039.0, "L40S": 864.0}  # vendor HBM/GDDR peaks
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class Setup:
     dt: float
     steps: int
     population: int
-    chunk_size: int | None
+    chunk_size: int | str | None  # candidates per call; None: all; "auto": from the device's memory
     device: str
     precision: str | None
 
@@ -121,6 +125,17 @@ def _model_objects(setup: Setup) -> tuple[Any, Any, Any]:
     from irer.model import FieldModel, Grid, TimeStepping
 
     return FieldModel(), Grid(n=setup.n, dx=setup.dx), TimeStepping(dt=setup.dt, steps=setup.steps)
+
+
+def _chunk(setup: Setup, fields: int, count: int) -> int:
+    """The configured chunk (``auto``: sized from the device's memory, as the GEN stage sizes it) in candidates
+    of ``fields`` integrations each."""
+    from irer.chunking import resolve_chunk_size
+    from irer.population import resolve_device
+
+    _, grid, stepping = _model_objects(setup)
+    return resolve_chunk_size(setup.chunk_size, resolve_device(setup.device), grid, stepping,
+                              setup.precision or "float32", fields, count)
 
 
 def seed_worker(config_path: str, job_uuid: str) -> dict[str, Any]:
@@ -178,7 +193,8 @@ def run_vmapped(case: Case) -> dict[str, Any]:
     def call() -> tuple[float, Any]:
         begun = time.perf_counter()
         keys = candidate_keys(HUNT_SEED, 0, len(params))
-        out = run_population(params, keys, model, grid, stepping, chunk_size=setup.chunk_size, device=setup.device,
+        out = run_population(params, keys, model, grid, stepping, chunk_size=_chunk(setup, 1, len(params)),
+                             device=setup.device,
                              dtype=setup.precision)
         return time.perf_counter() - begun, out
 
@@ -223,7 +239,7 @@ def run_nan(case: Case) -> dict[str, Any]:
     params = np.array(case.params)
     begun = time.perf_counter()
     out = run_population(params, candidate_keys(HUNT_SEED, 0, len(params)), model, grid, stepping,
-                         chunk_size=setup.chunk_size, device=setup.device, dtype=setup.precision)
+                         chunk_size=_chunk(setup, 1, len(params)), device=setup.device, dtype=setup.precision)
     return {"wall_s": time.perf_counter() - begun, "bad": np.flatnonzero(~out.finite).tolist()}
 
 
@@ -240,10 +256,14 @@ def run_fields(case: Case) -> dict[str, Any]:
     times = []
     for _ in range(2):
         begun = time.perf_counter()
-        out = run_candidates(params, fields, model, grid, stepping, chunk_size=setup.chunk_size, device=setup.device,
+        out = run_candidates(params, fields, model, grid, stepping, chunk_size=_chunk(setup, case.fields, len(params)),
+                             device=setup.device,
                              dtype=setup.precision)
         times.append(time.perf_counter() - begun)
-    return {"first_s": times[0], "warm_s": times[1], "finite": int(out.finite.sum())}
+    import jax
+
+    device = jax.devices(setup.device if setup.device in ("cpu", "cuda") else None)[0]
+    return {"first_s": times[0], "warm_s": times[1], "finite": int(out.finite.sum()), "device_kind": device.device_kind}
 
 
 def child(case: Case) -> dict[str, Any]:
@@ -390,7 +410,8 @@ def header(setup: Setup, source: str) -> None:
           f"candidate_key({HUNT_SEED}, 0, i); the FieldModel defaults")
 
 
-def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path) -> None:
+def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path,
+            bandwidth_gbs: float | None = None) -> None:
     from bench.margin_repair import print_table, seconds  # the benches' table style; not imported by children
     population, steps = setup.population, setup.steps
     vm_wall, vm = measure(Case("vmapped", setup, params, rho_out=str(work / "vmapped_rho.npy")), work)
@@ -439,7 +460,7 @@ def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path
           f"(first - warm = {seconds(vm_compile)} s), {seconds(vm['warm_compile_events_s'])} s in the warm call")
     print(f"agreement: max |rho_seed - rho_vmapped| / max rho over the {seed_count} seed-design candidates: "
           f"{max(gaps):.2e} (same keys, params and steps; float32 rounding only)")
-    fields_table(setup, params, seed_wall / population, work)
+    fields_table(setup, params, seed_wall / population, work, bandwidth_gbs)
     whole = seed_wall / (vm_start + vm["first_s"])
     print(f"target >= {TARGET_RATIO:g}x the seed design's candidates/s: vmapped whole job {whole:.1f}x "
           f"({'met' if whole >= TARGET_RATIO else 'NOT met'}), first call {seed_wall / vm['first_s']:.1f}x, "
@@ -473,7 +494,21 @@ def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path
                  "backend s", "solve s", "of which compile s", "hdf5 write s", "finite", "rho gap vs vmapped"), detail)
 
 
-def fields_table(setup: Setup, params: list[list[float]], seed_per_integration_s: float, work: Path) -> None:
+def roofline(setup: Setup, integration_steps_per_s: float, device_kind: str, bandwidth_gbs: float | None) -> str:
+    """The FFT step's share of its memory-bandwidth roofline: the seconds an ETDRK4 step's FFTs need at the
+    device's peak bandwidth (each FFT reads and writes its array once) over the measured seconds per step."""
+    bandwidth = bandwidth_gbs or next((value for name, value in PEAK_BANDWIDTH_GBS.items() if name in device_kind), None)
+    if bandwidth is None:
+        return f"FFT roofline share: no peak bandwidth known for device {device_kind!r} (pass --bandwidth-gbs): UNMEASURED"
+    bytes_per_step = FFT_BYTES_PER_POINT_STEP[setup.precision or "float32"] * setup.n * setup.n
+    achieved = bytes_per_step * integration_steps_per_s / 1e9
+    return (f"FFT roofline share on {device_kind}: the FFTs of a step move {bytes_per_step / 1e6:.2f} MB; at "
+            f"{integration_steps_per_s:.4g} integration-steps/s that is {achieved:.1f} GB/s of {bandwidth:g} GB/s peak, "
+            f"{achieved / bandwidth:.1%} of the roofline (elementwise ETDRK4 work counted as time, not bytes)")
+
+
+def fields_table(setup: Setup, params: list[list[float]], seed_per_integration_s: float, work: Path,
+                 bandwidth_gbs: float | None = None) -> None:
     """Candidates per second when each is integrated from K fields, against the seed design doing the same work
     (K worker processes per candidate, each one integration, at its measured wall per process)."""
     from bench.margin_repair import print_table, seconds
@@ -491,6 +526,8 @@ def fields_table(setup: Setup, params: list[list[float]], seed_per_integration_s
                 "each, measured above)",
                 ("K", "vmapped (run_candidates)", "wall s", "candidates/s", "integrations/s", "seed design candidates/s",
                  "ratio", "finite fields"), rows)
+    print(roofline(setup, len(params) * FIELD_COUNTS[-1] * setup.steps / out["warm_s"], out["device_kind"],
+                   bandwidth_gbs))
 
 
 def cache_savings(generations: int, population: int, fields: int, n: int, steps: int, work: Path) -> None:
@@ -568,6 +605,8 @@ def main() -> None:
     parser.add_argument("--nan-samples", type=int, help="prior draws for the NaN rate (default 256, quick 32)")
     parser.add_argument("--nan-n", type=int, help="grid of the NaN run (default: the generation's N, quick 64)")
     parser.add_argument("--nan-steps", type=int, help="steps of the NaN run (default: the configured steps, 800)")
+    parser.add_argument("--bandwidth-gbs", type=float,
+                        help="the device's peak memory bandwidth for the FFT roofline (default: known GPUs by name)")
     parser.add_argument("--cache-generations", type=int, default=10,
                         help="generations of the hunt whose cache savings are counted (default 10)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
@@ -595,7 +634,7 @@ def main() -> None:
     params = Prior().sample(np.random.default_rng(PRIOR_SEED), setup.population).tolist()
     work = Path(tempfile.mkdtemp(prefix="irer-bench-"))
     try:
-        compare(setup, params, seed_count, work)
+        compare(setup, params, seed_count, work, args.bandwidth_gbs)
         cache_savings(args.cache_generations, 8 if args.quick else 16, 4 if args.quick else 8, 32, 200 if args.quick
                       else 400, work)
         nan_setup = Setup(**{**asdict(setup), "n": args.nan_n or (64 if args.quick else setup.n),
