@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from irer.ledger import (METRIC_COLUMNS, append_generations, best, empty_ledger, generation_rows, generation_summary,
-                         ledger_bytes, ledger_schema, read_ledger, top_candidates)
+from irer.ledger import (METRIC_COLUMNS, append_generations, best, empty_ledger, flat_rows, generation_rows,
+                         generation_summary, ledger_bytes, ledger_schema, read_ledger, top_candidates)
 from runlab.errors import SchemaError
 from runlab.formats import parquet_bytes
 
@@ -203,3 +203,22 @@ def test_bytes_that_are_not_a_ledger_are_refused_with_one_line():
     with pytest.raises(SchemaError, match="ledger columns are") as caught:
         read_ledger(ledger_bytes(_hand_made()), ("kappa", "alpha"))  # not the prior it was written for
     assert "\n" not in str(caught.value)
+
+
+def test_fitness_is_the_mean_over_the_fields_with_its_spread_and_every_field_kept():
+    params = np.array([[0.01, 0.1, 0.5], [0.02, 0.2, 0.5]])
+    metrics = {name: [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]] for name in METRIC_COLUMNS}
+    rows = generation_rows(0, params, param_names=NAMES, metrics=metrics, fitness=[[0.2, 0.4, 0.9], [0.3, NAN, 0.3]],
+                           run_id="RUN_G0", artifacts=[["a0.h5", "a1.h5", "a2.h5"], ["b0.h5", "b1.h5", "b2.h5"]],
+                           cached=[False, True])
+    assert rows.column("fitness").to_pylist()[0] == pytest.approx(0.5)
+    assert rows.column("fitness_sd").to_pylist()[0] == pytest.approx(float(np.std([0.2, 0.4, 0.9], ddof=1)))
+    assert math.isnan(rows.column("fitness").to_pylist()[1])  # a field without fitness: the candidate has none
+    assert rows.column("finite").to_pylist() == [True, False] and rows.column("cached").to_pylist() == [False, True]
+    assert rows.column("log_prime_sse").to_pylist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    flat = flat_rows(rows)
+    assert "field_fitness" not in flat.column_names and flat.column("log_prime_sse_mean").to_pylist() == [2.0, 5.0]
+    assert flat.column("artifacts").to_pylist() == ["a0.h5;a1.h5;a2.h5", "b0.h5;b1.h5;b2.h5"]
+    with pytest.raises(ValueError, match=r"sdg_h_norm_l2 has shape \(2, 2\); expected \(2, 3\)"):
+        generation_rows(0, params, param_names=NAMES, metrics={**metrics, "sdg_h_norm_l2": [[1, 1], [1, 1]]},
+                        fitness=[[0.2, 0.4, 0.9], [0.3, 0.3, 0.3]], run_id="R", artifacts=[["a"] * 3, ["b"] * 3])
