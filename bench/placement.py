@@ -25,7 +25,7 @@ def main() -> int:
     import jax
     import jax.numpy as jnp
 
-    from irer.model import FieldModel, Grid, TimeStepping, field_keys
+    from irer.model import FieldModel, Grid, field_keys
     from irer.population import _generation_jit, resolve_device
     from irer.solver import spectral_setup
     from runlab import RunlabError

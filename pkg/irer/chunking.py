@@ -3,10 +3,10 @@ in half of the device's free memory.
 
 One integration needs ``BYTES_PER_POINT`` bytes per grid point on the device (its state, the ETDRK4
 stages and FFT buffers XLA keeps as temporaries, its outputs; the spectral coefficients are shared by the
-chunk), plus 8 bytes per point per snapshot (16 in float64: the kept |psi|² and its copy out of the loop). The constants are XLA's own memory analysis
-of the generation program (``jax.jit(...).lower(...).compile().memory_analysis()``: temporaries plus
-outputs, the difference between batches of 2 and 1), which ``tests/irer/test_chunking.py`` measures again
-on the CPU; the program is the same on a GPU. A device that reports no memory (the CPU) takes the whole
+chunk), plus 8 bytes per point per snapshot (16 in float64: the kept |psi|² and its copy out of the
+loop). The constants are XLA's own memory analysis of the generation program (``memory_analysis()`` of
+the compiled program: temporaries plus outputs, the difference between batches of 2 and 1), which
+``tests/irer/test_chunking.py`` measures again on the CPU; the program is the one a GPU compiles. A device that reports no memory (the CPU) takes the whole
 generation in one call, as ``chunk_size: null`` does.
 """
 

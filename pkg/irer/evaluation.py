@@ -79,8 +79,9 @@ def scored_rows(settings: HuntSettings, generation: int, params: np.ndarray, led
 
 
 def generation_outputs(ledger: pa.Table, rows: pa.Table, top: int) -> tuple[pa.Table, dict[str, Any]]:
-    """What a GEN run writes beside its ledger: the ``top`` best of its own ``rows`` (``flat_rows``), and the last row of
-    ``generation_summary(ledger)`` with the generation's integrations counted, as JSON-safe values (NaN as None)."""
+    """What a GEN run writes beside its ledger: the ``top`` best of its own ``rows`` (``flat_rows``), and the last
+    row of ``generation_summary(ledger)`` with the candidates it integrated and those the ledger served, as
+    JSON-safe values (NaN as None)."""
     summary = generation_summary(ledger).to_pylist()[-1]
     cached = rows.column("cached").to_pylist()
     summary.update(integrated=cached.count(False), served_from_ledger=cached.count(True))

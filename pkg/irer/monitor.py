@@ -92,7 +92,8 @@ def _generations(summary: Sequence[Mapping[str, Any]], links: Mapping[int, RunRo
 def _candidate(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
     """A ledger row as the page shows it: its parameters, the field-mean of two metrics, field 0's file."""
     means = {name: float(np.mean(row[name])) for name in ("log_prime_sse", "sdg_h_norm_l2")}
-    return {**row, **means, "artifact": row["artifacts"][0], "params": [(name, row[param_column(name)]) for name in names]}
+    return {**row, **means, "artifact": row["artifacts"][0],
+            "params": [(name, row[param_column(name)]) for name in names]}
 
 
 def _top_count(run: Any) -> int:

@@ -161,8 +161,8 @@ def run_candidates(
     matrix = check_params(params)
     count, n_fields = matrix.shape[0], int(fields.shape[0])
     chunk = None if chunk_size is None else int(chunk_size) * n_fields
-    flat = run_population(np.repeat(matrix, n_fields, axis=0), fields[np.tile(np.arange(n_fields), count)], model, grid, stepping,
-                          chunk_size=chunk, device=device, dtype=dtype)
+    flat = run_population(np.repeat(matrix, n_fields, axis=0), fields[np.tile(np.arange(n_fields), count)], model,
+                          grid, stepping, chunk_size=chunk, device=device, dtype=dtype)
 
     def split(array: np.ndarray | None) -> np.ndarray | None:
         return None if array is None else array.reshape(count, n_fields, *array.shape[1:])
