@@ -9,7 +9,7 @@ Datasets (root group, contiguous, float32 or float64 as written):
 - ``final_g_tt``: the metric component ``g_tt`` at the final time, ``(N, N)``, dimensionless;
 - ``snapshots_rho`` (optional): ``|psi|²`` at ``S`` save times, ``(S, N, N)``.
 
-Root attributes: ``schema_version`` (int, 1), ``params_json`` (the candidate's evolved and fixed
+Root attributes: ``schema_version`` (int, 2), ``params_json`` (the candidate's evolved and fixed
 parameters as compact JSON with sorted keys), ``dx`` (grid spacing, length), ``alpha`` (metric
 exponent), ``rho_vac`` (vacuum density), ``tau_s`` (geometry relaxation time, time), ``seed``,
 ``generation``, ``candidate`` (where it was integrated), ``field`` (the initial field's index; non-negative
