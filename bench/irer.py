@@ -497,13 +497,16 @@ def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path
 def roofline(setup: Setup, integration_steps_per_s: float, device_kind: str, bandwidth_gbs: float | None) -> str:
     """The FFT step's share of its memory-bandwidth roofline: the seconds an ETDRK4 step's FFTs need at the
     device's peak bandwidth (each FFT reads and writes its array once) over the measured seconds per step."""
-    bandwidth = bandwidth_gbs or next((value for name, value in PEAK_BANDWIDTH_GBS.items() if name in device_kind), None)
+    known = (value for name, value in PEAK_BANDWIDTH_GBS.items() if name in device_kind)
+    bandwidth = bandwidth_gbs or next(known, None)
     if bandwidth is None:
-        return f"FFT roofline share: no peak bandwidth known for device {device_kind!r} (pass --bandwidth-gbs): UNMEASURED"
+        return (f"FFT roofline share: no peak bandwidth known for device {device_kind!r} (pass --bandwidth-gbs): "
+                "UNMEASURED")
     bytes_per_step = FFT_BYTES_PER_POINT_STEP[setup.precision or "float32"] * setup.n * setup.n
     achieved = bytes_per_step * integration_steps_per_s / 1e9
     return (f"FFT roofline share on {device_kind}: the FFTs of a step move {bytes_per_step / 1e6:.2f} MB; at "
-            f"{integration_steps_per_s:.4g} integration-steps/s that is {achieved:.1f} GB/s of {bandwidth:g} GB/s peak, "
+            f"{integration_steps_per_s:.4g} integration-steps/s that is {achieved:.1f} GB/s of {bandwidth:g} GB/s "
+            "peak, "
             f"{achieved / bandwidth:.1%} of the roofline (elementwise ETDRK4 work counted as time, not bytes)")
 
 
@@ -524,13 +527,13 @@ def fields_table(setup: Setup, params: list[list[float]], seed_per_integration_s
     print_table(f"K initial fields per candidate, {len(params)} candidates at N={setup.n}, {setup.steps} steps: the "
                 f"seed design at equal work runs K worker processes per candidate ({seconds(seed_per_integration_s)} s "
                 "each, measured above)",
-                ("K", "vmapped (run_candidates)", "wall s", "candidates/s", "integrations/s", "seed design candidates/s",
-                 "ratio", "finite fields"), rows)
+                ("K", "vmapped (run_candidates)", "wall s", "candidates/s", "integrations/s",
+                 "seed design candidates/s", "ratio", "finite fields"), rows)
     print(roofline(setup, len(params) * FIELD_COUNTS[-1] * setup.steps / out["warm_s"], out["device_kind"],
                    bandwidth_gbs))
 
 
-def cache_savings(generations: int, population: int, fields: int, n: int, steps: int, work: Path) -> None:
+def cache_savings(generations: int, population: int, fields: int, n: int, steps: int, device: str, work: Path) -> None:
     """A real hunt through ``runlab submit`` (configs/irer/quickstart.yaml with these sizes): how many candidates
     each generation integrated and how many the ledger served, from the GEN runs' summaries."""
     import yaml
@@ -541,7 +544,7 @@ def cache_savings(generations: int, population: int, fields: int, n: int, steps:
     config["irer"]["hunt"].update(generations=generations, initial_fields=fields)
     config["irer"]["ga"]["population_size"] = population
     config["irer"]["grid"]["n"], config["irer"]["time"]["steps"] = n, steps
-    config["irer"]["execution"].update(chunk_size=population, device="cpu")
+    config["irer"]["execution"].update(chunk_size=population, device=device)
     path = work / "cache_hunt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     root = work / "cache_runs"
@@ -559,7 +562,8 @@ def cache_savings(generations: int, population: int, fields: int, n: int, steps:
              s["served_from_ledger"] * fields, rate(s["best_fitness_so_far"] or float("nan"))) for s in summaries]
     integrated, served = sum(s["integrated"] for s in summaries), sum(s["served_from_ledger"] for s in summaries)
     rows.append(("all", integrated + served, integrated, served, served * fields, "-"))
-    print_table(f"Cache: a {generations}-generation hunt of {population} x K={fields} fields at N={n}, {steps} steps "
+    print_table(f"Cache: a {generations}-generation hunt of {population} x K={fields} fields at N={n}, {steps} steps, "
+                f"device {device} "
                 f"(runlab submit, {seconds(wall)} s): candidates the ledger served instead of integrating",
                 ("generation", "candidates", "integrated", "served from ledger", "integrations saved", "best so far"),
                 rows)
@@ -636,7 +640,7 @@ def main() -> None:
     try:
         compare(setup, params, seed_count, work, args.bandwidth_gbs)
         cache_savings(args.cache_generations, 8 if args.quick else 16, 4 if args.quick else 8, 32, 200 if args.quick
-                      else 400, work)
+                      else 400, setup.device, work)
         nan_setup = Setup(**{**asdict(setup), "n": args.nan_n or (64 if args.quick else setup.n),
                              "steps": args.nan_steps or default_steps,
                              "chunk_size": setup.chunk_size or setup.population})

@@ -18,14 +18,14 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
+import numpy as np  # noqa: E402
+
 CANDIDATES, FIELDS, SPLITS = 12, 16, 400
 PRIOR_SEED, HUNT_SEED = 7, 5
 
 
-def field_fitness() -> "np.ndarray":
+def field_fitness() -> np.ndarray:
     """(CANDIDATES, FIELDS) fitness of each candidate on each shared initial field (NaN where not finite)."""
-    import numpy as np
-
     from irer.artifacts import candidate_hdf5_bytes, read_candidate
     from irer.hunter import Prior
     from irer.model import FieldModel, Grid, TimeStepping, field_keys
@@ -50,7 +50,6 @@ def field_fitness() -> "np.ndarray":
 
 
 def main() -> None:
-    import numpy as np
     from scipy.stats import spearmanr
 
     scores = field_fitness()
