@@ -32,6 +32,11 @@ steps on the generation's grid (``--nan-n`` to change it) and counts candidates 
 flag is False; it takes about 4 of the full run's 6 minutes on 2 cores. Targets (issue 5, item 10): the vmapped
 generation at least 20x the seed design's candidates per second; zero NaN. Numbers are printed,
 never asserted.
+
+K fields (issue 20): the same candidates through ``run_candidates`` from K = 1 and K = 8 shared initial
+fields, as candidates/s against the seed design at equal work (K of its worker processes per candidate).
+Cache: a real ``runlab submit`` of a ``--cache-generations`` (10) hunt at N=32 counts, per generation,
+the candidates integrated and those the ledger served (elites, repeats), and the integrations saved.
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ PRIOR_SEED = 0  # np.random.default_rng(PRIOR_SEED) draws the generation's param
 NAN_PRIOR_SEED = 1  # ... and the NaN-rate samples
 WORKER_TIMEOUT_S = 600  # core_engine's timeout for a worker
 TARGET_RATIO = 20.0
+FIELD_COUNTS = (1, 8)  # K of the fields table: the seed's one integration per candidate, and the hunt's default
+# Bytes an ETDRK4 step's FFTs move per grid point: 4 nonlinear evaluations, each an ifft2 and an fft2 of the
+# complex field (read + write of 8-byte points: 16 each) and an rfft2 and irfft2 of the density (about 8 each).
+FFT_BYTES_PER_POINT_STEP = {"float32": 4 * (2 * 16 + 2 * 8), "float64": 2 * 4 * (2 * 16 + 2 * 8)}
+PEAK_BANDWIDTH_GBS = {"H200": 4800.0, "H100": 3350.0, "A100": 2039.0, "L40S": 864.0}  # vendor HBM/GDDR peaks
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class Setup:
     dt: float
     steps: int
     population: int
-    chunk_size: int | None
+    chunk_size: int | str | None  # candidates per call; None: all; "auto": from the device's memory
     device: str
     precision: str | None
 
@@ -84,10 +94,11 @@ class Setup:
 class Case:
     """One measured child process (vmapped generation, steady-state probe, or NaN rate)."""
 
-    kind: str  # "vmapped", "probe" or "nan"
+    kind: str  # "vmapped", "probe", "nan" or "fields"
     setup: Setup
     params: list[list[float]] = field(default_factory=list)  # (P, 3) kappa, sigma_k, alpha
     rho_out: str = ""  # vmapped: where to save the first call's rho (P, N, N) for the agreement check
+    fields: int = 1  # fields: K initial fields per candidate
 
 
 # ---------------------------------------------------------------- in the child processes
@@ -114,6 +125,17 @@ def _model_objects(setup: Setup) -> tuple[Any, Any, Any]:
     from irer.model import FieldModel, Grid, TimeStepping
 
     return FieldModel(), Grid(n=setup.n, dx=setup.dx), TimeStepping(dt=setup.dt, steps=setup.steps)
+
+
+def _chunk(setup: Setup, fields: int, count: int) -> int:
+    """The configured chunk (``auto``: sized from the device's memory, as the GEN stage sizes it) in candidates
+    of ``fields`` integrations each."""
+    from irer.chunking import resolve_chunk_size
+    from irer.population import resolve_device
+
+    _, grid, stepping = _model_objects(setup)
+    return resolve_chunk_size(setup.chunk_size, resolve_device(setup.device), grid, stepping,
+                              setup.precision or "float32", fields, count)
 
 
 def seed_worker(config_path: str, job_uuid: str) -> dict[str, Any]:
@@ -171,7 +193,8 @@ def run_vmapped(case: Case) -> dict[str, Any]:
     def call() -> tuple[float, Any]:
         begun = time.perf_counter()
         keys = candidate_keys(HUNT_SEED, 0, len(params))
-        out = run_population(params, keys, model, grid, stepping, chunk_size=setup.chunk_size, device=setup.device,
+        out = run_population(params, keys, model, grid, stepping, chunk_size=_chunk(setup, 1, len(params)),
+                             device=setup.device,
                              dtype=setup.precision)
         return time.perf_counter() - begun, out
 
@@ -216,12 +239,35 @@ def run_nan(case: Case) -> dict[str, Any]:
     params = np.array(case.params)
     begun = time.perf_counter()
     out = run_population(params, candidate_keys(HUNT_SEED, 0, len(params)), model, grid, stepping,
-                         chunk_size=setup.chunk_size, device=setup.device, dtype=setup.precision)
+                         chunk_size=_chunk(setup, 1, len(params)), device=setup.device, dtype=setup.precision)
     return {"wall_s": time.perf_counter() - begun, "bad": np.flatnonzero(~out.finite).tolist()}
 
 
+def run_fields(case: Case) -> dict[str, Any]:
+    """The generation from K shared initial fields through ``run_candidates``: a first and a warm call."""
+    import numpy as np
+
+    from irer.model import field_keys
+    from irer.population import run_candidates
+
+    setup = case.setup
+    model, grid, stepping = _model_objects(setup)
+    params, fields = np.array(case.params), field_keys(HUNT_SEED, case.fields)
+    times = []
+    for _ in range(2):
+        begun = time.perf_counter()
+        out = run_candidates(params, fields, model, grid, stepping, chunk_size=_chunk(setup, case.fields, len(params)),
+                             device=setup.device,
+                             dtype=setup.precision)
+        times.append(time.perf_counter() - begun)
+    import jax
+
+    device = jax.devices(setup.device if setup.device in ("cpu", "cuda") else None)[0]
+    return {"first_s": times[0], "warm_s": times[1], "finite": int(out.finite.sum()), "device_kind": device.device_kind}
+
+
 def child(case: Case) -> dict[str, Any]:
-    return {"vmapped": run_vmapped, "probe": run_probe, "nan": run_nan}[case.kind](case)
+    return {"vmapped": run_vmapped, "probe": run_probe, "nan": run_nan, "fields": run_fields}[case.kind](case)
 
 
 # ---------------------------------------------------------------- driving and printing (in the parent)
@@ -364,7 +410,8 @@ def header(setup: Setup, source: str) -> None:
           f"candidate_key({HUNT_SEED}, 0, i); the FieldModel defaults")
 
 
-def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path) -> None:
+def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path,
+            bandwidth_gbs: float | None = None) -> None:
     from bench.margin_repair import print_table, seconds  # the benches' table style; not imported by children
     population, steps = setup.population, setup.steps
     vm_wall, vm = measure(Case("vmapped", setup, params, rho_out=str(work / "vmapped_rho.npy")), work)
@@ -413,6 +460,7 @@ def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path
           f"(first - warm = {seconds(vm_compile)} s), {seconds(vm['warm_compile_events_s'])} s in the warm call")
     print(f"agreement: max |rho_seed - rho_vmapped| / max rho over the {seed_count} seed-design candidates: "
           f"{max(gaps):.2e} (same keys, params and steps; float32 rounding only)")
+    fields_table(setup, params, seed_wall / population, work, bandwidth_gbs)
     whole = seed_wall / (vm_start + vm["first_s"])
     print(f"target >= {TARGET_RATIO:g}x the seed design's candidates/s: vmapped whole job {whole:.1f}x "
           f"({'met' if whole >= TARGET_RATIO else 'NOT met'}), first call {seed_wall / vm['first_s']:.1f}x, "
@@ -444,6 +492,83 @@ def compare(setup: Setup, params: list[list[float]], seed_count: int, work: Path
     print_table("Seed design, per worker process (solve = first solve_candidate call, compile included)",
                 ("candidate", "kappa", "sigma_k", "alpha", "process wall s", "interpreter s", "imports s",
                  "backend s", "solve s", "of which compile s", "hdf5 write s", "finite", "rho gap vs vmapped"), detail)
+
+
+def roofline(setup: Setup, integration_steps_per_s: float, device_kind: str, bandwidth_gbs: float | None) -> str:
+    """The FFT step's share of its memory-bandwidth roofline: the seconds an ETDRK4 step's FFTs need at the
+    device's peak bandwidth (each FFT reads and writes its array once) over the measured seconds per step."""
+    known = (value for name, value in PEAK_BANDWIDTH_GBS.items() if name in device_kind)
+    bandwidth = bandwidth_gbs or next(known, None)
+    if bandwidth is None:
+        return (f"FFT roofline share: no peak bandwidth known for device {device_kind!r} (pass --bandwidth-gbs): "
+                "UNMEASURED")
+    bytes_per_step = FFT_BYTES_PER_POINT_STEP[setup.precision or "float32"] * setup.n * setup.n
+    achieved = bytes_per_step * integration_steps_per_s / 1e9
+    return (f"FFT roofline share on {device_kind}: the FFTs of a step move {bytes_per_step / 1e6:.2f} MB; at "
+            f"{integration_steps_per_s:.4g} integration-steps/s that is {achieved:.1f} GB/s of {bandwidth:g} GB/s "
+            "peak, "
+            f"{achieved / bandwidth:.1%} of the roofline (elementwise ETDRK4 work counted as time, not bytes)")
+
+
+def fields_table(setup: Setup, params: list[list[float]], seed_per_integration_s: float, work: Path,
+                 bandwidth_gbs: float | None = None) -> None:
+    """Candidates per second when each is integrated from K fields, against the seed design doing the same work
+    (K worker processes per candidate, each one integration, at its measured wall per process)."""
+    from bench.margin_repair import print_table, seconds
+
+    rows = []
+    for fields in FIELD_COUNTS:
+        wall, out = measure(Case("fields", setup, params, fields=fields), work)
+        seed_rate = 1.0 / (fields * seed_per_integration_s)
+        for label, spent in (("whole job (start-up + first call)", wall), ("warm call", out["warm_s"])):
+            rows.append((fields, label, seconds(spent), rate(len(params) / spent), rate(len(params) * fields / spent),
+                         rate(seed_rate), f"{len(params) / spent / seed_rate:.1f}x",
+                         f"{out['finite']}/{len(params) * fields}"))
+    print_table(f"K initial fields per candidate, {len(params)} candidates at N={setup.n}, {setup.steps} steps: the "
+                f"seed design at equal work runs K worker processes per candidate ({seconds(seed_per_integration_s)} s "
+                "each, measured above)",
+                ("K", "vmapped (run_candidates)", "wall s", "candidates/s", "integrations/s",
+                 "seed design candidates/s", "ratio", "finite fields"), rows)
+    print(roofline(setup, len(params) * FIELD_COUNTS[-1] * setup.steps / out["warm_s"], out["device_kind"],
+                   bandwidth_gbs))
+
+
+def cache_savings(generations: int, population: int, fields: int, n: int, steps: int, device: str, work: Path) -> None:
+    """A real hunt through ``runlab submit`` (configs/irer/quickstart.yaml with these sizes): how many candidates
+    each generation integrated and how many the ledger served, from the GEN runs' summaries."""
+    import yaml
+
+    from bench.margin_repair import print_table, seconds
+
+    config = yaml.safe_load((REPO / "configs" / "irer" / "quickstart.yaml").read_text())
+    config["irer"]["hunt"].update(generations=generations, initial_fields=fields)
+    config["irer"]["ga"]["population_size"] = population
+    config["irer"]["grid"]["n"], config["irer"]["time"]["steps"] = n, steps
+    config["irer"]["execution"].update(chunk_size=population, device=device)
+    path = work / "cache_hunt.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    root = work / "cache_runs"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)])}
+    begun = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "runlab", "submit", str(REPO / "jobs" / "irer.yaml"), "--config",
+                           str(path), "--runs_root", str(root)], cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - begun
+    if done.returncode != 0:
+        print(f"cache hunt FAILED (exit {done.returncode}): {done.stderr.strip()}")
+        return
+    summaries = sorted((json.loads(path.read_text()) for path in root.glob("RUN_GEN*/results/generation_summary.json")),
+                       key=lambda summary: summary["generation"])
+    rows = [(s["generation"], s["n_candidates"], s["integrated"], s["served_from_ledger"],
+             s["served_from_ledger"] * fields, rate(s["best_fitness_so_far"] or float("nan"))) for s in summaries]
+    integrated, served = sum(s["integrated"] for s in summaries), sum(s["served_from_ledger"] for s in summaries)
+    rows.append(("all", integrated + served, integrated, served, served * fields, "-"))
+    print_table(f"Cache: a {generations}-generation hunt of {population} x K={fields} fields at N={n}, {steps} steps, "
+                f"device {device} "
+                f"(runlab submit, {seconds(wall)} s): candidates the ledger served instead of integrating",
+                ("generation", "candidates", "integrated", "served from ledger", "integrations saved", "best so far"),
+                rows)
+    print(f"integrations saved: {served * fields} of {(integrated + served) * fields} "
+          f"({served / (integrated + served):.1%}); the seed design integrates every candidate, elites included")
 
 
 def nan_rate(setup: Setup, samples: int, work: Path) -> None:
@@ -484,6 +609,10 @@ def main() -> None:
     parser.add_argument("--nan-samples", type=int, help="prior draws for the NaN rate (default 256, quick 32)")
     parser.add_argument("--nan-n", type=int, help="grid of the NaN run (default: the generation's N, quick 64)")
     parser.add_argument("--nan-steps", type=int, help="steps of the NaN run (default: the configured steps, 800)")
+    parser.add_argument("--bandwidth-gbs", type=float,
+                        help="the device's peak memory bandwidth for the FFT roofline (default: known GPUs by name)")
+    parser.add_argument("--cache-generations", type=int, default=10,
+                        help="generations of the hunt whose cache savings are counted (default 10)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--seed-worker", help=argparse.SUPPRESS)
     parser.add_argument("--job_uuid", help=argparse.SUPPRESS)
@@ -509,7 +638,9 @@ def main() -> None:
     params = Prior().sample(np.random.default_rng(PRIOR_SEED), setup.population).tolist()
     work = Path(tempfile.mkdtemp(prefix="irer-bench-"))
     try:
-        compare(setup, params, seed_count, work)
+        compare(setup, params, seed_count, work, args.bandwidth_gbs)
+        cache_savings(args.cache_generations, 8 if args.quick else 16, 4 if args.quick else 8, 32, 200 if args.quick
+                      else 400, setup.device, work)
         nan_setup = Setup(**{**asdict(setup), "n": args.nan_n or (64 if args.quick else setup.n),
                              "steps": args.nan_steps or default_steps,
                              "chunk_size": setup.chunk_size or setup.population})

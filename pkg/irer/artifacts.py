@@ -1,16 +1,19 @@
-"""The candidate artifact: the one HDF5 file a worker writes per candidate and the validator reads.
+"""The field artifact: the HDF5 file a worker writes per candidate and initial field, and the validator reads.
 
-Schema version 1. Datasets (root group, contiguous, float32 or float64 as written):
+A candidate is integrated from ``K`` initial fields (``irer.hunt.initial_fields``); each integration is one
+file, ``field`` naming which. Schema version 2 (version 1 had no ``field``; its files are refused).
+Datasets (root group, contiguous, float32 or float64 as written):
 
 - ``final_psi_re``, ``final_psi_im``: real and imaginary parts of the final field ``psi``, ``(N, N)``;
 - ``final_rho``: ``|psi|²`` of the same field, ``(N, N)`` (written from the two parts, checked on read);
 - ``final_g_tt``: the metric component ``g_tt`` at the final time, ``(N, N)``, dimensionless;
 - ``snapshots_rho`` (optional): ``|psi|²`` at ``S`` save times, ``(S, N, N)``.
 
-Root attributes: ``schema_version`` (int, 1), ``params_json`` (the candidate's evolved and fixed
+Root attributes: ``schema_version`` (int, 2), ``params_json`` (the candidate's evolved and fixed
 parameters as compact JSON with sorted keys), ``dx`` (grid spacing, length), ``alpha`` (metric
 exponent), ``rho_vac`` (vacuum density), ``tau_s`` (geometry relaxation time, time), ``seed``,
-``generation``, ``candidate`` (non-negative ints), ``config_hash`` (lowercase hex), ``code_version``.
+``generation``, ``candidate`` (where it was integrated), ``field`` (the initial field's index; non-negative
+ints), ``config_hash`` (lowercase hex), ``code_version``.
 Bytes are deterministic (``runlab.formats.hdf5_bytes``): the same inputs give the same file.
 """
 
@@ -47,7 +50,7 @@ __all__ = [
     "read_candidate",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PSI_RE = "final_psi_re"
 PSI_IM = "final_psi_im"
@@ -58,7 +61,7 @@ DATASETS: tuple[str, ...] = (PSI_RE, PSI_IM, RHO, G_TT)
 """The required datasets, in the order they are written; ``SNAPSHOTS_RHO`` is optional and last."""
 
 ATTR_FLOATS: tuple[str, ...] = ("dx", "alpha", "rho_vac", "tau_s")
-ATTR_INTS: tuple[str, ...] = ("seed", "generation", "candidate")
+ATTR_INTS: tuple[str, ...] = ("seed", "generation", "candidate", "field")
 ATTR_STRINGS: tuple[str, ...] = ("params_json", "config_hash", "code_version")
 
 # |psi|² stored next to psi must agree with it to this fraction of max(rho) (float32 round-off is ~1e-7).
@@ -85,6 +88,7 @@ class CandidateArrays:
     seed: int
     generation: int
     candidate: int
+    field: int  # index of the initial field, 0 .. K-1
     config_hash: str
     code_version: str
     schema_version: int = SCHEMA_VERSION
@@ -115,8 +119,10 @@ def candidate_hdf5_bytes(
     config_hash: str,
     code_version: str,
     snapshots_rho: np.ndarray | None = None,
+    field: int = 0,
 ) -> bytes:
-    """Deterministic HDF5 bytes of one candidate (schema version 1); ``final_rho`` is ``|final_psi|²``.
+    """Deterministic HDF5 bytes of one candidate's integration from initial field ``field`` (schema version 2);
+    ``final_rho`` is ``|final_psi|²``.
 
     ``final_psi`` is complex ``(N, N)``; its parts are stored at its own precision (complex64 →
     float32). Bad shapes or attributes are a ValueError: the writer is the worker's code, not input.
@@ -136,7 +142,7 @@ def candidate_hdf5_bytes(
             raise ValueError(f"snapshots_rho must be a real (S, {psi.shape[0]}, {psi.shape[1]}) array, got {snaps.shape}")
         arrays[SNAPSHOTS_RHO] = snaps
     floats = {"dx": dx, "alpha": alpha, "rho_vac": rho_vac, "tau_s": tau_s}
-    ints = {"seed": seed, "generation": generation, "candidate": candidate}
+    ints = {"seed": seed, "generation": generation, "candidate": candidate, "field": field}
     attrs: dict[str, str | int | float] = {"schema_version": SCHEMA_VERSION, "params_json": params_json(params)}
     attrs.update({name: float(value) for name, value in floats.items()})
     attrs.update({name: operator.index(value) for name, value in ints.items()})

@@ -11,11 +11,15 @@ Columns, in this order (``spec/irer/hunter.md`` is the reference):
   sorted by both, generations run 0..G-1 and candidates 0..P_g-1 with none missing.
 - ``param_<name>`` (float64, finite): one per prior parameter, in the prior's order.
 - ``log_prime_sse``, ``sdg_h_norm_l2``, ``sse_null_phase_scramble``, ``sse_null_target_shuffle``,
-  ``fitness`` (float64, NaN allowed).
+  ``field_fitness`` (list<float64>, one value per initial field, the same K in every row; NaN allowed).
+- ``fitness`` (float64): the mean of ``field_fitness``; ``fitness_sd`` (float64): their sample standard
+  deviation (ddof 1; 0 when K is 1). NaN allowed.
 - ``finite`` (bool): the candidate counts for selection, summaries and ``best``; true only where
   ``fitness`` is finite.
-- ``run_id`` (string): the generation's run id, one per generation; ``artifact`` (string): the
-  candidate's HDF5 path relative to that run's directory.
+- ``cached`` (bool): the row's parameters were evaluated before under the same config (an earlier row of
+  the ledger, or an earlier candidate of its generation), and that evaluation was copied, not recomputed.
+- ``run_id`` (string): the run holding the candidate's files (for a cached row, the run that integrated
+  them); ``artifacts`` (list<string>): the K HDF5 paths relative to that run's directory, field order.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ __all__ = [
     "append_generations",
     "best",
     "empty_ledger",
+    "flat_rows",
     "generation_rows",
     "generation_summary",
     "ledger_bytes",
@@ -48,10 +53,12 @@ __all__ = [
     "validate_ledger",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 METRIC_COLUMNS = ("log_prime_sse", "sdg_h_norm_l2", "sse_null_phase_scramble", "sse_null_target_shuffle")
 
 _VERSION_KEY = b"irer_ledger_schema_version"
+_FLOATS = pa.list_(pa.float64())
+_STRINGS = pa.list_(pa.string())
 _PARAM_PREFIX = "param_"
 _HINT = "write ledgers with irer.ledger.ledger_bytes; a ledger from an older schema must be rebuilt"
 
@@ -67,11 +74,13 @@ def ledger_schema(param_names: Sequence[str]) -> pa.Schema:
         raise ValueError("a ledger needs at least one parameter")
     fields = [pa.field("generation", pa.int32(), nullable=False), pa.field("candidate", pa.int32(), nullable=False)]
     fields += [pa.field(param_column(name), pa.float64(), nullable=False) for name in param_names]
-    fields += [pa.field(name, pa.float64(), nullable=False) for name in (*METRIC_COLUMNS, "fitness")]
+    fields += [pa.field(name, _FLOATS, nullable=False) for name in (*METRIC_COLUMNS, "field_fitness")]
+    fields += [pa.field(name, pa.float64(), nullable=False) for name in ("fitness", "fitness_sd")]
     fields += [
         pa.field("finite", pa.bool_(), nullable=False),
+        pa.field("cached", pa.bool_(), nullable=False),
         pa.field("run_id", pa.string(), nullable=False),
-        pa.field("artifact", pa.string(), nullable=False),
+        pa.field("artifacts", _STRINGS, nullable=False),
     ]
     return pa.schema(fields, metadata={_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -86,17 +95,21 @@ def generation_rows(
     params: np.ndarray,
     *,
     param_names: Sequence[str],
-    metrics: Mapping[str, Sequence[float] | np.ndarray],
-    fitness: Sequence[float] | np.ndarray,
-    run_id: str,
-    artifacts: Sequence[str],
+    metrics: Mapping[str, Sequence[Any] | np.ndarray],
+    fitness: Sequence[Any] | np.ndarray,
+    run_id: str | Sequence[str],
+    artifacts: Sequence[str | Sequence[str]],
     finite: Sequence[bool] | np.ndarray | None = None,
+    cached: Sequence[bool] | np.ndarray | None = None,
 ) -> pa.Table:
     """The ledger rows of one evaluated generation: candidate ``i`` is row ``i`` of ``params`` (P, n_params).
 
-    ``metrics`` maps each of :data:`METRIC_COLUMNS` to P values; ``fitness`` is P values (NaN for a
-    candidate that has none); ``artifacts`` the P HDF5 paths relative to run ``run_id``. ``finite``
-    defaults to "fitness and every metric finite"; given, it may only be true where fitness is finite.
+    ``metrics`` maps each of :data:`METRIC_COLUMNS` to ``(P, K)`` values, one per initial field, and
+    ``fitness`` is the ``(P, K)`` fitness per field (NaN where a field has none); ``(P,)`` means K = 1.
+    ``fitness`` and ``fitness_sd`` of a row are the mean and sample standard deviation over its fields.
+    ``run_id`` (one, or one per row) and ``artifacts`` (per row, K paths, or one path when K = 1) say where
+    the files are; ``cached`` (default none) marks rows copied from an earlier evaluation. ``finite``
+    defaults to "mean fitness and every metric finite"; given, it may only be true where fitness is.
     """
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 2 or params.shape[1] != len(param_names):
@@ -104,27 +117,44 @@ def generation_rows(
     count = params.shape[0]
     if set(metrics) != set(METRIC_COLUMNS):
         raise ValueError(f"metrics has keys {sorted(metrics)}; expected exactly {list(METRIC_COLUMNS)}")
-    values = {name: _column(metrics[name], name, count, np.float64) for name in METRIC_COLUMNS}
-    values["fitness"] = _column(fitness, "fitness", count, np.float64)
+    per_field = _per_field(fitness, "fitness", count)
+    values = {name: _per_field(metrics[name], name, count, per_field.shape[1]) for name in METRIC_COLUMNS}
+    with np.errstate(invalid="ignore"):
+        mean = per_field.mean(axis=1)
+        spread = per_field.std(axis=1, ddof=1) if per_field.shape[1] > 1 else np.zeros(count)
     if finite is None:
-        finite_flags = np.logical_and.reduce([np.isfinite(column) for column in values.values()])
+        finite_flags = np.isfinite(mean) & np.logical_and.reduce([np.isfinite(v).all(axis=1) for v in values.values()])
     else:
         finite_flags = _column(finite, "finite", count, np.bool_)
     if len(artifacts) != count:
         raise ValueError(f"artifacts has {len(artifacts)} entries; expected one per candidate ({count})")
+    run_ids = [run_id] * count if isinstance(run_id, str) else list(run_id)
     columns: dict[str, Any] = {
         "generation": np.full(count, generation, dtype=np.int32),
         "candidate": np.arange(count, dtype=np.int32),
     }
     columns.update({param_column(name): params[:, index] for index, name in enumerate(param_names)})
-    columns.update(values)
-    columns.update({"finite": finite_flags, "run_id": [run_id] * count, "artifact": list(artifacts)})
+    columns.update({name: list(array) for name, array in values.items()})
+    columns.update({"field_fitness": list(per_field), "fitness": mean, "fitness_sd": spread, "finite": finite_flags,
+                    "cached": np.zeros(count, bool) if cached is None else _column(cached, "cached", count, np.bool_),
+                    "run_id": run_ids,
+                    "artifacts": [[paths] if isinstance(paths, str) else list(paths) for paths in artifacts]})
     schema = ledger_schema(param_names)
     try:
         table = pa.table(columns, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
         raise ValueError(f"generation {generation} rows do not fit the ledger schema: {_first_line(err)}") from err
     return _canonical(validate_ledger(table, param_names, contiguous=False), param_names)
+
+
+def _per_field(values: Sequence[Any] | np.ndarray, name: str, count: int, fields: int | None = None) -> np.ndarray:
+    """``values`` as a float64 ``(count, K)`` array (a ``(count,)`` one is K = 1), K = ``fields`` when given."""
+    array = np.asarray(values, dtype=np.float64)
+    array = array[:, None] if array.ndim == 1 else array
+    if array.ndim != 2 or array.shape[0] != count or array.shape[1] < 1 or fields not in (None, array.shape[1]):
+        expected = f"({count}, {fields if fields else 'K'})"
+        raise ValueError(f"{name} has shape {np.shape(values)}; expected {expected}, one value per candidate and field")
+    return array
 
 
 def append_generations(ledger: pa.Table, *generations: pa.Table) -> pa.Table:
@@ -210,6 +240,21 @@ def top_candidates(ledger: pa.Table, n: int) -> pa.Table:
     return ledger.take(pa.array(order[:n], type=pa.int64()))
 
 
+def flat_rows(rows: pa.Table) -> pa.Table:
+    """Ledger rows as a table of scalars (for CSV): each per-field metric as its mean over the fields
+    (``<metric>_mean``), ``field_fitness`` left to ``fitness`` and ``fitness_sd``, ``artifacts`` joined by ``;``."""
+    columns: dict[str, Any] = {}
+    for name in rows.column_names:
+        if name in METRIC_COLUMNS:
+            columns[f"{name}_mean"] = pa.array([float(np.mean(values)) for values in rows.column(name).to_pylist()],
+                                               type=pa.float64())
+        elif name == "artifacts":
+            columns[name] = pa.array([";".join(paths) for paths in rows.column(name).to_pylist()], type=pa.string())
+        elif name != "field_fitness":
+            columns[name] = rows.column(name)
+    return pa.table(columns)
+
+
 def best(ledger: pa.Table) -> dict[str, Any] | None:
     """The best row of ``ledger`` (`top_candidates` with n=1) as ``{column: value}``; None when no row is finite."""
     rows = top_candidates(ledger, 1).to_pylist()
@@ -280,23 +325,29 @@ def _check_values(table: pa.Table, names: Sequence[str], contiguous: bool) -> No
         row = int(np.flatnonzero(bad)[0])
         raise SchemaError(f"ledger row {row} is marked finite but its fitness is {_numpy(table, 'fitness')[row]}",
                           "finite is true only where fitness is finite")
-    _check_strings(table, generation, starts)
+    _check_strings(table)
 
 
-def _check_strings(table: pa.Table, generation: np.ndarray, starts: np.ndarray) -> None:
-    """One non-empty run id per generation; artifacts are non-empty relative paths inside the run."""
-    run_ids = np.array(table.column("run_id").to_pylist(), dtype=object)
-    own = np.repeat(run_ids[starts], np.diff(np.append(starts, run_ids.size))) if run_ids.size else run_ids
-    bad = (run_ids != own) | (run_ids == "")
-    if np.any(bad):
-        row = int(np.flatnonzero(bad)[0])
-        raise SchemaError(f"ledger row {row} has run_id {run_ids[row]!r}, not one of generation {generation[row]}'s",
-                          "all rows of a generation share one non-empty run id")
-    for row, artifact in enumerate(table.column("artifact").to_pylist()):
-        path = PurePosixPath(artifact)
-        if not artifact or path.is_absolute() or ".." in path.parts or "\\" in artifact:
-            raise SchemaError(f"ledger row {row} has artifact {artifact!r}",
-                              "an artifact is a non-empty relative path inside its run, with / separators")
+def _check_strings(table: pa.Table) -> None:
+    """Every row names a run and K artifact paths (K the same in every row), each a non-empty relative path
+    inside the run; every per-field list has K values."""
+    run_ids = table.column("run_id").to_pylist()
+    if any(not run_id for run_id in run_ids):
+        row = run_ids.index("")
+        raise SchemaError(f"ledger row {row} has an empty run_id", "every row names the run that holds its files")
+    artifacts = table.column("artifacts").to_pylist()
+    lengths = {len(paths) for paths in artifacts}
+    for name in (*METRIC_COLUMNS, "field_fitness"):
+        lengths |= {len(values) for values in table.column(name).to_pylist()}
+    if len(lengths) > 1 or 0 in lengths:
+        raise SchemaError(f"ledger rows hold {sorted(lengths)} values per field list",
+                          "every row has one value and one artifact per initial field, K >= 1")
+    for row, paths in enumerate(artifacts):
+        for artifact in paths:
+            path = PurePosixPath(artifact)
+            if not artifact or path.is_absolute() or ".." in path.parts or "\\" in artifact:
+                raise SchemaError(f"ledger row {row} has artifact {artifact!r}",
+                                  "an artifact is a non-empty relative path inside its run, with / separators")
 
 
 def _column(values: Sequence[Any] | np.ndarray, name: str, count: int, dtype: type) -> np.ndarray:

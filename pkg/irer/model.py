@@ -20,6 +20,7 @@ from runlab import ConfigError
 from .parameters import PARAMETER_NAMES
 
 __all__ = [
+    "FIELD_STREAM",
     "INITIAL_AMPLITUDE",
     "PARAMETER_NAMES",
     "RHO_FLOOR",
@@ -28,6 +29,7 @@ __all__ = [
     "TimeStepping",
     "candidate_key",
     "candidate_keys",
+    "field_keys",
     "check_params",
     "initial_field",
     "metric_g_tt",
@@ -179,6 +181,20 @@ def candidate_keys(hunt_seed: int, generation: int, count: int) -> jax.Array:
         raise ConfigError(f"irer population size {count} must be at least 1", "use a positive population size")
     generation_key = _generation_key(hunt_seed, generation)
     return jax.vmap(lambda index: jax.random.fold_in(generation_key, index))(jnp.arange(count, dtype=jnp.uint32))
+
+
+FIELD_STREAM = 2**32 - 1
+"""The ``fold_in`` word under the hunt seed that roots the initial fields; no generation number reaches it."""
+
+
+def field_keys(hunt_seed: int, count: int) -> jax.Array:
+    """The keys of the hunt's ``count`` initial fields, ``fold_in(fold_in(key(hunt_seed), FIELD_STREAM), k)``
+    for ``k = 0 .. count-1``, a typed key array ``(count,)``. Every candidate of every generation is integrated
+    from these same fields, so its result depends on its parameters and the config alone."""
+    if count < 1:
+        raise ConfigError(f"irer initial_fields={count} must be at least 1", "use initial_fields: 8")
+    root = jax.random.fold_in(jax.random.key(_uint32("hunt_seed", hunt_seed)), FIELD_STREAM)
+    return jax.vmap(lambda index: jax.random.fold_in(root, index))(jnp.arange(count, dtype=jnp.uint32))
 
 
 def initial_field(key: jax.Array, n: int, dtype: jnp.dtype = jnp.complex64) -> jax.Array:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlencode
 
+import numpy as np
 import yaml
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
@@ -28,8 +29,8 @@ from .ledger import best, generation_summary, ledger_param_names, param_column, 
 __all__ = ["HUNTS", "MONITOR", "HuntMonitor", "fitness_chart"]
 
 LEDGER = "results/ledger.parquet"
-GRIDS = ((RHO, "|ψ|² (final_rho)", "magma", "|ψ|², dimensionless (units of the local saturation; spec/irer/equations.md)"),
-         (G_TT, "g_tt (final_g_tt)", "viridis", "g_tt, dimensionless metric component"))
+GRIDS = ((RHO, "|ψ|² (final_rho)", "magma", "|ψ|² in model units (cubic saturation coefficient 1)"),
+         (G_TT, "g_tt (final_g_tt)", "viridis", "g_tt, dimensionless"))  # units: spec/irer/equations.md
 _DEFAULT_TOP = 5
 _GEN = re.compile(r"GEN(\d+)")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -90,7 +91,10 @@ def _generations(summary: Sequence[Mapping[str, Any]], links: Mapping[int, RunRo
 
 
 def _candidate(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
-    return {**row, "params": [(name, row[param_column(name)]) for name in names]}
+    """A ledger row as the page shows it: its parameters, the field-mean of two metrics, field 0's file."""
+    means = {name: float(np.mean(row[name])) for name in ("log_prime_sse", "sdg_h_norm_l2")}
+    return {**row, **means, "artifact": row["artifacts"][0],
+            "params": [(name, row[param_column(name)]) for name in names]}
 
 
 def _top_count(run: Any) -> int:
@@ -105,11 +109,11 @@ def _grids(context: StudyContext, winner: Mapping[str, Any]) -> list[dict[str, A
     """The best candidate's field and metric grids: image URL, shape and value range (or why not)."""
     grids = []
     for dataset, label, colormap, units in GRIDS:
-        query = urlencode({"file": winner["artifact"], "dataset": dataset, "cmap": colormap})
+        query = urlencode({"file": winner["artifacts"][0], "dataset": dataset, "cmap": colormap})
         entry: dict[str, Any] = {"label": label, "dataset": dataset, "colormap": colormap,
                                  "src": f"/runs/{winner['run_id']}/heatmap.png?{query}", "problem": None}
         try:
-            rendered = heatmap_of(context.open_run(winner["run_id"]).path(winner["artifact"]), dataset,
+            rendered = heatmap_of(context.open_run(winner["run_id"]).path(winner["artifacts"][0]), dataset,
                                   colormap=colormap)
             entry.update(grid_shape=rendered.grid_shape, image_shape=rendered.image_shape, low=rendered.low,
                          high=rendered.high, units=rendered.units or units)

@@ -21,7 +21,7 @@ from runlab import ConfigError
 from .model import FieldModel, Grid, TimeStepping, check_params
 from .solver import SpectralSetup, advance_from_key, density, spectral_setup
 
-__all__ = ["DEVICES", "PopulationResult", "resolve_device", "run_population"]
+__all__ = ["DEVICES", "PopulationResult", "resolve_device", "run_candidates", "run_population"]
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "gpu")
 """Accepted ``device`` values: ``auto`` takes a GPU when JAX sees one, else the CPU; ``cuda`` = ``gpu``."""
@@ -138,3 +138,34 @@ def run_population(
             if target_array is not None:
                 target_array[start:stop] = np.asarray(values)[: stop - start]
     return out
+
+
+def run_candidates(
+    params: np.ndarray,
+    fields: jax.Array,
+    model: FieldModel,
+    grid: Grid,
+    stepping: TimeStepping,
+    *,
+    chunk_size: int | None = None,
+    device: str = "auto",
+    dtype: str | None = None,
+) -> PopulationResult:
+    """Solve ``P`` candidates (``params`` ``(P, 3)``) from each of ``K`` initial fields (``fields``, ``(K,)`` keys
+    from ``model.field_keys``) as one vmapped program over the ``P·K`` integrations.
+
+    ``chunk_size`` counts candidates: a chunk holds ``chunk_size·K`` integrations, every field of a candidate
+    in the same compiled call. Arrays come back as ``(P, K, N, N)`` (``finite`` ``(P, K)``, snapshots
+    ``(P, K, S, N, N)``); ``[i, k]`` is ``solver.solve_candidate(fields[k], params[i], ...)`` up to rounding.
+    """
+    matrix = check_params(params)
+    count, n_fields = matrix.shape[0], int(fields.shape[0])
+    chunk = None if chunk_size is None else int(chunk_size) * n_fields
+    flat = run_population(np.repeat(matrix, n_fields, axis=0), fields[np.tile(np.arange(n_fields), count)], model,
+                          grid, stepping, chunk_size=chunk, device=device, dtype=dtype)
+
+    def split(array: np.ndarray | None) -> np.ndarray | None:
+        return None if array is None else array.reshape(count, n_fields, *array.shape[1:])
+
+    return PopulationResult(psi=split(flat.psi), rho=split(flat.rho), rho_s=split(flat.rho_s), g_tt=split(flat.g_tt),
+                            finite=split(flat.finite), snapshots_rho=split(flat.snapshots_rho))

@@ -19,6 +19,7 @@ from .validator import ValidatorSettings
 __all__ = ["HuntSettings"]
 
 PRECISIONS = ("float32", "float64")
+DEFAULT_INITIAL_FIELDS = 8
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,14 @@ class HuntSettings:
 
     top_candidates: int
     lambda_falsifiability: float
+    initial_fields: int  # K: every candidate is integrated from the hunt's same K initial fields
     prior: Prior
     ga: GAConfig
     model: FieldModel
     grid: Grid
     stepping: TimeStepping
     validator: ValidatorSettings
-    chunk_size: int | None
+    chunk_size: int | str | None  # candidates per compiled call; None: all; "auto": sized from device memory
     device: str
     precision: str
 
@@ -50,16 +52,32 @@ class HuntSettings:
         return cls(
             top_candidates=int(hunt["top_candidates"]),
             lambda_falsifiability=float(hunt["lambda_falsifiability"]),
+            initial_fields=_initial_fields(hunt),
             prior=Prior.from_config(section["prior"]),
             ga=GAConfig.from_config({**section["ga"], "seed": seed}),
             model=_build(FieldModel, section, "model"),
             grid=_build(Grid, section, "grid"),
             stepping=_build(TimeStepping, section, "time"),
             validator=_build(ValidatorSettings, section, "validator"),
-            chunk_size=execution.get("chunk_size"),
+            chunk_size=_chunk_size(execution.get("chunk_size")),
             device=execution["device"],
             precision=execution["precision"],
         )
+
+
+def _chunk_size(value: Any) -> int | str | None:
+    """``irer.execution.chunk_size``: a whole number >= 1, ``auto`` or null."""
+    if value is None or value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ConfigError(f"irer.execution.chunk_size is {value!r}", "use a whole number >= 1, auto, or null")
+
+
+def _initial_fields(hunt: Mapping[str, Any]) -> int:
+    """``irer.hunt.initial_fields``, a whole number >= 1 (spec/irer/hunter.md says why 8 is the default)."""
+    value = hunt.get("initial_fields", DEFAULT_INITIAL_FIELDS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"irer.hunt.initial_fields is {value!r}", "set it to a whole number >= 1, e.g. 8")
+    return value
 
 
 def _build(settings_class: type, section: Mapping[str, Any], key: str) -> Any:

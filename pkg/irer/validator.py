@@ -282,7 +282,9 @@ def candidate_metrics(arrays: CandidateArrays, *, settings: ValidatorSettings = 
     matched = strongest(peaks_k, peaks_power, settings.n_targets)
     sse = log_prime_sse(matched, targets, **sse_args)
 
-    entropy = [arrays.seed, arrays.generation, arrays.candidate]
+    # The nulls draw from (hunt seed, initial field) alone, as the fields themselves do: every candidate meets the
+    # same surrogates, so a candidate's metrics are a function of its parameters and the config (spec/irer/hunter.md).
+    entropy = [arrays.seed, arrays.field]
     scramble_rng = np.random.default_rng([*entropy, _STREAM_SCRAMBLE])
     null_spectra = radial_power_spectrum(phase_scrambled_density(arrays.final_psi, scramble_rng, settings.n_scrambles), arrays.dx)
     # A surrogate without peaks misses every target: it scores n_targets * missing_penalty, on the

@@ -2,8 +2,14 @@
 
 Its fields and hashes are the seed's (``CERT`` of Cell 3): given the same data folder, knobs and
 weights it hashes to the same ``certificate_hash``. The seed's provenance names the data folder,
-so the hash of a real-EMNIST certificate depends on where the files lie; synthetic data is named
-by its place in the run store, which keeps those certificates the same on every machine.
+so that hash depends on where the files lie (and, for synthetic data, on the DATA run's id).
+
+The ``portable`` block beside it names the data by content alone: the provenance without its
+``data_dir`` (split, file names, sizes and sha256s), the ``prov_hash`` and ``finite_table_id`` that
+follow from it, and ``portable.certificate_hash`` over the seed's fields with those three replaced.
+The same files, knobs and weights give the same portable hash on every machine. The seed's
+``certificate_hash`` covers the seed's fields only (drop ``certificate_hash`` and ``portable`` to
+recompute it); ``spec/margin_repair/certificate.md`` states both.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from .settings import StudySettings
 from .table import FactTable
 from .weights import nonzero_keys, weights_hash
 
-__all__ = ["Audit", "audit", "build_certificate", "finite_table_id", "provenance_hash"]
+__all__ = ["Audit", "PORTABLE_SCHEMA", "audit", "build_certificate", "certificate_hash_problems", "finite_table_id",
+           "portable_provenance", "provenance_hash"]
 
 SCHEMA = "typedrepair: compiled discrete margin repair (integer weights; postings + cache)"
 FEATURES_SCHEMA = "bias:1 + px:<idx> for pixels with value > bin_threshold; optional cap by intensity"
+PORTABLE_SCHEMA = "margin_repair portable certificate v1: data named by content (file sha256s), no folder"
 VERIFICATION_NOTE = ("Exact audit on finite witness table; cache check enforces definitional score equality "
                      "on the table.")
 
@@ -94,4 +102,42 @@ def build_certificate(settings: StudySettings, provenance: dict[str, Any], table
             "note": VERIFICATION_NOTE,
         },
     }
-    return {**certificate, "certificate_hash": hash_obj(certificate)}
+    return {**certificate, "certificate_hash": hash_obj(certificate),
+            "portable": _portable(certificate, settings, labels, fi_hash)}
+
+
+def portable_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The seed's provenance without ``data_dir``: the split and each file's name, size and sha256."""
+    return {key: value for key, value in provenance.items() if key != "data_dir"}
+
+
+def _portable(certificate: dict[str, Any], settings: StudySettings, labels: np.ndarray, fi_hash: str) -> dict[str, Any]:
+    """The ``portable`` block of a certificate whose seed fields are ``certificate``."""
+    provenance = portable_provenance(certificate["dataset_provenance"])
+    table_id = finite_table_id(provenance, settings, labels, fi_hash)
+    body = {**certificate, "dataset_provenance": provenance, "prov_hash": provenance_hash(provenance),
+            "finite_table": {**certificate["finite_table"], "finite_table_id": table_id}}
+    return {"schema": PORTABLE_SCHEMA, "prov_hash": body["prov_hash"], "finite_table_id": table_id,
+            "certificate_hash": hash_obj(body)}
+
+
+def certificate_hash_problems(certificate: dict[str, Any]) -> list[str]:
+    """Lines naming each hash of a stored certificate that does not follow from its own fields: the seed's
+    ``certificate_hash`` (over the seed's fields) and ``portable`` (over the same, data named by content)."""
+    seed_fields = {key: value for key, value in certificate.items() if key not in ("certificate_hash", "portable")}
+    problems = []
+    if certificate.get("certificate_hash") != hash_obj(seed_fields):
+        problems.append("certificate_hash does not hash the certificate's seed fields")
+    portable = certificate.get("portable")
+    try:
+        provenance = portable_provenance(seed_fields["dataset_provenance"])
+        table = {**seed_fields["finite_table"], "finite_table_id": portable["finite_table_id"]}
+        body = {**seed_fields, "dataset_provenance": provenance, "prov_hash": provenance_hash(provenance),
+                "finite_table": table}
+        expected = {"schema": PORTABLE_SCHEMA, "prov_hash": body["prov_hash"],
+                    "finite_table_id": portable["finite_table_id"], "certificate_hash": hash_obj(body)}
+    except (KeyError, TypeError):
+        return problems + ["portable: missing or incomplete"]
+    if portable != expected:
+        problems.append("portable.certificate_hash does not hash the certificate's fields with its data named by content")
+    return problems

@@ -19,7 +19,7 @@ import numpy as np
 
 from runlab import Run, RunView, SchemaError
 
-from .certificate import audit, build_certificate
+from .certificate import audit, build_certificate, certificate_hash_problems
 from .emnist import SplitFiles, class_counts, find_data_dir, load_dataset, provenance
 from .evaluation import confusion_figure, confusion_matrix, per_class_table, predict
 from .features import lock_hash, stable_json
@@ -126,17 +126,21 @@ def certify(run: Run) -> None:
     cache_check = certificate["verification"]["cache_consistency_check"]
     _say(f"CERT {'OK' if certificate['ok'] else 'FAIL'} [{_data_label(run.upstream('DATA'))}]: "
          f"{margin_check['violations_total']} margin violations, cache {'OK' if cache_check['ok'] else 'FAIL'}, "
-         f"weights {certificate['weights']['weights_hash'][:16]}, certificate {certificate['certificate_hash']}")
+         f"weights {certificate['weights']['weights_hash'][:16]}, certificate {certificate['certificate_hash']} "
+         f"(portable {certificate['portable']['certificate_hash']})")
 
 
 def verify_certificate(view: RunView) -> list[str]:
-    """``runlab verify`` of a CERT run: recompute the audit and certificate from DATA and REPAIR."""
-    recomputed = _certificate(view.config, view.upstream("DATA"), view.upstream("REPAIR"))
+    """``runlab verify`` of a CERT run: each stored hash (the seed's ``certificate_hash`` and the portable one)
+    against the certificate's own fields, then the whole certificate recomputed from DATA and REPAIR."""
     stored = json.loads(view.read_bytes(CERTIFICATE))
+    problems = [f"{CERTIFICATE}: {line}" for line in certificate_hash_problems(stored)]
+    recomputed = _certificate(view.config, view.upstream("DATA"), view.upstream("REPAIR"))
     if stable_json(recomputed) == stable_json(stored):
-        return []  # a certificate that says ok: false verifies too, when that is what recomputing gives
-    changed = sorted(key for key in recomputed if stable_json(recomputed[key]) != stable_json(stored.get(key)))
-    return [f"{CERTIFICATE}: the recomputed certificate differs in {', '.join(changed)}"]
+        return problems  # a certificate that says ok: false verifies too, when that is what recomputing gives
+    changed = sorted(key for key in {*recomputed, *stored}
+                     if stable_json(recomputed.get(key)) != stable_json(stored.get(key)))
+    return problems + [f"{CERTIFICATE}: the recomputed certificate differs in {', '.join(changed)}"]
 
 
 def evaluate(run: Run) -> None:

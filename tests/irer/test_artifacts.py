@@ -81,7 +81,8 @@ def test_round_trip_from_bytes_and_from_a_path(tmp_path):
         assert got.params == inputs["params"]
         assert (got.dx, got.alpha, got.rho_vac, got.tau_s) == (0.5, 0.5, 1.0, 2.0)
         assert (got.seed, got.generation, got.candidate) == (11, 3, 4)
-        assert (got.config_hash, got.code_version, got.schema_version, got.n) == ("0123abcdef", "irer-test", 1, N)
+        assert (got.config_hash, got.code_version, got.schema_version, got.n, got.field) == (
+            "0123abcdef", "irer-test", 2, N, 0)
     arrays, attrs = _raw(blob)
     assert list(arrays) == [PSI_RE, PSI_IM, RHO, G_TT, SNAPSHOTS_RHO]
     assert attrs["params_json"] == params_json(inputs["params"]) == '{"alpha":0.5,"kappa":0.02,"rho_vac":1.0,"sigma_k":0.3}'
@@ -141,7 +142,7 @@ def _set_array(key, value):
     [
         (_drop_dataset, "dataset(s) ['final_g_tt'] missing"),
         (_drop_attr("rho_vac"), "attribute(s) ['rho_vac'] missing"),
-        (_set_attr("schema_version", 2), "schema_version 2"),
+        (_set_attr("schema_version", 1), "schema_version 1"),
         (_set_attr("schema_version", "1"), "schema_version '1'"),
         (_set_attr("seed", "11"), "'seed' is not an integer"),
         (_set_attr("dx", "0.5"), "'dx' is not a number"),

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from irer.ledger import (METRIC_COLUMNS, append_generations, best, empty_ledger, generation_rows, generation_summary,
-                         ledger_bytes, ledger_schema, read_ledger, top_candidates)
+from irer.ledger import (METRIC_COLUMNS, append_generations, best, empty_ledger, flat_rows, generation_rows,
+                         generation_summary, ledger_bytes, ledger_schema, read_ledger, top_candidates)
 from runlab.errors import SchemaError
 from runlab.formats import parquet_bytes
 
@@ -44,7 +44,8 @@ def test_rows_carry_the_schema_and_the_default_finite_flag():
     ledger = _hand_made()
     assert ledger.schema.equals(ledger_schema(NAMES), check_metadata=True)
     assert ledger.column_names == ["generation", "candidate", "param_kappa", "param_sigma_k", "param_alpha",
-                                   *METRIC_COLUMNS, "fitness", "finite", "run_id", "artifact"]
+                                   *METRIC_COLUMNS, "field_fitness", "fitness", "fitness_sd", "finite", "cached",
+                                   "run_id", "artifacts"]
     assert ledger.column("finite").to_pylist() == [True, False, True, True, True, True, False, False, False]
     assert ledger.column("candidate").to_pylist() == [0, 1, 2, 0, 1, 2, 3, 0, 1]
     assert ledger.column("run_id").to_pylist()[3] == "RUN_IRER_GEN1"
@@ -69,7 +70,7 @@ def test_best_and_top_candidates_rank_by_fitness_then_earliest():
         (0, 2), (1, 0), (1, 2), (0, 0), (1, 1)]  # the non-finite fitness 8 never ranks
     assert top_candidates(ledger, 2).num_rows == 2 and top_candidates(ledger, 0).num_rows == 0
     row = best(ledger)
-    assert (row["generation"], row["candidate"], row["fitness"], row["artifact"]) == (0, 2, 5.0, "data/c2.h5")
+    assert (row["generation"], row["candidate"], row["fitness"], row["artifacts"]) == (0, 2, 5.0, ["data/c2.h5"])
     assert best(append_generations(empty_ledger(NAMES), _rows(0, [NAN]))) is None
 
 
@@ -118,7 +119,7 @@ def test_building_rows_from_mismatched_inputs_is_refused():
     with pytest.raises(ValueError, match="metrics has keys"):
         generation_rows(0, params, param_names=NAMES, metrics={"sse": [1, 1]}, fitness=[1, 1], run_id="R",
                         artifacts=["a", "b"])
-    with pytest.raises(ValueError, match=r"fitness has shape \(3,\); expected \(2,\)"):
+    with pytest.raises(ValueError, match=r"fitness has shape \(3,\); expected \(2, K\)"):
         generation_rows(0, params, param_names=NAMES, metrics=metrics, fitness=[1, 1, 1], run_id="R",
                         artifacts=["a", "b"])
     with pytest.raises(ValueError, match="artifacts has 1 entries"):
@@ -139,8 +140,8 @@ def _tampered(kind: str) -> pa.Table:
     candidate = good.column("candidate").to_pylist()
     if kind == "no version":
         return good.replace_schema_metadata(None)
-    if kind == "version 2":
-        return good.replace_schema_metadata({b"irer_ledger_schema_version": b"2"})
+    if kind == "version 1":
+        return good.replace_schema_metadata({b"irer_ledger_schema_version": b"1"})
     if kind == "missing column":
         return good.drop_columns(["sdg_h_norm_l2"])
     if kind == "float32 fitness":
@@ -159,15 +160,17 @@ def _tampered(kind: str) -> pa.Table:
         return _with_column(good, "param_sigma_k", [0.1, 0.2, NAN, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2])
     if kind == "finite nan fitness":
         return _with_column(good, "finite", [True] * good.num_rows)
-    if kind == "second run id":
-        return _with_column(good, "run_id", good.column("run_id").to_pylist()[:4] + ["OTHER"] * 5)
+    if kind == "empty run id":
+        return _with_column(good, "run_id", good.column("run_id").to_pylist()[:4] + [""] * 5)
+    if kind == "two fields in one row":
+        return _with_column(good, "artifacts", [["a.h5", "b.h5"]] + good.column("artifacts").to_pylist()[1:])
     kinds = {"absolute artifact": "/scratch/c0.h5", "escaping artifact": "data/../../c0.h5", "empty artifact": ""}
-    return _with_column(good, "artifact", [kinds[kind]] + good.column("artifact").to_pylist()[1:])
+    return _with_column(good, "artifacts", [[kinds[kind]]] + good.column("artifacts").to_pylist()[1:])
 
 
 @pytest.mark.parametrize("kind, message", [
-    ("no version", "ledger has no schema_version; expected 1"),
-    ("version 2", "ledger has schema_version 2; expected 1"),
+    ("no version", "ledger has no schema_version; expected 2"),
+    ("version 1", "ledger has schema_version 1; expected 2"),
     ("missing column", "ledger columns are ['generation', 'candidate', 'param_kappa'"),
     ("float32 fitness", "ledger column 'fitness' has type float; expected double"),
     ("null run id", "ledger column 'run_id' has 1 null value(s); a missing number is NaN"),
@@ -177,7 +180,8 @@ def _tampered(kind: str) -> pa.Table:
     ("negative generation", "ledger row 0 has generation -1, candidate 0; both are >= 0"),
     ("nan parameter", "ledger row 2 has param_sigma_k = nan"),
     ("finite nan fitness", "ledger row 1 is marked finite but its fitness is nan"),
-    ("second run id", "ledger row 4 has run_id 'OTHER', not one of generation 1's"),
+    ("empty run id", "ledger row 4 has an empty run_id"),
+    ("two fields in one row", "ledger rows hold [1, 2] values per field list"),
     ("absolute artifact", "ledger row 0 has artifact '/scratch/c0.h5'"),
     ("escaping artifact", "ledger row 0 has artifact 'data/../../c0.h5'"),
     ("empty artifact", "ledger row 0 has artifact ''"),
@@ -199,3 +203,22 @@ def test_bytes_that_are_not_a_ledger_are_refused_with_one_line():
     with pytest.raises(SchemaError, match="ledger columns are") as caught:
         read_ledger(ledger_bytes(_hand_made()), ("kappa", "alpha"))  # not the prior it was written for
     assert "\n" not in str(caught.value)
+
+
+def test_fitness_is_the_mean_over_the_fields_with_its_spread_and_every_field_kept():
+    params = np.array([[0.01, 0.1, 0.5], [0.02, 0.2, 0.5]])
+    metrics = {name: [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]] for name in METRIC_COLUMNS}
+    rows = generation_rows(0, params, param_names=NAMES, metrics=metrics, fitness=[[0.2, 0.4, 0.9], [0.3, NAN, 0.3]],
+                           run_id="RUN_G0", artifacts=[["a0.h5", "a1.h5", "a2.h5"], ["b0.h5", "b1.h5", "b2.h5"]],
+                           cached=[False, True])
+    assert rows.column("fitness").to_pylist()[0] == pytest.approx(0.5)
+    assert rows.column("fitness_sd").to_pylist()[0] == pytest.approx(float(np.std([0.2, 0.4, 0.9], ddof=1)))
+    assert math.isnan(rows.column("fitness").to_pylist()[1])  # a field without fitness: the candidate has none
+    assert rows.column("finite").to_pylist() == [True, False] and rows.column("cached").to_pylist() == [False, True]
+    assert rows.column("log_prime_sse").to_pylist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    flat = flat_rows(rows)
+    assert "field_fitness" not in flat.column_names and flat.column("log_prime_sse_mean").to_pylist() == [2.0, 5.0]
+    assert flat.column("artifacts").to_pylist() == ["a0.h5;a1.h5;a2.h5", "b0.h5;b1.h5;b2.h5"]
+    with pytest.raises(ValueError, match=r"sdg_h_norm_l2 has shape \(2, 2\); expected \(2, 3\)"):
+        generation_rows(0, params, param_names=NAMES, metrics={**metrics, "sdg_h_norm_l2": [[1, 1], [1, 1]]},
+                        fitness=[[0.2, 0.4, 0.9], [0.3, 0.3, 0.3]], run_id="R", artifacts=[["a"] * 3, ["b"] * 3])

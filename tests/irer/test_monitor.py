@@ -79,15 +79,17 @@ def test_hunt_page_shows_every_generation_the_top_candidates_and_the_best_grids(
 
     header, *top = tables["top-candidates"]
     best3 = top_candidates(ledger, 3).to_pylist()
-    assert len(top) == 3 and header[:4] == ["rank", "generation", "candidate", "fitness"]
-    assert [row[1:4] for row in top] == [[str(r["generation"]), str(r["candidate"]), shown_number(r["fitness"])]
-                                         for r in best3]
-    assert [row[-1] for row in top] == [r["artifact"] for r in best3]
+    assert len(top) == 3 and header[:5] == ["rank", "generation", "candidate", "fitness (mean of fields)",
+                                            "sd over fields"]
+    assert [row[1:5] for row in top] == [[str(r["generation"]), str(r["candidate"]), shown_number(r["fitness"]),
+                                          shown_number(r["fitness_sd"])] for r in best3]
+    assert [row[-1] for row in top] == [r["artifacts"][0] for r in best3]
 
     images = [html.unescape(src) for src in re.findall(r'<img src="(/runs/[^"]+)"', page.text)]
     assert len(images) == 2
     assert re.findall(r'<img src="(/colorbar/[^"]+)"', page.text) == ["/colorbar/magma.png", "/colorbar/viridis.png"]
-    assert page.text.count('class="colorbar-units"') == 2 and "dimensionless" in page.text
+    assert page.text.count('class="colorbar-units"') == 2
+    assert "|ψ|² in model units (cubic saturation coefficient 1)" in page.text and "g_tt, dimensionless" in page.text
     for src, dataset in zip(images, ("final_rho", "final_g_tt")):
         assert src.startswith(f"/runs/{best3[0]['run_id']}/heatmap.png?") and f"dataset={dataset}" in src
         response = client.get(src)

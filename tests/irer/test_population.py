@@ -135,6 +135,8 @@ def test_prior_draws_form_patterns_the_validator_scores() -> None:
     keys = candidate_keys(hunt_seed=1, generation=0, count=8)
     result = run_population(params, keys, MODEL, Grid(n=64), TimeStepping(), device="cpu")
     assert result.finite.all()
+    # clumps gather density above eps (which bounds only the uniform state), but it stays of that order
+    assert MODEL.epsilon < result.rho.max() < 2 * MODEL.epsilon  # spec/irer/equations.md, "Stability"
     reports = []
     for index, (kappa, sigma_k, alpha) in enumerate(params):
         artifact = candidate_hdf5_bytes(
@@ -150,3 +152,21 @@ def test_prior_draws_form_patterns_the_validator_scores() -> None:
     assert np.sum(sse < 900) >= 6, sse
     assert len(np.unique(np.round(sse[sse < 900], 3))) >= 3, sse  # the landscape is not flat
     assert sum(fitness(report) > 0 for report in reports) >= 6
+
+
+def test_k_initial_fields_run_as_one_program_and_every_candidate_meets_the_same_fields() -> None:
+    from irer.model import field_keys
+    from irer.population import run_candidates
+
+    params = Prior().sample(np.random.default_rng(4), 3)
+    fields = field_keys(hunt_seed=9, count=2)
+    result = run_candidates(params, fields, MODEL, GRID, STEPPING, chunk_size=2, device="cpu")  # 2 chunks of 4
+    assert result.psi.shape == (3, 2, 16, 16) and result.finite.shape == (3, 2) and result.finite.all()
+    for i, k in ((0, 0), (2, 1)):
+        alone = solve_candidate(fields[k], params[i], MODEL, GRID, STEPPING)
+        scale = float(jnp.abs(alone.psi).max())
+        np.testing.assert_allclose(result.psi[i, k], np.asarray(alone.psi), rtol=0, atol=1e-5 * scale)
+    assert not np.allclose(result.rho[0, 0], result.rho[0, 1])  # two fields, two outcomes
+    again = run_candidates(params[::-1], fields, MODEL, GRID, STEPPING, device="cpu")  # order and batch do not matter
+    np.testing.assert_allclose(again.rho[::-1], result.rho, rtol=1e-5, atol=1e-7)
+    assert jax.random.key_data(field_keys(9, 3))[:2].tolist() == jax.random.key_data(fields).tolist()

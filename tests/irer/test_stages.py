@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from irer.artifacts import read_candidate
@@ -47,10 +50,18 @@ def test_a_small_hunt_chains_generations_reports_and_reproduces_its_bytes(tmp_pa
 
     ledger = pq.read_table(runs["GEN001"] / "results" / "ledger.parquet").to_pydict()
     assert ledger["generation"] == [0, 0, 0, 0, 1, 1, 1, 1] and ledger["candidate"] == [0, 1, 2, 3] * 2
-    assert ledger["run_id"] == [runs["GEN000"].name] * 4 + [runs["GEN001"].name] * 4
-    assert all(ledger["finite"])
-    artifact = read_candidate((runs["GEN001"] / ledger["artifact"][5]).read_bytes())
-    assert (artifact.generation, artifact.candidate, artifact.n) == (1, 1, 16)
+    # GEN001's candidate 0 is the elite: served from GEN000's row, its files and fitness, not integrated again
+    elite = ledger["candidate"].index(0, 4)
+    source = next(row for row in range(4) if ledger["param_kappa"][row] == ledger["param_kappa"][elite])
+    assert ledger["cached"] == [False] * 4 + [True, False, False, False]
+    assert ledger["run_id"] == [runs["GEN000"].name] * 5 + [runs["GEN001"].name] * 3
+    assert ledger["artifacts"][elite] == ledger["artifacts"][source]
+    assert ledger["fitness"][elite] == ledger["fitness"][source] == max(ledger["fitness"][:4])
+    assert len(list((runs["GEN001"] / "data" / "candidates").glob("*.h5"))) == 3 * 4  # 3 candidates x 4 fields
+    assert all(ledger["finite"]) and all(len(values) == 4 for values in ledger["field_fitness"])
+    assert ledger["artifacts"][5] == [f"data/candidates/g0001_c0001_f{field:02d}.h5" for field in range(4)]
+    artifact = read_candidate((runs["GEN001"] / ledger["artifacts"][5][2]).read_bytes())
+    assert (artifact.generation, artifact.candidate, artifact.field, artifact.n) == (1, 1, 2, 16)
     assert artifact.config_hash == gen1["config_hash"] and artifact.snapshots_rho is None  # none unless asked for
     assert artifact.params["kappa"] == ledger["param_kappa"][5]
     for name in ("fitness_by_generation", "best_candidate_field"):
@@ -109,6 +120,7 @@ def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
     config["irer"]["grid"] = {"n": 32, "dx": 1.0}
     config["irer"]["time"] = {"dt": 0.25, "steps": 300}
     config["irer"]["execution"]["chunk_size"] = 1  # one candidate per chunk: a kill lands between candidates
+    config["irer"]["hunt"]["initial_fields"] = 1  # one file per candidate, so files kept are candidates kept
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     root = tmp_path / "killed"
@@ -146,3 +158,84 @@ def test_extending_a_hunt_reuses_its_generations_byte_for_byte(tmp_path):
     (gen3,) = root.glob("RUN_GEN003_*")
     (gen2,) = root.glob("RUN_GEN002_*")
     assert read_record(gen3)["upstream_run_ids"] == {"GEN002": gen2.name}
+
+
+def _replace_artifact(run_dir: Path, relative: str, data: bytes) -> None:
+    """Overwrite one artifact and its record entry, as a careful forger would (so only recomputing can tell)."""
+    (run_dir / relative).write_bytes(data)
+    record = json.loads((run_dir / "run_record.json").read_text())
+    entry = next(item for item in record["artifact_index"] if item["relative_path"] == relative)
+    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (run_dir / "run_record.json").write_text(json.dumps(record, indent=2))
+
+
+def test_verify_recomputes_the_ledger_from_the_fields_and_the_report_from_the_ledger(tmp_path):
+    done, root = _submit(tmp_path, _config(), "runs")
+    assert done.returncode == 0, done.stderr
+    runs = {path.name.split("_")[1]: path for path in root.glob("RUN_*")}
+    for tag in ("GEN000", "GEN001", "REPORT"):
+        verified = run_cli("verify", runs[tag].name, "--runs_root", str(root))
+        assert verified.returncode == 0, verified.stderr
+        assert "recomputed by irer.verify:verify_" in verified.stdout
+
+    # REPORT's top table with its first row dropped (before GEN001 is touched, which REPORT stands on)
+    report = runs["REPORT"]
+    table = pq.read_table(report / "tables" / "top_candidates.parquet")
+    sink = io.BytesIO()
+    pq.write_table(table.slice(1), sink)
+    _replace_artifact(report, "tables/top_candidates.parquet", sink.getvalue())
+    verified = run_cli("verify", report.name, "--runs_root", str(root))
+    assert verified.returncode == 2 and "tables/top_candidates.parquet: not what the ledger of GEN001 gives" in verified.stderr
+
+    # GEN001's candidate 1 file replaced by candidate 2's fields: the ledger no longer follows from it
+    gen1 = runs["GEN001"]
+    ledger = pq.read_table(gen1 / "results" / "ledger.parquet").to_pydict()
+    first, second = ledger["artifacts"][5][0], ledger["artifacts"][6][0]
+    assert ledger["sdg_h_norm_l2"][5][0] != ledger["sdg_h_norm_l2"][6][0]
+    _replace_artifact(gen1, first, (gen1 / second).read_bytes())
+    verified = run_cli("verify", gen1.name, "--runs_root", str(root))
+    assert verified.returncode == 2
+    assert "sdg_h_norm_l2 of candidate(s) [1] does not follow from their HDF5 files" in verified.stderr
+
+
+def test_the_best_candidate_figure_has_colour_bars_with_units(tmp_path):
+    from irer.stages import best_candidate_figure
+
+    done, root = _submit(tmp_path, _config(generations=1), "runs")
+    assert done.returncode == 0, done.stderr
+    (gen,) = root.glob("RUN_GEN000_*")
+    arrays = read_candidate(next((gen / "data" / "candidates").glob("*.h5")).read_bytes())
+    figure = best_candidate_figure(arrays, 0, 0)
+    fields, bars = figure.axes[0::2], figure.axes[1::2]
+    assert len(figure.axes) == 4
+    assert [bar.get_ylabel() for bar in bars] == ["|ψ|² (model units: cubic saturation coefficient 1)",
+                                                  "g_tt (dimensionless)"]
+    assert [axes.get_xlabel() for axes in fields] == ["x (length; dx = 1)"] * 2
+    low, high = bars[0].get_ylim()
+    assert low == pytest.approx(arrays.final_rho.min(), rel=1e-6) and high == pytest.approx(arrays.final_rho.max(), rel=1e-6)
+
+
+def test_parameters_already_evaluated_are_never_integrated_again(tmp_path):
+    """A 6-generation hunt: every integration is one HDF5 file, so counting files counts integrations; there
+    is exactly one candidate's worth (K files) per distinct parameter vector the hunt ever evaluated."""
+    config = _config(generations=6, initial_fields=2)
+    done, root = _submit(tmp_path, config, "runs")
+    assert done.returncode == 0, done.stderr
+    gens = sorted(root.glob("RUN_GEN*"))
+    ledger = pq.read_table(gens[-1] / "results" / "ledger.parquet").to_pydict()
+    params = list(zip(ledger["param_kappa"], ledger["param_sigma_k"], ledger["param_alpha"]))
+    distinct = len(set(params))
+    files = sum(len(list((gen / "data" / "candidates").glob("*.h5"))) for gen in gens)
+    assert files == 2 * distinct and distinct < len(params)  # elites (at least) were served, not integrated
+    summaries = [json.loads((gen / "results" / "generation_summary.json").read_text()) for gen in gens]
+    assert sum(s["integrated"] for s in summaries) == distinct
+    assert sum(s["served_from_ledger"] for s in summaries) == len(params) - distinct == sum(ledger["cached"])
+    first_row = {}
+    for row, key in enumerate(params):  # the same parameters score the same, wherever they recur
+        first_row.setdefault(key, row)
+        origin = first_row[key]
+        assert ledger["cached"][row] == (origin != row)
+        assert (ledger["fitness"][row], ledger["run_id"][row], ledger["artifacts"][row]) == (
+            ledger["fitness"][origin], ledger["run_id"][origin], ledger["artifacts"][origin])
+    for gen in gens[-2:]:
+        assert run_cli("verify", gen.name, "--runs_root", str(root)).returncode == 0

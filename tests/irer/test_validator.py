@@ -128,10 +128,14 @@ def test_a_planted_match_scores_strictly_better_than_both_nulls():
 
 
 def test_the_phase_scramble_null_passes_when_psi_phases_carry_no_structure():
-    # A real condensate psi: rho's peaks come from |psi_hat| alone, so scrambled surrogates keep them.
-    metrics = validate_candidate(_artifact(_planted(LOG_PRIMES, phase_seed=None)[0]))
-    assert metrics["sse_null_phase_scramble"] == pytest.approx(metrics["log_prime_sse"], abs=1e-3)
-    assert metrics["log_prime_sse"] < metrics["sse_null_target_shuffle"]
+    # A real condensate psi: rho's peaks come from |psi_hat| alone, so scrambled surrogates keep them in
+    # most draws. Over 20 draws (initial fields 0-9, seeds 1 and 2) 10 give the field's own SSE to 1e-3; the
+    # others lose a peak in one of their 4 surrogates and score higher, never lower (spec/irer/validator.md).
+    psi = _planted(LOG_PRIMES, phase_seed=None)[0]
+    draws = [validate_candidate(_artifact(psi, field=field, seed=seed)) for field in range(10) for seed in (1, 2)]
+    gaps = np.array([m["sse_null_phase_scramble"] - m["log_prime_sse"] for m in draws])
+    assert np.sum(np.abs(gaps) < 1e-3) >= 8 and np.all(gaps > -1e-3), gaps
+    assert all(m["log_prime_sse"] < m["sse_null_target_shuffle"] for m in draws)
 
 
 def test_non_log_prime_ratios_score_worse_and_the_scale_drops_out():
@@ -221,14 +225,17 @@ def test_an_overflowing_ansatz_gives_the_sentinel_h_norm():
     assert metrics["sdg_h_norm_l2"] == 999.0 and metrics["finite"] is True
 
 
-def test_nulls_are_seeded_by_seed_generation_candidate(tmp_path):
+def test_nulls_are_seeded_by_the_hunt_seed_and_the_initial_field_alone(tmp_path):
     psi = _planted([1, 2, 3, 4, 5])[0]
     path = tmp_path / "c.h5"
     path.write_bytes(_artifact(psi))
     first = validate_candidate(path)
     assert validate_candidate(_artifact(psi)) == first
-    draws = {validate_candidate(_artifact(psi, candidate=c))["sse_null_target_shuffle"] for c in range(8)}
+    # where a candidate was integrated does not matter: the same fields meet the same surrogates
+    assert validate_candidate(_artifact(psi, generation=7, candidate=0)) == first
+    draws = {validate_candidate(_artifact(psi, field=f))["sse_null_target_shuffle"] for f in range(8)}
     assert len(draws) > 1
+    assert validate_candidate(_artifact(psi, seed=2)) != first
 
 
 def test_phase_scramble_keeps_the_amplitude_spectrum_and_the_mean_density():

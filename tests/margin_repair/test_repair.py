@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from dataclasses import replace
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from margin_repair import table as table_module
-from margin_repair.certificate import audit, build_certificate
+from margin_repair.certificate import audit, build_certificate, certificate_hash_problems
 from margin_repair.emnist import SplitFiles, provenance
 from margin_repair.features import facts_unary, lock_hash
 from margin_repair.inputs import repair_inputs
@@ -229,3 +230,44 @@ def test_a_checkpointed_state_resumes_through_json():
     resumed = repair(table, labels, empty, labels[:0], 3, knobs, resume=restored)
     assert np.array_equal(resumed.state.weights, whole.state.weights)
     assert len(resumed.state.epochs) == 4 and math.isnan(resumed.state.epochs[0]["probe_acc"])
+
+
+def test_the_portable_hash_names_the_data_by_content_and_the_seed_hash_by_folder(tmp_path):
+    """The same golden files in two folders (two machines): two seed hashes, one portable hash; other files,
+    another portable hash. The seed hash stays the pinned value of the seed's own cells."""
+    here, there = tmp_path / "machine_a" / "gzip", tmp_path / "machine_b" / "emnist"
+    write_golden_split(here)
+    write_golden_split(there)
+    overrides, expected = GOLDEN["defaults_400"]
+    settings = SEED_DEFAULTS.replace(**overrides)
+
+    def certify(folder: Path, data_dir: str) -> dict:
+        inputs = repair_inputs(folder, settings)
+        result = repair(inputs.table, inputs.labels, inputs.probe, inputs.probe_labels, inputs.n_classes,
+                        settings.knobs)
+        checked = audit(inputs.table, inputs.labels, result.state.weights, result.scores, settings.margin)
+        return build_certificate(settings, provenance(folder, SplitFiles("digits"), data_dir), inputs.table,
+                                 inputs.labels, result.state.weights, checked)
+
+    seed_folder, a, b = certify(here, GOLDEN_DATA_DIR), certify(here, str(here)), certify(there, str(there))
+    assert seed_folder["certificate_hash"] == expected["certificate"]  # unchanged by the portable block
+    assert len({seed_folder["certificate_hash"], a["certificate_hash"], b["certificate_hash"]}) == 3
+    portable = {c["portable"]["certificate_hash"] for c in (seed_folder, a, b)}
+    assert portable == {"0fa9186e691e3dab5e683e8e9895e9ca7ff4a69e1a496aded543435df873e834"}
+    assert a["portable"]["prov_hash"] == b["portable"]["prov_hash"] != a["prov_hash"]
+    assert certificate_hash_problems(a) == [] and certificate_hash_problems(b) == []
+
+    test_labels = there / SplitFiles("digits").labels("test")
+    labels = bytearray(gzip.decompress(test_labels.read_bytes()))
+    labels[-1] = (labels[-1] + 1) % 10  # another label for the last test image
+    test_labels.write_bytes(gzip.compress(bytes(labels), mtime=0))
+    changed = certify(there, str(there))  # the test labels are in the provenance, not in the table
+    assert changed["portable"]["certificate_hash"] not in portable
+    assert changed["weights"] == b["weights"] and changed["finite_table"]["fi_hash"] == b["finite_table"]["fi_hash"]
+
+    forged = {**a, "portable": {**a["portable"], "certificate_hash": b["certificate_hash"]}}
+    assert certificate_hash_problems(forged) == [
+        "portable.certificate_hash does not hash the certificate's fields with its data named by content"]
+    assert certificate_hash_problems({**a, "ok": False}) == [
+        "certificate_hash does not hash the certificate's seed fields",
+        "portable.certificate_hash does not hash the certificate's fields with its data named by content"]

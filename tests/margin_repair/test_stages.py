@@ -121,6 +121,27 @@ def test_a_forged_certificate_with_a_matching_index_fails_verification(tmp_path)
     assert "recomputed certificate differs in ok, verification" in verified.stderr
 
 
+def test_verify_checks_the_portable_hash_as_well_as_the_seed_hash(tmp_path):
+    result, root = _submit(tmp_path, _config(SYNTHETIC, max_epochs=2))
+    assert result.returncode == 0, result.stderr
+    cert_run = _runs(root)["CERT"]
+    path = cert_run / "results" / "certificate.json"
+    certificate = _json(path)
+    assert f"(portable {certificate['portable']['certificate_hash']})" in result.stdout
+    assert "data_dir" not in certificate["portable"] and certificate["portable"]["prov_hash"] != certificate["prov_hash"]
+    forged = {**certificate, "portable": {**certificate["portable"], "certificate_hash": "0" * 64}}
+    data = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
+    path.write_bytes(data)
+    record = _json(cert_run / "run_record.json")
+    entry = next(item for item in record["artifact_index"] if item["relative_path"] == "results/certificate.json")
+    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (cert_run / "run_record.json").write_text(json.dumps(record, indent=2))
+    verified = run_cli("verify", cert_run.name, "--runs_root", str(root))
+    assert verified.returncode == 2
+    assert "portable.certificate_hash does not hash" in verified.stderr
+    assert "recomputed certificate differs in portable" in verified.stderr
+
+
 def test_missing_emnist_files_are_one_line_naming_them(tmp_path):
     folder = tmp_path / "partial"
     write_golden_split(folder)
