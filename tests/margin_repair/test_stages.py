@@ -45,6 +45,16 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def _forge_certificate(cert_run: Path, forged: dict[str, Any]) -> None:
+    """Replace a CERT run's certificate and its index entry consistently: rehashing cannot tell, recomputing can."""
+    data = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
+    (cert_run / "results" / "certificate.json").write_bytes(data)
+    record = _json(cert_run / "run_record.json")
+    entry = next(item for item in record["artifact_index"] if item["relative_path"] == "results/certificate.json")
+    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (cert_run / "run_record.json").write_text(json.dumps(record, indent=2))
+
+
 def test_synthetic_pipeline_is_labelled_certified_verified_and_byte_reproducible(tmp_path):
     first, root = _submit(tmp_path, _config(SYNTHETIC), "first")
     assert first.returncode == 0, first.stderr
@@ -110,12 +120,7 @@ def test_a_forged_certificate_with_a_matching_index_fails_verification(tmp_path)
     assert run_cli("verify", cert_run.name, "--runs_root", str(root)).returncode == 0
     forged["ok"] = True
     forged["verification"]["finite_full_margin_check"] = {"ok": True, "violations_total": 0, "violations_prefix": []}
-    data = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
-    path.write_bytes(data)
-    record = _json(cert_run / "run_record.json")
-    entry = next(item for item in record["artifact_index"] if item["relative_path"] == "results/certificate.json")
-    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    (cert_run / "run_record.json").write_text(json.dumps(record, indent=2))
+    _forge_certificate(cert_run, forged)
     verified = run_cli("verify", cert_run.name, "--runs_root", str(root))
     assert verified.returncode == 2
     assert "recomputed certificate differs in ok, verification" in verified.stderr
@@ -130,12 +135,7 @@ def test_verify_checks_the_portable_hash_as_well_as_the_seed_hash(tmp_path):
     assert f"(portable {certificate['portable']['certificate_hash']})" in result.stdout
     assert "data_dir" not in certificate["portable"] and certificate["portable"]["prov_hash"] != certificate["prov_hash"]
     forged = {**certificate, "portable": {**certificate["portable"], "certificate_hash": "0" * 64}}
-    data = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
-    path.write_bytes(data)
-    record = _json(cert_run / "run_record.json")
-    entry = next(item for item in record["artifact_index"] if item["relative_path"] == "results/certificate.json")
-    entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    (cert_run / "run_record.json").write_text(json.dumps(record, indent=2))
+    _forge_certificate(cert_run, forged)
     verified = run_cli("verify", cert_run.name, "--runs_root", str(root))
     assert verified.returncode == 2
     assert "portable.certificate_hash does not hash" in verified.stderr
