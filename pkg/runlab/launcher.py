@@ -29,7 +29,7 @@ from .manifest import Manifest, Stage, import_callable
 from .identity import StageIdentity
 from .plan import Plan
 from .profile import Profile
-from .record import host_name
+from .record import RunRecord, host_name
 from .scheduler import JobState, query_job_states
 from .store import RunSpec, RunStore
 from .verify import verify_run
@@ -38,6 +38,7 @@ __all__ = ["GpuRun", "StageOutcome", "SubmitOptions", "Submitter", "build_stage_
 
 _WAIT_POLL_S = 0.2
 _WAIT_REPORT_S = 30.0
+_QUEUING_WAIT_S = 120.0  # how long a submitter waits for another to finish queuing a run's SLURM jobs
 
 
 @dataclass(frozen=True)
@@ -259,18 +260,41 @@ class Submitter:
     def _decide(self, item: _Work, states: Mapping[str, JobState]) -> StageOutcome | StartRun:
         """Under the run's lock: its outcome when there is nothing to start (complete, in progress elsewhere, a dry
         run), else the run to start, with the claim written for it (a claim without SLURM jobs yet stands while
-        this submitter lives)."""
+        this submitter lives, and other SLURM submitters wait until it names its jobs)."""
         run_id = item.run_id
         if self.options.dry_run:
             return self._peek(item)
         if not self.queues and self._may_run(run_id, states):
             _check_entries(item.plan.manifest, [item.tag])  # before its lock: a bad entry writes nothing
+        deadline = time.monotonic() + _QUEUING_WAIT_S
+        while (decided := self._decide_locked(item, states)) is None:
+            # another submitter holds the run and is queuing its jobs: wait for their ids (this run's downstream
+            # must depend on them), outside the lock that submitter needs to write them
+            if time.monotonic() > deadline:
+                raise RunlabError(f"stage {item.tag} ({run_id}) has been queuing by another submitter for over "
+                                  f"{_QUEUING_WAIT_S:.0f} s", "see `runlab status`; submit again once it is queued")
+            time.sleep(_WAIT_POLL_S)
+        if isinstance(decided, StageOutcome):
+            return decided
+        record, claim = decided
+        job = self._job(item)
+        after = [self._completing_job[need] for need in job.spec.upstream_run_ids.values()
+                 if need in self._completing_job]
+        return StartRun(item.stage, job, record, claim, after)
+
+    def _decide_locked(self, item: _Work, states: Mapping[str, JobState]
+                       ) -> StageOutcome | tuple[RunRecord | None, Claim] | None:
+        """``_decide``'s step under the run's lock: an outcome, or the record and the claim now written for this
+        submitter, or None while another live submitter is still queuing the run's SLURM jobs."""
+        run_id = item.run_id
         with self.store.lock(run_id):
             record = self.store.read_record(run_id)
             if record is not None and record["stage_status"] == "complete":
                 return self._skip_complete(item)
             claim = self.ledger.read(run_id)
             if claim is not None and claim.submission_id != self.submission_id and claim.is_live(states):
+                if self.queues and claim.executor == "slurm" and not claim.job_ids:
+                    return None
                 self._foreign[run_id] = claim
                 if claim.job_ids:
                     self._completing_job[run_id] = claim.job_ids[-1]
@@ -280,10 +304,7 @@ class Submitter:
                                      "pass --allow_resume to continue it")
             claim = self._claim(run_id)
             self.ledger.write(claim)
-        job = self._job(item)
-        after = [self._completing_job[need] for need in job.spec.upstream_run_ids.values()
-                 if need in self._completing_job]
-        return StartRun(item.stage, job, record, claim, after)
+        return record, claim
 
     def _started(self, item: _Work, run: StartRun, started: Started) -> StageOutcome:
         """The outcome of a run its backend started; a queued run's claim now names its jobs."""
