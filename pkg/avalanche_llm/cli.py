@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from runlab import (
-    RUNS_ROOT_ENV, RUN_ID_MODES, ConfigError, ExitCode, OneLineParser, RunStore, Study, load_study,
+    RUNS_ROOT_ENV, RUN_ID_MODES, ConfigError, ExitCode, OneLineParser, Study, load_study,
     resolve_runs_root, run_reporting_errors, submit,
 )
 
@@ -114,7 +114,7 @@ def _run_phase(args: argparse.Namespace) -> int:
         run_id = plan.run_ids[tag] if args.run_id_mode == "content_hash" else "(new)"
         upstream = plan.identities[tag].upstream
         print(f"{args.phase}: dry run of {tag} as {run_id}; upstream "
-              f"{', '.join(f'{need} {_state(study.store, rid)}' for need, rid in upstream.items()) or 'none'}; "
+              f"{', '.join(f'{need} {study.store.status_of(rid)}' for need, rid in upstream.items()) or 'none'}; "
               "nothing written")
         return int(ExitCode.OK)
     submit(manifest_path(), config=args.config, overrides=_overrides(args), stages=(tag,), profile="local",
@@ -122,7 +122,3 @@ def _run_phase(args: argparse.Namespace) -> int:
            run_upstream=False, say=lambda line: print(f"{args.phase}: {line}", flush=True))
     return int(ExitCode.OK)
 
-
-def _state(store: RunStore, run_id: str) -> str:
-    record = store.read_record(run_id)
-    return "missing" if record is None else record["stage_status"]

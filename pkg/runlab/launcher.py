@@ -176,7 +176,7 @@ class Submitter:
         reference = self.work[0].plan.manifest.gpu_budget if self.work else None
         starting = [GpuRun(item.tag, item.stage.resources.gpus, item.stage.array or 1, item.plan.config.data)
                     for item in self.work
-                    if item.stage.resources.gpus > 0 and _status(self.store, item.run_id) != "complete"]
+                    if item.stage.resources.gpus > 0 and self.store.status_of(item.run_id) != "complete"]
         if reference is None or not starting:
             return
         self.work[0].plan.manifest.enable_imports()
@@ -222,7 +222,7 @@ class Submitter:
         """In ``timestamp_counter`` mode, the run an upstream-only stage is read from: its content-hash run if
         complete, else the newest complete run of the stage made from the same study config and stage version
         (else the content-hash id, which then fails as a missing upstream, exit 3)."""
-        if _status(self.store, identity.run_id) == "complete":
+        if self.store.status_of(identity.run_id) == "complete":
             return identity.run_id
         for run_id in sorted(self.store.run_ids(), reverse=True):
             if run_id.startswith(f"RUN_{identity.tag}_") and run_id != identity.run_id:
@@ -396,11 +396,6 @@ def _stage_groups(work: Sequence[_Work]) -> list[list[_Work]]:
     graph = {key: {owner[need] for item in items for need in item.identity.upstream.values() if need in owner}
              for key, items in groups.items()}
     return [groups[key] for key in TopologicalSorter(graph).static_order()]
-
-
-def _status(store: RunStore, run_id: str) -> str:
-    record = store.read_record(run_id)
-    return "missing" if record is None else record["stage_status"]
 
 
 def _describe(outcome: StageOutcome) -> str:

@@ -170,6 +170,11 @@ class RunStore:
             return None
         return read_record(run_dir)
 
+    def status_of(self, run_id: str) -> str:
+        """The ``stage_status`` of ``run_id``, or ``missing`` when there is no such run."""
+        record = self.read_record(run_id)
+        return "missing" if record is None else record["stage_status"]
+
     def find_run(self, text: str) -> str:
         """The run id that ``text`` names: a whole id, or a prefix of exactly one run's id under the root (as git
         takes a unique prefix of a commit); ConfigError (exit 2) when it names none or several."""
