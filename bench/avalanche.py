@@ -27,7 +27,7 @@ Four measurements, each against a named baseline, in this one process:
    of 128 bins (the canonical analysis slice of GPT-2's layer shape). Its activity is a driven
    branching process ``A(t+1) ~ Poisson(m A(t) + h)`` with m = 0.98, h = 0.305 (mean 15.3 spikes per
    bin, ~12% silent bins), one stationary chain per segment (``driven_branching_process`` of
-   tests/avalanche_llm/synthetic_processes.py); each bin's A(t) spikes go to a uniform random set of
+   avalanche_llm.metrics.synthetic); each bin's A(t) spikes go to a uniform random set of
    units. Its |z| array (65,536 x 768 float32) is ``min(|N(0,1)|, 5)`` with the spikes set to
    ``6 + |N(0,1)|``, so rate matching at ``k / (T N)`` returns exactly these spikes (checked). Each
    step S02-S04 runs on it is timed (median of the repeats, peak memory of the first): S02's rate
@@ -304,7 +304,7 @@ def synthetic_raster(seed: int) -> Synthetic:
     """The driven branching raster and its |z| array (see the module docstring)."""
     from avalanche_llm.raster.build import Raster
     from avalanche_llm.raster.nulls import bin_unit_shuffle
-    from tests.avalanche_llm.synthetic_processes import driven_branching_process
+    from avalanche_llm.metrics.synthetic import driven_branching_process
 
     rng = np.random.default_rng(seed)
     activity, bounds = driven_branching_process(BRANCHING_M, BRANCHING_H, SEGMENT_BINS, SEGMENTS, rng)
@@ -457,7 +457,7 @@ def powerlaw_comparison(args: argparse.Namespace) -> None:
     import powerlaw
 
     from avalanche_llm.metrics.stats import fit_discrete_power_law
-    from tests.avalanche_llm.synthetic_processes import galton_watson_avalanches
+    from avalanche_llm.metrics.synthetic import galton_watson_avalanches
 
     started = time.perf_counter()
     trees = galton_watson_avalanches(args.avalanches, np.random.default_rng(2))

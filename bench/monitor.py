@@ -68,7 +68,7 @@ from runlab.monitor.index import RowFilter, RunIndex  # noqa: E402
 from runlab.monitor.render import Pages  # noqa: E402
 from runlab.record import RECORD_NAME  # noqa: E402
 from runlab.store import RunStore  # noqa: E402
-from tests.runlab.monitor_support import EventReader, finish, live_monitor, start_run  # noqa: E402
+from runlab.testing import EventReader, finish, live_monitor, start_run  # noqa: E402
 
 TARGET_PAGE_S = 1.0
 TARGET_EVENT_S = 2.0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 if TYPE_CHECKING:
-    from tests.browser_support import Browser
+    from tests.support.browser import Browser
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _browser_marker_needs_chromium(request: pytest.FixtureRequest) -> None:
 def browser(chromium: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator["Browser"]:
     """The session's Chromium with a fresh screenshot folder and download folder for this test; fails the
     test on any error in the page's console other than the live stream's reconnects."""
-    from tests.browser_support import Browser
+    from tests.support.browser import Browser
 
     shots = screenshot_folder(request.node.name)
     downloads = tmp_path / "downloads"
@@ -134,19 +134,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say where this session's browser tests left their screenshots."""
     if _screenshot_folders:
         terminalreporter.write_line(f"browser screenshots of {len(_screenshot_folders)} tests: {SCREENSHOTS}")
-
-
-def wait_complete(runs_root: Path, tag: str, timeout_s: float = 240) -> dict:
-    """The record of the run of stage ``tag`` under ``runs_root`` once a SLURM job completes it; fails the
-    test on a failed run, or after ``timeout_s`` with the tail of the jobs' error logs."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = list(runs_root.glob(f"RUN_{tag}_*/run_record.json"))
-        if found:
-            record = json.loads(found[0].read_text())
-            if record["stage_status"] == "complete":
-                return record
-            assert record["stage_status"] != "failed", record["error"]
-        time.sleep(0.5)
-    logs = "\n".join(path.read_text()[-2000:] for path in runs_root.glob(".runlab/slurm/*/*/*.err"))
-    raise AssertionError(f"{tag} did not complete in {timeout_s} s; job logs:\n{logs}")

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .arc_fixture import arc_records, write_parquet
+from tests.support.arc import arc_records, write_parquet
+from tests.support.cli import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

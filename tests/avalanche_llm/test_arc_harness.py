@@ -1,6 +1,6 @@
 """ARC scores of the study against lm-evaluation-harness itself (``lm_eval`` 0.4.13, its ``hf`` backend
 with its defaults), offline: the tiny GPT-2 of conftest and a tiny Llama-style model whose tokenizer
-puts a start token before every text (``tiny_llama``), the 12-item ARC-format file of ``arc_fixture``
+puts a start token before every text (``tiny_llama``), the 12-item ARC-format file of ``tests/support/arc.py``
 as a local task with the harness's own ``arc_challenge`` prompt, target and choices."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from avalanche_llm.behaviour.arc import PROMPT_TEMPLATE, accuracy, decide, encod
 from avalanche_llm.config import ModelSettings, RuntimeSettings
 from avalanche_llm.model.loader import load_model
 
-from .arc_fixture import arc_records, write_jsonl
+from tests.support.arc import arc_records, write_jsonl
 from .tiny_llama import build_random_llama
 
 TASK_YAML = """task: arc_fixture

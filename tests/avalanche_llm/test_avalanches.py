@@ -10,7 +10,7 @@ from avalanche_llm.metrics.avalanches import Avalanches, find_avalanches, mean_s
 from avalanche_llm.metrics.signatures import MIN_AVALANCHES_PER_DURATION, crackling_relation
 from avalanche_llm.metrics.stats import PowerLawFit, fit_discrete_power_law
 
-from .synthetic_processes import GaltonWatson, galton_watson_avalanches
+from avalanche_llm.metrics.synthetic import GaltonWatson, galton_watson_avalanches
 
 
 @pytest.fixture(scope="module")

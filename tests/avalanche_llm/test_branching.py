@@ -24,7 +24,7 @@ from avalanche_llm.metrics.branching import (
 )
 from avalanche_llm.metrics.mr_fit import M_MAX, M_MIN, fit_offset_exponential
 
-from .synthetic_processes import binomial_subsample, driven_branching_process
+from avalanche_llm.metrics.synthetic import binomial_subsample, driven_branching_process
 
 K_MAX = {0.0: 10, 0.5: 12, 0.9: 40, 0.98: 150}  # a few autocorrelation times, -1 / log(m)
 PLANTED_M = (0.0, 0.5, 0.9, 0.98)

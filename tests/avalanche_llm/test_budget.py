@@ -12,7 +12,7 @@ from avalanche_llm.config import ModelSettings, RuntimeSettings
 from avalanche_llm.model.loader import load_model
 from runlab import ConfigError, GpuRun, cli as runlab_cli, load_study
 
-from .conftest import REPO
+from tests.support.cli import REPO
 
 MANIFEST = str(REPO / "jobs" / "avalanche_llm.yaml")
 GPT2 = 124439808  # parameters of openai-community/gpt2 (configs/budgets.yaml)

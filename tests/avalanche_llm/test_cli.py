@@ -14,7 +14,7 @@ from avalanche_llm.canon import load_canon, phase_commands
 from avalanche_llm.config import load_study_config
 from avalanche_llm.run_id import phase_run_id
 
-from .conftest import REPO
+from tests.support.cli import REPO
 
 QUICKSTART = REPO / "configs" / "avalanche_llm" / "quickstart.yaml"
 

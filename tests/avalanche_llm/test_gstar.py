@@ -9,7 +9,7 @@ import pytest
 from avalanche_llm.analysis.gstar import gstar_label, is_gstar_gain, select_gstar
 from avalanche_llm.metrics.branching import branching_estimates
 
-from .synthetic_processes import binomial_subsample, driven_branching_process
+from avalanche_llm.metrics.synthetic import binomial_subsample, driven_branching_process
 
 GAINS = [0.5, 1.0, 1.5, 2.0]
 

@@ -27,10 +27,12 @@ from avalanche_llm.analysis.summarize import TOTAL_LAYER
 from runlab.monitor import create_app
 from runlab.record import read_record
 
-from tests.runlab.conftest import kill_once_indexed
-from tests.runlab.monitor_support import EventReader, html_tables, live_monitor, run_table, shown_number
+from tests.support.faults import kill_once_indexed
+from runlab.testing import EventReader, live_monitor
+from tests.support.monitor import html_tables, run_table, shown_number
 
-from .conftest import REPO, tiny_study
+from tests.support.cli import REPO
+from .conftest import tiny_study
 
 GAINS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5]
 PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5"]

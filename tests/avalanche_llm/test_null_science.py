@@ -23,7 +23,7 @@ from avalanche_llm.metrics.stats import bootstrap_gof, fit_discrete_power_law
 from avalanche_llm.raster.build import Raster
 from avalanche_llm.raster.nulls import bin_order_shuffle, marginals_kept, time_shift_shuffle, unit_time_shuffle
 
-from .synthetic_processes import driven_branching_process, galton_watson_avalanches
+from avalanche_llm.metrics.synthetic import driven_branching_process, galton_watson_avalanches
 
 XMIN = 5
 SEGMENT_BINS = 20_000

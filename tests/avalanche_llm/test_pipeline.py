@@ -26,9 +26,10 @@ from avalanche_llm.raster.nulls import NULLS
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 from runlab import cli as runlab_cli
 
-from tests.runlab.conftest import artifact_hashes
+from tests.support.artifacts import artifact_hashes
 
-from .conftest import REPO, tiny_study
+from tests.support.cli import REPO
+from .conftest import tiny_study
 
 PHASES = ["phase1", "phase2", "phase3", "phase4", "phase5", "phase6arc", "phase6b", "phase7", "phase8"]
 

@@ -18,7 +18,7 @@ from avalanche_llm.metrics.stats import (
     sample_discrete_power_law,
 )
 
-from .synthetic_processes import galton_watson_avalanches
+from avalanche_llm.metrics.synthetic import galton_watson_avalanches
 
 
 def powerlaw_fit(data: np.ndarray, xmin: float | tuple[float, float]):

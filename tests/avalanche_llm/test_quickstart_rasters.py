@@ -20,7 +20,7 @@ from avalanche_llm.metrics.branching import FIT_CHECKS, branching_estimates
 from avalanche_llm.raster.build import Raster, total_activity
 from avalanche_llm.run_id import phase_run_id
 
-from .conftest import REPO
+from tests.support.cli import REPO
 
 QUICKSTART = REPO / "configs" / "avalanche_llm" / "quickstart.yaml"
 

@@ -10,9 +10,10 @@ import yaml
 
 from avalanche_llm import cli
 
-from tests.runlab.conftest import artifact_hashes, kill_once_indexed
+from tests.support.artifacts import artifact_hashes
+from tests.support.faults import kill_once_indexed
 
-from .conftest import REPO
+from tests.support.cli import REPO
 
 QUICKSTART = REPO / "configs" / "avalanche_llm" / "quickstart.yaml"
 

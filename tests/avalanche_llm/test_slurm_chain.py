@@ -20,9 +20,9 @@ import yaml
 from avalanche_llm.config import load_study_config
 from avalanche_llm.run_id import PHASE_TAGS, phase_run_id
 
-from tests.runlab.conftest import artifact_hashes
+from tests.support.artifacts import artifact_hashes
 
-from .conftest import REPO
+from tests.support.cli import REPO
 
 pytestmark = pytest.mark.slurm
 PROFILE = REPO / "configs" / "profiles" / "one-node.yaml"

@@ -27,7 +27,7 @@ from avalanche_llm.analysis.statistics import (
 from avalanche_llm.metrics.branching import mr_branching_ratio
 from avalanche_llm.metrics.stats import sample_discrete_power_law
 
-from .synthetic_processes import driven_branching_process
+from avalanche_llm.metrics.synthetic import driven_branching_process
 
 
 def covers(interval: Interval, value: float) -> bool:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from runlab.record import read_record
-from tests.containers.conftest import Image, build_image
-from tests.runlab.conftest import REPO, artifact_hashes
+from tests.support.images import Image, build_image
+from tests.support.cli import REPO
+from tests.support.artifacts import artifact_hashes
 
 sys.path.insert(0, str(REPO / "containers"))
 import image_lock  # noqa: E402

@@ -16,7 +16,7 @@ from dockerfile_parse import DockerfileParser
 from spython.main.parse.parsers import SingularityParser
 
 from runlab.schema import check_schema, packaged_validator
-from tests.runlab.conftest import REPO
+from tests.support.cli import REPO
 
 CONTAINERS = REPO / "containers"
 sys.path.insert(0, str(CONTAINERS))

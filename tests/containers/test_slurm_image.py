@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import wait_complete
-from tests.containers.conftest import Image
-from tests.runlab.conftest import REPO, artifact_hashes, run_cli
+from tests.support.slurm import wait_complete
+from tests.support.images import Image
+from tests.support.cli import REPO, run_cli
+from tests.support.artifacts import artifact_hashes
 
 pytestmark = [pytest.mark.container, pytest.mark.slurm]
 PODMAN_VIA_BUILDAH = Path(__file__).parent / "data" / "podman-via-buildah.sh"

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.runlab.conftest import REPO
+from tests.support.cli import REPO
 
 
 def _dry_run(tmp_path, script: str = "bench/gpu.sh") -> subprocess.CompletedProcess:

@@ -25,9 +25,9 @@ from runlab.monitor import create_app
 from runlab.monitor.heatmap import block_mean, grid_png
 from runlab.record import read_record, utc_now, write_record
 from runlab.store import RunStore
-from tests.irer.hunt_support import submit, two_generation_hunt
-from tests.runlab.monitor_support import (EventReader, finish, html_tables, live_monitor, run_table, shown_number,
-                                          start_run)
+from tests.support.hunt import submit, two_generation_hunt
+from runlab.testing import EventReader, finish, live_monitor, start_run
+from tests.support.monitor import html_tables, run_table, shown_number
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,10 @@ from PIL import Image
 
 from irer.artifacts import G_TT, RHO
 from irer.ledger import best, generation_summary, read_ledger
-from tests.browser_support import Browser
-from tests.irer.hunt_support import submit, two_generation_hunt
-from tests.runlab.monitor_support import live_monitor, shown_number
+from tests.support.browser import Browser
+from tests.support.hunt import submit, two_generation_hunt
+from runlab.testing import live_monitor
+from tests.support.monitor import shown_number
 
 pytestmark = pytest.mark.browser
 

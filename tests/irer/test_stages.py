@@ -16,7 +16,9 @@ import yaml
 
 from irer.artifacts import read_candidate
 from runlab.record import read_record
-from tests.runlab.conftest import REPO, artifact_bytes, artifact_hashes, kill_once_indexed, run_cli
+from tests.support.cli import REPO, run_cli
+from tests.support.artifacts import artifact_bytes, artifact_hashes
+from tests.support.faults import kill_once_indexed
 
 MANIFEST = REPO / "jobs" / "irer.yaml"
 
@@ -138,7 +140,7 @@ def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
 
 
 def test_extending_a_hunt_reuses_its_generations_byte_for_byte(tmp_path):
-    from .hunt_support import MANIFEST, hunt_config
+    from tests.support.hunt import MANIFEST, hunt_config
 
     config_path = tmp_path / "hunt.yaml"
     config_path.write_text(yaml.safe_dump(hunt_config(), sort_keys=False))

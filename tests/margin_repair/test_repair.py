@@ -22,7 +22,7 @@ from margin_repair.settings import DataSource, StudySettings
 from margin_repair.table import build_fact_table
 from margin_repair.weights import weights_hash, zero_weights
 
-from .golden_data import write_golden_split
+from tests.support.emnist import write_golden_split
 
 SEED_DEFAULTS = StudySettings.of(
     source=DataSource("emnist"), split="digits", run_mode="quick", canonicalize=True, bin_threshold=127,

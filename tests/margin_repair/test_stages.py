@@ -12,9 +12,10 @@ import yaml
 
 from margin_repair.quickstart import choose_config
 from margin_repair.synthetic import SYNTHETIC_LABEL
-from tests.runlab.conftest import REPO, artifact_bytes, run_cli
+from tests.support.cli import REPO, run_cli
+from tests.support.artifacts import artifact_bytes
 
-from .golden_data import write_golden_split
+from tests.support.emnist import write_golden_split
 
 MANIFEST = REPO / "jobs" / "margin_repair.yaml"
 STAGES = ("DATA", "REPAIR", "CERT", "EVAL")

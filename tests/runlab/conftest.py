@@ -1,12 +1,7 @@
-"""Fixtures for the runtime's tests: small studies written into a temp dir, and the CLI as a subprocess."""
+"""Fixtures for the runtime's tests: small studies written into a temp dir."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.cli import REPO
 
 
 @dataclass
@@ -58,60 +53,3 @@ def make_study(tmp_path: Path):
         return study
 
     return make
-
-
-def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m runlab ARGS`` from the repo root, output captured as text."""
-    environment = {key: value for key, value in os.environ.items() if key != "RUNLAB_RUNS_ROOT"}
-    environment["PYTHONPATH"] = str(REPO)
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "runlab", *args], cwd=REPO, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def artifact_bytes(run_dir: Path) -> dict[str, bytes]:
-    """Every artifact file of a run directory by relative path (record, config and checkpoints left out)."""
-    return {
-        path.relative_to(run_dir).as_posix(): path.read_bytes()
-        for folder in ("results", "tables", "figs", "logs", "data")
-        for path in sorted((run_dir / folder).rglob("*"))
-        if path.is_file()
-    }
-
-
-def artifact_hashes(run_dir: Path) -> dict[str, str]:
-    """sha256 of every artifact by relative path, as the run's record indexes them."""
-    record = json.loads((run_dir / "run_record.json").read_text())
-    return {entry["relative_path"]: entry["sha256"] for entry in record["artifact_index"]}
-
-
-def indexed_artifacts(runs_root: Path, stage_tag: str, prefix: str) -> int:
-    """How many artifacts under ``prefix`` the record of the ``stage_tag`` run indexes now (0 before the run
-    exists, or while its record is being replaced): what a killed run keeps, as a test watching it sees."""
-    for path in runs_root.glob(f"RUN_{stage_tag}_*/run_record.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return 0
-        return sum(entry["relative_path"].startswith(prefix) for entry in record["artifact_index"])
-    return 0
-
-
-def kill_once_indexed(command: list[str], runs_root: Path, stage_tag: str, prefix: str, pythonpath: Path) -> int:
-    """Start ``command`` from the repo root, kill it as soon as the ``stage_tag`` run indexes an artifact
-    under ``prefix`` (or after 120 s), and return how many such artifacts the killed run kept."""
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(pythonpath)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not indexed_artifacts(runs_root, stage_tag, prefix) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.kill()
-    process.wait()
-    return indexed_artifacts(runs_root, stage_tag, prefix)
-
-
-CHAIN = {
-    "S01": {"entry": "tests.runlab.stages:echo"},
-    "S02": {"entry": "tests.runlab.stages:echo", "needs": ["S01"]},
-    "S03": {"entry": "tests.runlab.stages:echo", "needs": ["S02"]},
-}

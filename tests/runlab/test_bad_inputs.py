@@ -10,9 +10,9 @@ import yaml
 
 from runlab.cli import main
 
-from .conftest import CHAIN
+from tests.support.stages import CHAIN
 
-ECHO = {"S01": {"entry": "tests.runlab.stages:echo"}}
+ECHO = {"S01": {"entry": "tests.support.stages:echo"}}
 
 
 def _files(root: Path) -> list[str]:
@@ -65,17 +65,17 @@ MANIFEST_CASES = {
     "unknown resource": (lambda m: m["stages"]["S01"].update(resources={"cpu": 2}), "Additional properties"),
     "negative memory": (lambda m: m["stages"]["S01"].update(resources={"mem_gb": -1}), "mem_gb"),
     "unknown need": (lambda m: m["stages"]["S01"].update(needs=["S09"]), "needs unknown stage(s) S09"),
-    "cycle": (lambda m: m["stages"].update(S02={"entry": "tests.runlab.stages:echo", "needs": ["S01"]})
+    "cycle": (lambda m: m["stages"].update(S02={"entry": "tests.support.stages:echo", "needs": ["S01"]})
               or m["stages"]["S01"].update(needs=["S02"]), "cycle"),
-    "traversal in stage tag": (lambda m: m["stages"].update({"../S02": {"entry": "tests.runlab.stages:echo"}}),
+    "traversal in stage tag": (lambda m: m["stages"].update({"../S02": {"entry": "tests.support.stages:echo"}}),
                                "does not match"),
-    "entry not importable": (lambda m: m["stages"]["S01"].update(entry="tests.runlab.stages:nope"),
-                             "cannot import stage entry tests.runlab.stages:nope"),
-    "verifier not importable": (lambda m: m["stages"]["S01"].update(verify="tests.runlab.stages:nope"),
-                                "cannot import verifier tests.runlab.stages:nope"),
-    "verifier not a callable reference": (lambda m: m["stages"]["S01"].update(verify="tests/runlab/stages.py"),
+    "entry not importable": (lambda m: m["stages"]["S01"].update(entry="tests.support.stages:nope"),
+                             "cannot import stage entry tests.support.stages:nope"),
+    "verifier not importable": (lambda m: m["stages"]["S01"].update(verify="tests.support.stages:nope"),
+                                "cannot import verifier tests.support.stages:nope"),
+    "verifier not a callable reference": (lambda m: m["stages"]["S01"].update(verify="tests/support/stages.py"),
                                           "stages.S01.verify"),
-    "fan-in without array": (lambda m: m["stages"]["S01"].update(fan_in="tests.runlab.stages:gather"), "no array"),
+    "fan-in without array": (lambda m: m["stages"]["S01"].update(fan_in="tests.support.stages:gather"), "no array"),
     "canon registry missing": (lambda m: m.update(canon="missing.md"), "CANON registry not readable"),
 }
 
@@ -137,7 +137,7 @@ def test_runs_root_that_is_a_file(make_study, capsys):
 
 
 def test_artifact_path_traversal_writes_nothing_outside(make_study, capsys):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:escape"}}, {})
+    study = make_study({"S01": {"entry": "tests.support.stages:escape"}}, {})
     code, err = _run(capsys, *study.args("submit"))
     assert code == 2 and "invalid artifact path 'results/../../escaped.txt'" in err and err.count("\n") == 1
     assert not list(study.folder.rglob("escaped.txt"))

@@ -9,12 +9,12 @@ import pytest
 
 from runlab.manifest import load_manifest
 
-from .conftest import run_cli
+from tests.support.cli import run_cli
 
 STAGES = {
-    "S01": {"entry": "tests.runlab.stages:echo"},
-    "GEN": {"entry": "tests.runlab.stages:chain_link", "needs": ["S01"], "chain": "test.links"},
-    "END": {"entry": "tests.runlab.stages:echo", "needs": ["GEN"]},
+    "S01": {"entry": "tests.support.stages:echo"},
+    "GEN": {"entry": "tests.support.stages:chain_link", "needs": ["S01"], "chain": "test.links"},
+    "END": {"entry": "tests.support.stages:echo", "needs": ["GEN"]},
 }
 
 
@@ -56,14 +56,14 @@ def test_a_bad_chain_length_is_one_line(make_study, links, message):
 
 
 def test_chain_and_array_exclude_each_other(make_study):
-    study = make_study({"GEN": {"entry": "tests.runlab.stages:chain_link", "chain": "test.links", "array": 2}},
+    study = make_study({"GEN": {"entry": "tests.support.stages:chain_link", "chain": "test.links", "array": 2}},
                        {"links": 2})
     result = run_cli(*study.args("submit"))
     assert result.returncode == 2 and "both chain and array" in result.stderr
 
 
 def test_previous_link_outside_a_chain_is_refused(make_study):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:chain_link"}}, {"values": [1]})
+    study = make_study({"S01": {"entry": "tests.support.stages:chain_link"}}, {"values": [1]})
     result = run_cli(*study.args("submit"))
     assert result.returncode == 2 and "is not a link of a chain" in result.stderr
 
@@ -75,8 +75,8 @@ def test_expansion_keeps_the_manifest_order(make_study):
     assert manifest.stages["GEN001"].chain_previous == "GEN000" and manifest.stages["GEN000"].chain_index == 0
 
 
-ARRAY_FROM_CONFIG = {"S02": {"entry": "tests.runlab.stages:shard", "array": "test.gains",
-                             "fan_in": "tests.runlab.stages:gather"}}
+ARRAY_FROM_CONFIG = {"S02": {"entry": "tests.support.stages:shard", "array": "test.gains",
+                             "fan_in": "tests.support.stages:gather"}}
 
 
 @pytest.mark.parametrize("gains", [[0.5, 1.0, 2.0], 3])

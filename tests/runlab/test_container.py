@@ -21,7 +21,7 @@ from runlab.profile import ContainerSettings, load_profile
 from runlab.slurm_backend import SlurmBackend
 from runlab.store import RunStore
 
-from .conftest import REPO
+from tests.support.cli import REPO
 
 REFERENCES = Path(__file__).parent / "data" / "container"
 IMAGES = {"apptainer": "/images/suite-gpu.sif", "podman": "localhost/runlab-suite:gpu", "docker": "runlab-suite:gpu"}
@@ -111,7 +111,7 @@ def test_sbatch_script_of_a_container_job_matches_its_reference(tmp_path, srun_o
     manifest_path.write_text(yaml.safe_dump({
         "schema_version": 1, "study": "testing", "canon": str(REPO / "spec" / "00_CANONICAL.md"),
         "config": "config.yaml",
-        "stages": {"S01": {"entry": "tests.runlab.stages:echo",
+        "stages": {"S01": {"entry": "tests.support.stages:echo",
                            "resources": {"cpus": 4, "mem_gb": 16, "gpus": 1, "time_min": 30}}},
     }))
     manifest = load_manifest(manifest_path)

@@ -16,7 +16,7 @@ from runlab.manifest import load_manifest
 from runlab.plan import plan_config
 from runlab.record import read_record
 
-from .conftest import run_cli
+from tests.support.cli import run_cli
 
 
 def _stage_job(study, executor: str):
@@ -27,7 +27,7 @@ def _stage_job(study, executor: str):
 
 
 def _gpu_stage(gpus: int) -> dict:
-    return {"S01": {"entry": "tests.runlab.stages:echo", "resources": {"cpus": 1, "mem_gb": 1, "gpus": gpus}}}
+    return {"S01": {"entry": "tests.support.stages:echo", "resources": {"cpus": 1, "mem_gb": 1, "gpus": gpus}}}
 
 
 def test_slurm_job_asking_more_gpus_than_it_sees_fails_before_its_run_exists(make_study):

@@ -17,7 +17,7 @@ from runlab.plan import plan_config
 
 
 def _tagged(needs: list[str] = (), reads: list[str] | None = None, version: int | str = 1, tag: str = "") -> dict:
-    stage = {"entry": "tests.runlab.stages:tagged", "version": version,
+    stage = {"entry": "tests.support.stages:tagged", "version": version,
              "reads": reads if reads is not None else [f"test.{tag.lower()}", "test.witness_dir"]}
     if needs:
         stage["needs"] = list(needs)
@@ -103,7 +103,7 @@ def test_two_studies_with_equal_config_bytes_never_share_a_run(make_study, capsy
 
 
 def test_a_stage_reading_an_undeclared_key_fails_with_one_line(make_study, capsys):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:reads_undeclared", "reads": ["test.a"]}},
+    study = make_study({"S01": {"entry": "tests.support.stages:reads_undeclared", "reads": ["test.a"]}},
                        {"a": 1, "b": 2})
     code = main(study.args("submit"))
     err = capsys.readouterr().err
@@ -133,6 +133,6 @@ def test_declared_config_is_the_declared_subtree_and_refuses_the_rest():
 
 @pytest.mark.parametrize("bad", [{"version": "1 2"}, {"reads": []}, {"reads": ["a..b"]}], ids=str)
 def test_a_manifest_version_or_reads_that_is_malformed_is_refused(make_study, capsys, bad):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", **bad}}, {"values": [1]})
+    study = make_study({"S01": {"entry": "tests.support.stages:echo", **bad}}, {"values": [1]})
     assert main(study.args("submit")) == 2
     assert "manifest" in capsys.readouterr().err

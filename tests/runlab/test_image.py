@@ -14,7 +14,7 @@ from runlab.errors import SchemaError
 from runlab.image import IMAGE_MANIFEST_ENV, image_versions
 from runlab.record import read_record, validate_record
 
-from .conftest import run_cli
+from tests.support.cli import run_cli
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 MANIFEST = {
@@ -28,7 +28,7 @@ MANIFEST = {
     "pinned": {"torch": "2.13.0", "numpy": "2.4.6", "nvidia-cudnn-cu13": "9.14.0.64", "jax-cuda13-plugin": "0.10.2"},
 }
 RECORDED = {key: MANIFEST[key] for key in ("variant", "lock", "lock_sha256", "source_commit", "pinned")}
-ECHO = {"S01": {"entry": "tests.runlab.stages:echo"}}
+ECHO = {"S01": {"entry": "tests.support.stages:echo"}}
 
 
 def _write(tmp_path: Path, manifest: object) -> Path:

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from runlab.cli import main
 from runlab.monitor import create_app
 
-from .monitor_support import html_tables
+from tests.support.monitor import html_tables
 from .test_identity import _tagged
 
 
@@ -34,7 +34,7 @@ def test_a_recomputed_deterministic_upstream_keeps_the_edges_of_its_downstream(m
 
 
 def test_a_recomputed_nondeterministic_upstream_breaks_the_edge_and_submit_says_so(make_study, capsys):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:noisy", "reads": ["test.s01"]},
+    study = make_study({"S01": {"entry": "tests.support.stages:noisy", "reads": ["test.s01"]},
                         "S02": _tagged(["S01"], tag="S02")}, {"s01": 1, "s02": 10, "witness_dir": None})
     assert main(study.args("submit")) == 0
     runs = _run_dirs(study)

@@ -21,9 +21,10 @@ from runlab.monitor.index import RunIndex
 from runlab.monitor.preview import PREVIEW_ROWS
 from runlab.store import ExecutionContext, RunStore
 
-from .conftest import CHAIN, run_cli
-from .monitor_support import (EventReader, fail, figure_png_run, finish, html_tables, live_monitor,
-                              run_table, start_run)
+from tests.support.stages import CHAIN
+from tests.support.cli import run_cli
+from runlab.testing import EventReader, finish, live_monitor, start_run
+from tests.support.monitor import fail, figure_png_run, html_tables, run_table
 
 SLURM = ExecutionContext(executor="slurm", host="node007", slurm_job_id="4242", slurm_array_job_id="4240",
                          slurm_array_task_id=2, restart_count=1)

@@ -18,7 +18,8 @@ from selenium.webdriver.common.by import By
 from runlab.monitor.preview import PREVIEW_ROWS
 from runlab.store import ExecutionContext, RunStore
 
-from .monitor_support import EventReader, fail, figure_png_run, finish, live_monitor, start_run
+from runlab.testing import EventReader, finish, live_monitor, start_run
+from tests.support.monitor import fail, figure_png_run
 
 pytestmark = pytest.mark.browser
 

@@ -19,7 +19,7 @@ from runlab.monitor import create_app
 from runlab.monitor.heatmap import MAX_CHUNK_CELLS, MAX_GRID_CELLS, TILE_CELLS, _tile_shape, block_mean, grid_png
 from runlab.store import RunStore
 
-from .monitor_support import finish, start_run
+from runlab.testing import finish, start_run
 
 SECRET = np.full((4, 4), 7.0)  # the data outside the runs root
 OUTSIDE = "the monitor reads nothing outside the runs root"

@@ -24,8 +24,9 @@ from runlab.errors import ConfigError
 from runlab.monitor.serve import MAX_HEAD_BYTES, private_socket
 from runlab.store import RunStore
 
-from .conftest import REPO
-from .monitor_support import EventReader, figure_png_run, live_monitor, run_table
+from tests.support.cli import REPO
+from runlab.testing import EventReader, live_monitor
+from tests.support.monitor import figure_png_run, run_table
 
 TIMEOUT_S = 1.0  # the servers of these tests time requests out after this
 _THIS_CODE = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # a CLI subprocess imports what this test does

@@ -17,7 +17,8 @@ from runlab.monitor import create_app
 from runlab.monitor.records import MAX_DEPTH
 from runlab.store import RunStore
 
-from .monitor_support import EventReader, finish, live_monitor, run_table, start_run
+from runlab.testing import EventReader, finish, live_monitor, start_run
+from tests.support.monitor import run_table
 
 UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\\\.[0-9]+)?Z$"
 

@@ -24,8 +24,9 @@ from runlab.monitor.serve import DEFAULT_HOST, DEFAULT_PORT, make_server
 from runlab.record import read_record, utc_now, write_record
 from runlab.store import RunStore
 
-from .conftest import REPO
-from .monitor_support import finish, live_monitor, run_table, start_run
+from tests.support.cli import REPO
+from runlab.testing import finish, live_monitor, start_run
+from tests.support.monitor import run_table
 
 SECRET = b"TOP-SECRET-7f3a9c monitor must never serve this\n"
 Fetch = Callable[..., tuple[int, bytes]]

@@ -17,7 +17,8 @@ from runlab.monitor import create_app
 from runlab.monitor.studies import StudyContext, load_study_monitors
 from runlab.store import RunStore
 
-from .monitor_support import finish, run_table, start_run
+from runlab.testing import finish, start_run
+from tests.support.monitor import run_table
 
 
 class CountingStudy:

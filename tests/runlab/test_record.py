@@ -14,9 +14,9 @@ from runlab.image import IMAGE_MANIFEST_ENV
 from runlab.record import collect_versions, read_record, validate_record
 from runlab.schema import packaged_validator
 
-from .conftest import REPO, run_cli
+from tests.support.cli import REPO, run_cli
 
-ANNOTATE = {"S01": {"entry": "tests.runlab.stages:annotate"}}
+ANNOTATE = {"S01": {"entry": "tests.support.stages:annotate"}}
 
 
 def _spec_14_sections() -> dict[str, str]:

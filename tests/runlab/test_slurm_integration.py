@@ -15,9 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import wait_complete
+from tests.support.slurm import wait_complete
 
-from .conftest import CHAIN, REPO, artifact_bytes, run_cli
+from tests.support.stages import CHAIN
+from tests.support.cli import REPO, run_cli
+from tests.support.artifacts import artifact_bytes
 
 pytestmark = pytest.mark.slurm
 PROFILE = str(REPO / "configs" / "profiles" / "one-node.yaml")
@@ -57,7 +59,7 @@ def test_three_stage_chain_is_queued_with_afterok_dependencies(make_study):
 
 
 def test_fifty_task_array_fans_into_one_run(make_study):
-    stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 50, "fan_in": "tests.runlab.stages:gather"}}
+    stages = {"S01": {"entry": "tests.support.stages:shard", "array": 50, "fan_in": "tests.support.stages:gather"}}
     study = make_study(stages, {})
     jobs = _queued_jobs(_submit(study).stdout)["S01"]
     assert len(jobs) == 2  # one sbatch --array and its fan-in
@@ -74,7 +76,7 @@ def test_fifty_task_array_fans_into_one_run(make_study):
 def test_array_larger_than_max_array_size_is_split(make_study, tmp_path):
     profile = tmp_path / "small-arrays.yaml"
     profile.write_text("schema_version: 1\nexecutor: slurm\nslurm: {partition: debug, max_array_size: 5}\n")
-    stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 12, "fan_in": "tests.runlab.stages:gather"}}
+    stages = {"S01": {"entry": "tests.support.stages:shard", "array": 12, "fan_in": "tests.support.stages:gather"}}
     study = make_study(stages, {})
     result = _submit(study, profile=str(profile))
     jobs = _queued_jobs(result.stdout)["S01"]
@@ -83,7 +85,7 @@ def test_array_larger_than_max_array_size_is_split(make_study, tmp_path):
 
 
 def test_requeued_job_resumes_from_checkpoint_with_identical_bytes(make_study):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:count"}}, {"steps": 40, "step_s": 0.25})
+    study = make_study({"S01": {"entry": "tests.support.stages:count"}}, {"steps": 40, "step_s": 0.25})
     (job,) = _queued_jobs(_submit(study).stdout)["S01"]
     deadline = time.monotonic() + 120
     checkpoint = None
@@ -120,8 +122,8 @@ def test_thirty_two_racing_submits_queue_one_set_of_jobs(make_study, tmp_path):
 
 
 def test_chain_links_are_queued_one_after_another(make_study):
-    stages = {"S01": {"entry": "tests.runlab.stages:echo"},
-              "GEN": {"entry": "tests.runlab.stages:chain_link", "needs": ["S01"], "chain": "test.links"}}
+    stages = {"S01": {"entry": "tests.support.stages:echo"},
+              "GEN": {"entry": "tests.support.stages:chain_link", "needs": ["S01"], "chain": "test.links"}}
     study = make_study(stages, {"values": [5], "links": 3})
     result = _submit(study)
     jobs = _queued_jobs(result.stdout)
@@ -145,7 +147,7 @@ def test_container_job_gets_the_job_variables_and_completes(make_study, tmp_path
     profile = yaml.safe_load((REPO / "configs" / "profiles" / "one-node.yaml").read_text())
     profile["container"] = {"runtime": runtime, "image": "suite-image", "binds": [str(tmp_path)]}
     (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
-    study = make_study({"S01": {"entry": "tests.runlab.stages:echo"}}, {"values": [1, 2]}, determinism={"seed": 11})
+    study = make_study({"S01": {"entry": "tests.support.stages:echo"}}, {"values": [1, 2]}, determinism={"seed": 11})
     log = tmp_path / "runtime.log"
     python_bin = str(Path(sys.executable).parent)
     env = {"PATH": f"{bin_dir}{os.pathsep}{python_bin}{os.pathsep}{os.environ['PATH']}",

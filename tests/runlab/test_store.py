@@ -24,7 +24,6 @@ from runlab.identity import StageIdentity
 from runlab.store import ExecutionContext, RunSpec, RunStore
 from runlab.verify import verify_run
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .conftest import CHAIN, REPO, artifact_bytes, run_cli
+from tests.support.stages import CHAIN
+from tests.support.cli import REPO, run_cli
+from tests.support.artifacts import artifact_bytes
 
 
 def _record(run_dir: Path) -> dict:
@@ -56,7 +58,7 @@ def test_array_fans_into_one_run_and_resume_runs_only_missing_tasks(make_study, 
     witness, marker = tmp_path / "witness", tmp_path / "fail"
     witness.mkdir()
     marker.touch()
-    stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 6, "fan_in": "tests.runlab.stages:gather"}}
+    stages = {"S01": {"entry": "tests.support.stages:shard", "array": 6, "fan_in": "tests.support.stages:gather"}}
     study = make_study(stages, {"witness_dir": str(witness), "fail_marker": str(marker)})
     failed = run_cli(*study.args("submit"))
     assert failed.returncode == 1 and "task 3 told to fail" in failed.stderr
@@ -76,8 +78,8 @@ def test_array_fans_into_one_run_and_resume_runs_only_missing_tasks(make_study, 
 
 
 def test_failed_stage_is_recorded_and_blocks_downstream(make_study):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:fail"},
-                        "S02": {"entry": "tests.runlab.stages:echo", "needs": ["S01"]}}, {"values": [1]})
+    study = make_study({"S01": {"entry": "tests.support.stages:fail"},
+                        "S02": {"entry": "tests.support.stages:echo", "needs": ["S01"]}}, {"values": [1]})
     result = run_cli(*study.args("submit"))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "ValueError: this stage always fails" in result.stderr
@@ -107,7 +109,7 @@ def test_thirty_two_racing_submits_execute_each_stage_once(make_study, tmp_path)
 
 
 def test_sigkill_mid_write_leaves_incomplete_run_that_resume_completes_identically(make_study):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:big_writer"}}, {"blocks": 6, "block_mb": 24})
+    study = make_study({"S01": {"entry": "tests.support.stages:big_writer"}}, {"blocks": 6, "block_mb": 24})
     process = subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -137,7 +139,7 @@ def test_sigkill_mid_write_leaves_incomplete_run_that_resume_completes_identical
 
 
 def test_checkpointed_stage_resumes_where_it_stopped(make_study):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:count"}}, {"steps": 30, "step_s": 0.05})
+    study = make_study({"S01": {"entry": "tests.support.stages:count"}}, {"steps": 30, "step_s": 0.05})
     process = subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -166,7 +168,7 @@ def test_dry_run_writes_nothing(make_study):
 
 
 def test_timestamp_counter_mode_makes_a_new_run_each_time(make_study):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:echo"}}, {"values": [1]})
+    study = make_study({"S01": {"entry": "tests.support.stages:echo"}}, {"values": [1]})
     for _ in range(2):
         assert run_cli(*study.args("submit", "--run_id_mode", "timestamp_counter")).returncode == 0
     runs = sorted(path.name for path in study.runs_root.glob("RUN_S01_*"))
@@ -197,7 +199,7 @@ def test_quickstart_pipeline_runs_and_verifies(tmp_path):
 
 
 def test_exec_stage_runs_array_tasks_then_fan_in_as_hand_written_sbatch_would(make_study):
-    stages = {"S01": {"entry": "tests.runlab.stages:shard", "array": 3, "fan_in": "tests.runlab.stages:gather"}}
+    stages = {"S01": {"entry": "tests.support.stages:shard", "array": 3, "fan_in": "tests.support.stages:gather"}}
     study = make_study(stages, {})
     early = run_cli(*study.args("exec-stage", "--stage", "S01", "--fan-in"))
     assert early.returncode == 3 and "does not exist" in early.stderr

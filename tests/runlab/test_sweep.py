@@ -71,7 +71,7 @@ def test_set_values_are_yaml_typed_and_checked_like_the_file(make_study, capsys,
 
 
 def test_overrides_pass_through_the_study_schema(tmp_path, capsys):
-    from .conftest import REPO
+    from tests.support.cli import REPO
 
     code = main(["submit", str(REPO / "jobs" / "margin_repair.yaml"), "--config",
                  str(REPO / "configs" / "margin_repair" / "synthetic.yaml"), "--runs_root", str(tmp_path / "runs"),

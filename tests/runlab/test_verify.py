@@ -16,11 +16,11 @@ from runlab.record import read_record, write_record
 from runlab.run import RunView
 from runlab.store import RunStore
 
-RECOMPUTE = "tests.runlab.stages:recompute_echo"
+RECOMPUTE = "tests.support.stages:recompute_echo"
 VERIFIED_CHAIN = {
-    "S01": {"entry": "tests.runlab.stages:echo", "verify": RECOMPUTE},
-    "S02": {"entry": "tests.runlab.stages:echo", "needs": ["S01"], "verify": RECOMPUTE},
-    "S03": {"entry": "tests.runlab.stages:echo", "needs": ["S02"]},
+    "S01": {"entry": "tests.support.stages:echo", "verify": RECOMPUTE},
+    "S02": {"entry": "tests.support.stages:echo", "needs": ["S01"], "verify": RECOMPUTE},
+    "S03": {"entry": "tests.support.stages:echo", "needs": ["S02"]},
 }
 
 
@@ -103,7 +103,7 @@ def test_verifier_catches_a_result_that_rehashing_cannot(make_study, capsys):
 
 
 def test_a_replaced_upstream_breaks_the_edge_of_every_run_that_read_it(make_study, capsys):
-    study = make_study({**VERIFIED_CHAIN, "S01": {"entry": "tests.runlab.stages:echo"}}, {"values": [1, 2, 3]})
+    study = make_study({**VERIFIED_CHAIN, "S01": {"entry": "tests.support.stages:echo"}}, {"values": [1, 2, 3]})
     assert _cli(capsys, *study.args("submit"))[0] == 0
     runs = _run_dirs(study)
     _forge_values(runs["S01"], [1, 7, 9])  # rehashes, but is not what S02 read
@@ -132,7 +132,7 @@ def test_verifier_that_finds_its_upstream_gone_reports_one_line(make_study, caps
 
 
 def test_verifier_runs_only_after_the_run_checks_out(make_study, capsys):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": "tests.runlab.stages:crashing_verifier"}},
+    study = make_study({"S01": {"entry": "tests.support.stages:echo", "verify": "tests.support.stages:crashing_verifier"}},
                        {"values": [1]})
     assert _cli(capsys, *study.args("submit"))[0] == 0
     (run_dir,) = _run_dirs(study).values()
@@ -142,22 +142,22 @@ def test_verifier_runs_only_after_the_run_checks_out(make_study, capsys):
 
 
 def test_verifier_is_not_run_on_an_incomplete_run(make_study, capsys):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:fail", "verify": "tests.runlab.stages:crashing_verifier"}},
+    study = make_study({"S01": {"entry": "tests.support.stages:fail", "verify": "tests.support.stages:crashing_verifier"}},
                        {})
     assert _cli(capsys, *study.args("submit"))[0] == 1
     (run_dir,) = _run_dirs(study).values()
-    assert read_record(run_dir)["verifier"] == "tests.runlab.stages:crashing_verifier"
+    assert read_record(run_dir)["verifier"] == "tests.support.stages:crashing_verifier"
     code, out, err = _verify(capsys, study, run_dir)
     assert code == 0 and out == f"{run_dir.name}: ok (failed, 1 artifacts rehashed)\n", err
 
 
 @pytest.mark.parametrize(("verifier", "code", "message"), [
     ("crashing_verifier", 1, "runlab: error: KeyError: 'no such column'; rerun with --debug for the traceback"),
-    ("verifier_without_lines", 2, "verifier tests.runlab.stages:verifier_without_lines returned NoneType, "
+    ("verifier_without_lines", 2, "verifier tests.support.stages:verifier_without_lines returned NoneType, "
                                   "not a list of problem lines"),
 ])
 def test_broken_verifier_is_one_line(make_study, capsys, verifier, code, message):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": f"tests.runlab.stages:{verifier}"}},
+    study = make_study({"S01": {"entry": "tests.support.stages:echo", "verify": f"tests.support.stages:{verifier}"}},
                        {"values": [1]})
     assert _cli(capsys, *study.args("submit"))[0] == 0  # submit rehashes only: the verifier is not called
     (run_dir,) = _run_dirs(study).values()
@@ -166,7 +166,7 @@ def test_broken_verifier_is_one_line(make_study, capsys, verifier, code, message
 
 
 def test_debug_shows_a_crashing_verifier_traceback(make_study, capsys):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": "tests.runlab.stages:crashing_verifier"}},
+    study = make_study({"S01": {"entry": "tests.support.stages:echo", "verify": "tests.support.stages:crashing_verifier"}},
                        {"values": [1]})
     assert _cli(capsys, *study.args("submit"))[0] == 0
     (run_dir,) = _run_dirs(study).values()
@@ -179,11 +179,11 @@ def test_verifier_that_no_longer_imports_is_one_line(make_study, capsys):
     assert _cli(capsys, *study.args("submit"))[0] == 0
     run_dir = _run_dirs(study)["S01"]
     record = json.loads((run_dir / "run_record.json").read_text())
-    record["verifier"] = "tests.runlab.stages:gone"
+    record["verifier"] = "tests.support.stages:gone"
     write_record(run_dir, record)
     code, _, err = _verify(capsys, study, run_dir)
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith("runlab: error: cannot import verifier tests.runlab.stages:gone") and "PYTHONPATH" in err
+    assert err.startswith("runlab: error: cannot import verifier tests.support.stages:gone") and "PYTHONPATH" in err
 
 
 def test_verify_all_gives_one_line_per_run_and_fails_if_any_does(make_study, capsys):
@@ -214,8 +214,8 @@ def test_verify_all_gives_one_line_per_run_and_fails_if_any_does(make_study, cap
 
 
 def test_verify_all_reports_a_broken_verifier_as_that_runs_line(make_study, capsys):
-    study = make_study({"S01": {"entry": "tests.runlab.stages:echo", "verify": "tests.runlab.stages:crashing_verifier"},
-                        "S02": {"entry": "tests.runlab.stages:echo", "needs": ["S01"]}}, {"values": [1]})
+    study = make_study({"S01": {"entry": "tests.support.stages:echo", "verify": "tests.support.stages:crashing_verifier"},
+                        "S02": {"entry": "tests.support.stages:echo", "needs": ["S01"]}}, {"values": [1]})
     assert _cli(capsys, *study.args("submit"))[0] == 0
     runs = _run_dirs(study)
     code, out, _ = _cli(capsys, "verify", "--all", "--runs_root", str(study.runs_root))

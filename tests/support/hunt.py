@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from runlab.record import read_record
-from tests.runlab.conftest import REPO, run_cli
+from tests.support.cli import REPO, run_cli
 
 MANIFEST = REPO / "jobs" / "irer.yaml"
 

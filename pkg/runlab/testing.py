@@ -1,5 +1,5 @@
-"""Helpers of the monitor's tests: real runs written through the run store, the monitor served by a real
-uvicorn server on a free port, a server-sent events reader, and the run table read back from HTML."""
+"""Helpers for testing tools built on runlab: runs written straight through the store, and the monitor
+served in a thread with a reader of its event stream. The suite's tests and benchmarks use them."""
 
 from __future__ import annotations
 
@@ -12,23 +12,23 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
-from matplotlib.figure import Figure
 
-from runlab.canon import load_registry
-from runlab.config import resolve_config
-from runlab.execute import complete_run
-from runlab.monitor.serve import make_server
-from runlab.run import Run
-from runlab.identity import StageIdentity
-from runlab.store import ExecutionContext, RunSpec, RunStore
+from .canon import CanonRegistry
+from .config import resolve_config
+from .execute import complete_run
+from .identity import StageIdentity
+from .monitor.serve import make_server
+from .run import Run
+from .store import ExecutionContext, RunSpec, RunStore
 
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["Event", "EventReader", "finish", "live_monitor", "start_run"]
+
 LOCAL = ExecutionContext(executor="local")
+_NO_CANON = CanonRegistry(values={}, source=Path("<no CANON registry>"))
 
 
 def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study: str = "testing",
@@ -42,7 +42,7 @@ def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{tag}_{hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]}.yaml"
         path.write_text(yaml.safe_dump(values))
-    config = resolve_config(path, load_registry(REPO / "spec" / "00_CANONICAL.md"))
+    config = resolve_config(path, _NO_CANON)
     identity = StageIdentity.reading_everything(study, tag, config.data)
     spec = RunSpec(run_id=identity.run_id, run_id_mode="content_hash", identity=identity, study_config=config,
                    submission_id="a" * 16, seed=7)
@@ -53,28 +53,6 @@ def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study
 
 def finish(run: Run) -> None:
     complete_run(run.store, run.run_id, {})
-
-
-def figure_png_run(store: RunStore) -> str:
-    """A complete run with a table, a figure (``figs/curve.png``, 150 x 100 px), results and a log: what a
-    study's report stage writes."""
-    run = start_run(store, "S05", {"report": {"rows": 120}}, study="report_study")
-    run.write_table("scores", {"gain": [round(0.01 * i, 2) for i in range(120)],
-                               "label": ["<b>bold?</b>" if i == 0 else f"g{i}" for i in range(120)]})
-    figure = Figure(figsize=(3, 2), dpi=50)
-    figure.add_subplot().plot([0, 1, 2], [0, 1, 4])
-    run.write_figure("curve", figure)
-    run.write_jsonl("events", [{"step": 1}])
-    finish(run)
-    return run.run_id
-
-
-def fail(run: Run, message: str) -> None:
-    """Mark ``run`` failed the way a crashing stage does."""
-    from runlab.record import utc_now
-
-    run.store.update_record(run.run_id, lambda record: record.update(
-        stage_status="failed", error={"type": "ValueError", "message": message, "utc": utc_now()}))
 
 
 @contextmanager
@@ -170,56 +148,3 @@ class EventReader:
         self._connection.close()
 
 
-class _Tables(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self._table: str | None = None
-        self._row: list[str] | None = None
-        self._cell: list[str] | None = None
-        self._hidden = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "table":
-            self._table = attributes.get("id") or attributes.get("class") or "table"
-            self.tables.setdefault(self._table, [])
-        elif tag == "tr" and self._table is not None:
-            self._row = []
-            self._hidden = "hidden" in attributes
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._row is not None:
-            self._row.append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "tr" and self._row is not None and self._table is not None:
-            if not self._hidden:
-                self.tables[self._table].append(self._row)
-            self._row = None
-        elif tag == "table":
-            self._table = None
-
-
-def html_tables(html: str) -> dict[str, list[list[str]]]:
-    """Every ``<table>`` of a page by its id (or class), as rows of cell texts, header row first; rows marked
-    ``hidden`` (filtered out) are left out, as a browser shows it."""
-    parser = _Tables()
-    parser.feed(html)
-    return parser.tables
-
-
-def run_table(html: str) -> dict[str, dict[str, str]]:
-    """The run table of the monitor's front page: run id -> {column: cell text}."""
-    header, *rows = html_tables(html)["runs"]
-    return {row[header.index("run id")]: dict(zip(header, row)) for row in rows}
-
-
-def shown_number(value: float | None) -> str:
-    """``value`` as the monitor's pages print a measured number (``%.4g``; ``-`` for none or NaN)."""
-    return "-" if value is None or value != value else f"{value:.4g}"

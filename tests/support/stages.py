@@ -155,3 +155,11 @@ def list_gpu_runs(runs: list[GpuRun]) -> str:
 def refuse_gpu_runs(runs: list[GpuRun]) -> str:
     """A GPU budget check that refuses every submission with GPU work."""
     raise ConfigError(f"GPU budget: {len(runs)} GPU runs, budget 0", "ask for more")
+
+
+# A three-stage chain of echo stages, for manifests written by tests.
+CHAIN = {
+    "S01": {"entry": "tests.support.stages:echo"},
+    "S02": {"entry": "tests.support.stages:echo", "needs": ["S01"]},
+    "S03": {"entry": "tests.support.stages:echo", "needs": ["S02"]},
+}

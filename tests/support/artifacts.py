@@ -1,0 +1,22 @@
+"""A run directory's artifacts as bytes and as the hashes its record indexes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def artifact_bytes(run_dir: Path) -> dict[str, bytes]:
+    """Every artifact file of a run directory by relative path (record, config and checkpoints left out)."""
+    return {
+        path.relative_to(run_dir).as_posix(): path.read_bytes()
+        for folder in ("results", "tables", "figs", "logs", "data")
+        for path in sorted((run_dir / folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+def artifact_hashes(run_dir: Path) -> dict[str, str]:
+    """sha256 of every artifact by relative path, as the run's record indexes them."""
+    record = json.loads((run_dir / "run_record.json").read_text())
+    return {entry["relative_path"]: entry["sha256"] for entry in record["artifact_index"]}

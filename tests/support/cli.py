@@ -1,0 +1,19 @@
+"""The suite's CLI as a subprocess, run from the repo root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m runlab ARGS`` from the repo root, output captured as text."""
+    environment = {key: value for key, value in os.environ.items() if key != "RUNLAB_RUNS_ROOT"}
+    environment["PYTHONPATH"] = str(REPO)
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "runlab", *args], cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=timeout)

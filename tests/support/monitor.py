@@ -1,0 +1,88 @@
+"""Helpers of the monitor's tests: a report-like run, a failed run, and the run table read back from HTML.
+Runs written straight through the store and the live monitor come from ``runlab.testing``."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from matplotlib.figure import Figure
+
+from runlab.record import utc_now
+from runlab.run import Run
+from runlab.store import RunStore
+from runlab.testing import finish, start_run
+
+
+def figure_png_run(store: RunStore) -> str:
+    """A complete run with a table, a figure (``figs/curve.png``, 150 x 100 px), results and a log: what a
+    study's report stage writes."""
+    run = start_run(store, "S05", {"report": {"rows": 120}}, study="report_study")
+    run.write_table("scores", {"gain": [round(0.01 * i, 2) for i in range(120)],
+                               "label": ["<b>bold?</b>" if i == 0 else f"g{i}" for i in range(120)]})
+    figure = Figure(figsize=(3, 2), dpi=50)
+    figure.add_subplot().plot([0, 1, 2], [0, 1, 4])
+    run.write_figure("curve", figure)
+    run.write_jsonl("events", [{"step": 1}])
+    finish(run)
+    return run.run_id
+
+
+def fail(run: Run, message: str) -> None:
+    """Mark ``run`` failed the way a crashing stage does."""
+    run.store.update_record(run.run_id, lambda record: record.update(
+        stage_status="failed", error={"type": "ValueError", "message": message, "utc": utc_now()}))
+
+
+class _Tables(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._hidden = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "table":
+            self._table = attributes.get("id") or attributes.get("class") or "table"
+            self.tables.setdefault(self._table, [])
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+            self._hidden = "hidden" in attributes
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._table is not None:
+            if not self._hidden:
+                self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+
+def html_tables(html: str) -> dict[str, list[list[str]]]:
+    """Every ``<table>`` of a page by its id (or class), as rows of cell texts, header row first; rows marked
+    ``hidden`` (filtered out) are left out, as a browser shows it."""
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def run_table(html: str) -> dict[str, dict[str, str]]:
+    """The run table of the monitor's front page: run id -> {column: cell text}."""
+    header, *rows = html_tables(html)["runs"]
+    return {row[header.index("run id")]: dict(zip(header, row)) for row in rows}
+
+
+def shown_number(value: float | None) -> str:
+    """``value`` as the monitor's pages print a measured number (``%.4g``; ``-`` for none or NaN)."""
+    return "-" if value is None or value != value else f"{value:.4g}"
