@@ -146,23 +146,25 @@ def _integrate_missing(run: Run, settings: HuntSettings, generation: int, params
                                settings.precision, settings.initial_fields, len(missing))
     record = run.view().record
     code_version = record["code"]["packages"].get("irer") or record["versions"]["runlab"]  # the irer source's sha256
-    for start in range(0, len(missing), chunk):
-        indices = np.array(missing[start : start + chunk])
-        result = run_candidates(params[indices], fields, settings.model, settings.grid, settings.stepping,
-                                chunk_size=chunk, device=settings.device, dtype=settings.precision)
-        for position, index in enumerate(indices):
-            candidate_params = dict(zip(settings.prior.names, params[index].tolist()))
-            for field, path in enumerate(artifacts[int(index)]):
-                run.write_bytes(path, candidate_hdf5_bytes(
-                    final_psi=result.psi[position, field], final_g_tt=result.g_tt[position, field],
-                    params={**candidate_params, "dx": settings.grid.dx, "rho_vac": settings.model.rho_vac,
-                            "tau_s": settings.model.tau_s},
-                    dx=settings.grid.dx, alpha=candidate_params["alpha"], rho_vac=settings.model.rho_vac,
-                    tau_s=settings.model.tau_s, seed=settings.ga.seed, generation=generation, candidate=int(index),
-                    field=field, config_hash=record["config_hash"], code_version=code_version,
-                    snapshots_rho=None if result.snapshots_rho is None else result.snapshots_rho[position, field]))
-        _say(f"GEN{generation:03d} integrated {min(start + chunk, len(missing))}/{len(missing)} candidates "
-             f"x {settings.initial_fields} fields (N={settings.grid.n}, {settings.stepping.steps} steps)")
+    with run.progress(len(missing), unit="candidate") as progress:
+        for start in range(0, len(missing), chunk):
+            indices = np.array(missing[start : start + chunk])
+            result = run_candidates(params[indices], fields, settings.model, settings.grid, settings.stepping,
+                                    chunk_size=chunk, device=settings.device, dtype=settings.precision)
+            for position, index in enumerate(indices):
+                candidate_params = dict(zip(settings.prior.names, params[index].tolist()))
+                for field, path in enumerate(artifacts[int(index)]):
+                    run.write_bytes(path, candidate_hdf5_bytes(
+                        final_psi=result.psi[position, field], final_g_tt=result.g_tt[position, field],
+                        params={**candidate_params, "dx": settings.grid.dx, "rho_vac": settings.model.rho_vac,
+                                "tau_s": settings.model.tau_s},
+                        dx=settings.grid.dx, alpha=candidate_params["alpha"], rho_vac=settings.model.rho_vac,
+                        tau_s=settings.model.tau_s, seed=settings.ga.seed, generation=generation, candidate=int(index),
+                        field=field, config_hash=record["config_hash"], code_version=code_version,
+                        snapshots_rho=None if result.snapshots_rho is None else result.snapshots_rho[position, field]))
+            _say(f"GEN{generation:03d} integrated {min(start + chunk, len(missing))}/{len(missing)} candidates "
+                 f"x {settings.initial_fields} fields (N={settings.grid.n}, {settings.stepping.steps} steps)")
+            progress.advance(len(indices))
 
 
 def _generation_view(run: Run, run_id: str) -> RunView:

@@ -82,17 +82,22 @@ def repair_weights(run: Run) -> None:
     resume = None if saved is None else RepairState.from_json(saved)
     label = _data_label(data)
 
+    progress = run.progress(settings.max_epochs, unit="epoch")  # a repair that converges stops short of it
+
     def after_epoch(state: RepairState) -> None:
         row = state.epochs[-1]
         run.save_checkpoint(state.to_json())
+        progress.advance()
         _say(f"REPAIR epoch {row['epoch']}/{settings.max_epochs}: {row['updates']} updates, violations "
              f"{row['viol_before']} -> {row['viol_after']}, probe acc {row['probe_acc']:.3f}, "
              f"{row['seconds']:.2f} s [{label}]")
 
     if resume is not None:
         _say(f"REPAIR resuming after epoch {len(resume.epochs)}")
-    result = repair(inputs.table, inputs.labels, inputs.probe, inputs.probe_labels, inputs.n_classes,
-                    settings.knobs, resume=resume, on_epoch=after_epoch)
+        progress.advance(len(resume.epochs))
+    with progress:
+        result = repair(inputs.table, inputs.labels, inputs.probe, inputs.probe_labels, inputs.n_classes,
+                        settings.knobs, resume=resume, on_epoch=after_epoch)
     state = result.state
     best = state.best_or_final_weights()
     run.write_hdf5("weights", {"weights": state.weights, "best_weights": best, "cache_scores": result.scores},

@@ -1,4 +1,4 @@
-"""The ``runlab`` command: submit, status, ls, show, verify, monitor, and exec-stage (what a job runs).
+"""The ``runlab`` command: submit, status, ls, show, logs, verify, monitor, and exec-stage (what a job runs).
 
 Every user error ends as one line on stderr, ``runlab: error: <what is wrong>; <what to do>``, and the
 exit code of its class (see ``errors.py``); ``--debug`` shows the traceback instead.
@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
 from .canon import load_registry
+from .capture import tolerate_closed_pipes
 from .code import changed_packages
 from .errors import ConfigError, ExitCode, RunlabError, SchemaError
+from .layout import is_runtime_log
 from .launcher import build_stage_job
+from .logview import print_events, print_logs, scheduler_logs
 from .overrides import load_sweep_file, parse_assignment, parse_sweep
 from .run_id import RUN_ID_MODES, validate_run_id
 from .status import render_table, status_rows
@@ -38,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed as one line
         return int(exc.code or 0)
-    return run_reporting_errors("runlab", lambda: args.handler(args), args.debug)
+    with tolerate_closed_pipes():
+        return run_reporting_errors("runlab", lambda: args.handler(args), args.debug)
 
 
 def run_reporting_errors(prog: str, command: Callable[[], int], debug: bool) -> int:
@@ -110,6 +114,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs_root(show)
     show.add_argument("--json", action="store_true", help="print the whole run_record.json")
     show.set_defaults(handler=_show)
+
+    logs = command("logs", "print a run's output: each attempt's stdout and stderr, its events, or its SLURM jobs' files")
+    logs.add_argument("run_id", help="a run id, or a prefix of one that names one run")
+    _add_runs_root(logs)
+    logs.add_argument("--attempt", type=int, metavar="N", help="only attempt N (see --events)")
+    shown = logs.add_mutually_exclusive_group()
+    shown.add_argument("-f", "--follow", action="store_true", help="keep printing while the run runs")
+    shown.add_argument("--events", action="store_true", help="print the run's event log instead")
+    shown.add_argument("--scheduler", action="store_true",
+                       help="print the SLURM jobs' own output files (what a job printed outside the run)")
+    logs.set_defaults(handler=_logs)
 
     verify = command("verify", "rehash every artifact, validate the record, check its lineage, and run the stage's "
                      "verifier on a complete run (exit 2 on any problem)")
@@ -268,6 +283,23 @@ def _show(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def _logs(args: argparse.Namespace) -> int:
+    store = _store_without_manifest(args)
+    run_id = store.find_run(args.run_id)
+    if args.events:
+        print_events(store.run_dir(run_id))
+    elif args.scheduler:
+        files = scheduler_logs(store, run_id)
+        if not files:
+            raise ConfigError(f"run {run_id} has no SLURM job output under {store.root}", "it ran here, not on SLURM")
+        for path in files:
+            print(f"== {path} ==")
+            print(path.read_text(errors="replace"), end="")
+    else:
+        print_logs(store, run_id, attempt=args.attempt, follow=args.follow)
+    return int(ExitCode.OK)
+
+
 def _shortened(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -328,7 +360,8 @@ def _verified(store: RunStore, run_id: str) -> str:
     record = store.read_record(run_id)
     verifier = verifier_to_run(record)
     recomputed = f", recomputed by {verifier}" if verifier else ""
-    return f"{run_id}: ok ({record['stage_status']}, {len(record['artifact_index'])} artifacts rehashed{recomputed})"
+    computed = sum(not is_runtime_log(entry["relative_path"]) for entry in record["artifact_index"])
+    return f"{run_id}: ok ({record['stage_status']}, {computed} artifacts rehashed{recomputed})"  # and its logs
 
 
 def _monitor(args: argparse.Namespace) -> int:

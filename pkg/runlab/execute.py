@@ -8,16 +8,21 @@ id) and the stage resumes from ``run.load_checkpoint()``.
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
+from .capture import captured_output
 from .determinism import DeterminismSettings, seed_everything, watch_nondeterminism
 from .errors import MissingUpstreamError, RunlabError, SchemaError
+from .eventlog import append_event, attempt_log_paths, part_name, runtime_log_files
 from .gpu import require_cuda_devices
 from .manifest import import_callable
 from .record import RunRecord, RunStatus, parse_utc, set_status, utc_now
-from .store import ExecutionContext, RunSpec, RunStore
+from .store import ExecutionContext, RunSpec, RunStore, sha256_file
 
 if TYPE_CHECKING:
     from submitit.helpers import DelayedSubmission
@@ -69,12 +74,15 @@ class StageJob:
             return f"{self.spec.run_id} is already complete"
         if self.task_index is not None and self.task_index in record["array"]["done"]:
             return f"{self.spec.run_id} task {self.task_index} is already done"
-        run = Run(store, record, self.spec.stage_config(), self.task_index, **self._chain())
-        determinism = self._run_stage(store, run, function)
+        part = part_name(self.task_index)
+        run = Run(store, record, self.spec.stage_config(), self.task_index, part=part, **self._chain())
+        with _attempt(store, record, part, context):
+            determinism = self._run_stage(store, run, function)
         if self.task_index is None:
             complete_run(store, self.spec.run_id, determinism)
             return f"{self.spec.run_id} complete"
         store.update_record(self.spec.run_id, lambda rec: _mark_task_done(rec, self.task_index, determinism))
+        append_event(run.dir, "task_done", part=part)
         return f"{self.spec.run_id} task {self.task_index} done"
 
     def _chain(self) -> dict[str, Any]:
@@ -90,6 +98,7 @@ class StageJob:
                     function(run, self.task_index)
         except Exception as exc:
             store.update_record(run.run_id, lambda rec: _mark_failed(rec, exc))
+            append_event(run.dir, "failed", part=run.part, error=_error_line(exc))
             raise
         return determinism
 
@@ -114,7 +123,9 @@ class StageJob:
         if fan_in is not None:
             from .run import Run
 
-            determinism = self._run_stage(store, Run(store, record, self.spec.stage_config(), **self._chain()), fan_in)
+            run = Run(store, record, self.spec.stage_config(), part=part_name(None, fan_in=True), **self._chain())
+            with _attempt(store, record, run.part, context):
+                determinism = self._run_stage(store, run, fan_in)
         complete_run(store, self.spec.run_id, determinism)
         return f"{self.spec.run_id} complete ({record['array']['size']} tasks)"
 
@@ -122,7 +133,21 @@ class StageJob:
         """Requeue this same job; the stage resumes from the run's checkpoint."""
         from submitit.helpers import DelayedSubmission
 
+        part = part_name(self.task_index, self.fan_in)
+        append_event(RunStore(self.runs_root).run_dir(self.spec.run_id), "requeued", part=part,
+                     slurm_job_id=os.environ.get("SLURM_JOB_ID"))
         return DelayedSubmission(self, *args, **kwargs)
+
+
+@contextmanager
+def _attempt(store: RunStore, record: RunRecord, part: str, context: ExecutionContext) -> Iterator[None]:
+    """One attempt of ``part``: its start in the event log, and its stdout and stderr kept in the run."""
+    run_dir = store.run_dir(record["run_id"])
+    attempt = record["timings"]["attempts"]
+    append_event(run_dir, "attempt_started", attempt=attempt, part=part, host=context.host, pid=os.getpid(),
+                 executor=context.executor, slurm_job_id=context.slurm_job_id)
+    with captured_output(*attempt_log_paths(run_dir, attempt, part)):
+        yield
 
 
 def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -> None:
@@ -135,6 +160,8 @@ def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -
             if not path.is_file() or path.stat().st_size != entry["bytes"]:
                 raise SchemaError(f"artifact {entry['relative_path']} of {run_id} is missing or truncated",
                                   "the run directory was changed while running")
+        append_event(run_dir, "complete")
+        _index_runtime_logs(run_dir, record)
         now = utc_now()
         record["determinism"] = dict(determinism)
         set_status(record, RunStatus.COMPLETE)
@@ -144,6 +171,18 @@ def complete_run(store: RunStore, run_id: str, determinism: Mapping[str, Any]) -
         record["timings"]["elapsed_s"] = round(max(0.0, elapsed.total_seconds()), 6)
 
     store.update_record(run_id, finish)
+
+
+def _index_runtime_logs(run_dir: Path, record: RunRecord) -> None:
+    """Add the run's event log and attempt output, final now, to its artifact index."""
+    logs = runtime_log_files(run_dir)
+    kept = [entry for entry in record["artifact_index"] if entry["relative_path"] not in logs]
+    now = utc_now()
+    for relative in logs:
+        path = run_dir / relative
+        kept.append({"relative_path": relative, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                     "created_utc": now})
+    record["artifact_index"] = sorted(kept, key=lambda entry: entry["relative_path"])
 
 
 def _mark_task_done(record: RunRecord, task_index: int, determinism: Mapping[str, Any]) -> None:
@@ -157,10 +196,13 @@ def _mark_task_done(record: RunRecord, task_index: int, determinism: Mapping[str
     record["determinism"] = merged
 
 
+def _error_line(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, RunlabError) else f"{type(exc).__name__}: {exc}"
+
+
 def _mark_failed(record: RunRecord, exc: Exception) -> None:
-    message = str(exc) if isinstance(exc, RunlabError) else f"{type(exc).__name__}: {exc}"
     set_status(record, RunStatus.FAILED)
-    record["error"] = {"type": type(exc).__name__, "message": message[:4000], "utc": utc_now()}
+    record["error"] = {"type": type(exc).__name__, "message": _error_line(exc)[:4000], "utc": utc_now()}
 
 
 def _ranges(indices: list[int]) -> str:

@@ -11,11 +11,14 @@ from .errors import ConfigError, SchemaError
 
 __all__ = [
     "ARTIFACT_DIRS",
+    "ATTEMPTS_DIR",
     "CHECKPOINT_DIR",
     "CONFIG_NAME",
     "STUDY_CONFIG_NAME",
+    "EVENTS_PATH",
     "INTERNAL_DIR",
     "assert_no_symlinks",
+    "is_runtime_log",
     "validate_artifact_path",
 ]
 
@@ -24,7 +27,15 @@ STUDY_CONFIG_NAME = "config_study.yaml"  # the whole resolved study config of th
 ARTIFACT_DIRS = ("results", "tables", "figs", "logs", "data")
 CHECKPOINT_DIR = ".checkpoint"  # runtime-owned resume state, not an artifact
 INTERNAL_DIR = ".runlab"  # in the runs root: locks, submission claims, scheduler logs
+EVENTS_PATH = "logs/events.jsonl"  # the runtime's event log of a run (eventlog.py)
+ATTEMPTS_DIR = "logs/attempts"  # the stdout and stderr of each attempt (capture.py)
 _PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def is_runtime_log(relative_path: str) -> bool:
+    """Whether an artifact path is one of the runtime's own logs (events, attempt output), which describe how a
+    run went rather than what it computed."""
+    return relative_path == EVENTS_PATH or relative_path.startswith(ATTEMPTS_DIR + "/")
 
 
 def validate_artifact_path(relative_path: str) -> str:

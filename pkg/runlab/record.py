@@ -21,6 +21,7 @@ from .atomic import atomic_write_bytes
 from .code import git_commit
 from .errors import SchemaError
 from .image import image_versions
+from .layout import is_runtime_log
 from .schema import check_schema, packaged_validator
 
 __all__ = [
@@ -156,10 +157,12 @@ def host_name() -> str:
 
 
 def artifact_digest(record: Mapping[str, Any]) -> str:
-    """sha256 over a run's artifact index (sha256, size and path of every artifact, in path order): what a
-    downstream run records of each upstream it read, so that ``runlab verify`` can check the edge later."""
+    """sha256 over a run's artifact index (sha256, size and path of every artifact, in path order; the runtime's
+    own logs left out, since they differ between equal recomputations): what a downstream run records of each
+    upstream it read, so that ``runlab verify`` can check the edge later."""
     lines = "".join(f"{entry['sha256']} {entry['bytes']} {entry['relative_path']}\n"
-                    for entry in sorted(record["artifact_index"], key=lambda entry: entry["relative_path"]))
+                    for entry in sorted(record["artifact_index"], key=lambda entry: entry["relative_path"])
+                    if not is_runtime_log(entry["relative_path"]))
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 

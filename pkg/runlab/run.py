@@ -12,7 +12,7 @@ import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 
@@ -20,8 +20,11 @@ from . import formats
 from .atomic import atomic_write_bytes, commit_temporary, write_temporary
 from .config import resolved_from_bytes
 from .errors import ConfigError, MissingUpstreamError, SchemaError
+from .eventlog import append_event, part_name
 from .identity import DeclaredConfig
-from .layout import CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, validate_artifact_path
+from .layout import (CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, is_runtime_log,
+                     validate_artifact_path)
+from .progress import Progress, tracked
 from .record import utc_now
 from .store import RunStore
 from .verify import artifact_problem
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunView", "Run"]
 
+T = TypeVar("T")
 _ANNOTATION_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # as in run_record.schema.json
 
 
@@ -109,6 +113,7 @@ class Run:
         *,
         chain_index: int | None = None,
         chain_previous: str | None = None,
+        part: str | None = None,
     ) -> None:
         self.store = store
         self.run_id: str = record["run_id"]
@@ -118,6 +123,7 @@ class Run:
         self.task_index = task_index
         self.chain_index = chain_index  # 0, 1, ... for the links of a manifest ``chain`` stage, else None
         self._chain_previous = chain_previous
+        self.part = part or part_name(task_index)  # "stage", "task-0003" or "fan-in": names its logs and progress
         self.dir = store.run_dir(self.run_id)
         self._upstream_ids: Mapping[str, str] = dict(record["upstream_run_ids"])
 
@@ -155,6 +161,9 @@ class Run:
     def write_bytes(self, relative_path: str, data: bytes) -> dict[str, Any]:
         """Write ``data`` to ``relative_path`` atomically and register it; returns the index entry."""
         validate_artifact_path(relative_path)
+        if is_runtime_log(relative_path):
+            raise ConfigError(f"{relative_path} is the runtime's own log of run {self.run_id}",
+                              "write the stage's logs under another name (logs/<name>.jsonl)")
         assert_no_symlinks(self.dir, relative_path)
         target = self.dir / relative_path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -220,11 +229,24 @@ class Run:
                               "annotations hold plain JSON: str, int, finite float, bool, null, lists, str-keyed objects") from exc
         self.store.update_record(self.run_id, lambda record: record["annotations"].update({key: plain}))
 
+    # -- progress --------------------------------------------------------------------------------
+
+    def progress(self, total: int, unit: str = "step") -> Progress:
+        """A progress counter of ``total`` steps of ``unit``: ``with run.progress(8, "gain") as p: ... p.advance()``.
+        Shown as a bar on a terminal, as lines in the attempt's log, and by ``runlab status`` and the monitor."""
+        return Progress(self.dir, self.run_id, self.part, total, unit)
+
+    def track(self, items: Iterable[T], unit: str = "step", total: int | None = None) -> Iterator[T]:
+        """Yield ``items`` and report progress after each (``total`` defaults to ``len(items)``)."""
+        count = len(items) if total is None else total  # type: ignore[arg-type]
+        return tracked(self.progress(count, unit), items)
+
     # -- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
         """Persist JSON resume state for this run (or array task); a requeued or resumed job reads it back."""
         atomic_write_bytes(self._checkpoint_path(), formats.json_bytes(state))
+        append_event(self.dir, "checkpoint", part=self.part)
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last saved resume state, or None on a fresh start."""

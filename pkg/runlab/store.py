@@ -26,6 +26,7 @@ from .code import code_block
 from .config import ResolvedConfig, resolved_from_bytes
 from .identity import DeclaredConfig, StageIdentity
 from .errors import ConfigError, MissingUpstreamError, RunExistsError, SchemaError
+from .eventlog import append_event
 from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR, STUDY_CONFIG_NAME
 from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
@@ -273,6 +274,8 @@ class RunStore:
             atomic_write_bytes(staging / CONFIG_NAME, spec.identity_config.yaml_bytes)
             atomic_write_bytes(staging / STUDY_CONFIG_NAME, spec.study_config.yaml_bytes)
             write_record(staging, record)
+            append_event(staging, "created", submission_id=spec.submission_id, host=record["host"],
+                         executor=record["executor"])
             os.rename(staging, self.run_dir(spec.run_id))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from .config import ResolvedConfig, resolved_from_bytes
 from .errors import ConfigError, RunlabError
-from .layout import ARTIFACT_DIRS, CONFIG_NAME, STUDY_CONFIG_NAME
+from .layout import ARTIFACT_DIRS, CONFIG_NAME, STUDY_CONFIG_NAME, is_runtime_log
 from .manifest import import_callable
 from .record import RECORD_NAME, artifact_digest, read_record
 from .run_id import content_hash_run_id
@@ -152,10 +152,12 @@ def _check_artifacts(run_dir: Path, record: dict) -> list[str]:
         problem = artifact_problem(run_dir, entry)
         if problem is not None:
             problems.append(problem)
+    logs_indexed_yet = record["stage_status"] == "complete"  # the runtime's logs join the index on completion
     for folder in ARTIFACT_DIRS:
         for path in sorted((run_dir / folder).rglob("*")):
             relative = path.relative_to(run_dir).as_posix()
-            if path.is_file() and relative not in indexed and not path.name.startswith("."):
+            if (path.is_file() and relative not in indexed and not path.name.startswith(".")
+                    and (logs_indexed_yet or not is_runtime_log(relative))):
                 problems.append(f"{relative}: not in the artifact index")
     return problems
 

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from tests.support.arc import arc_records, write_parquet
-from tests.support.cli import REPO
 
 
 

@@ -28,7 +28,7 @@ from avalanche_llm.config import ModelSettings, RuntimeSettings
 from avalanche_llm.model.loader import load_model
 from runlab.errors import ConfigError, ExitCode
 
-from tests.support.arc import FIXTURE, arc_records, write_jsonl, write_parquet
+from tests.support.arc import arc_records, write_jsonl, write_parquet
 
 CPU = torch.device("cpu")
 

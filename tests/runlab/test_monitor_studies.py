@@ -73,7 +73,7 @@ def test_a_study_page_links_its_runs_and_reads_them_through_the_monitor(tmp_path
     assert 'id="study-page"' in client.get(f"/runs/{counted.run_id}").text
     assert 'id="study-page"' not in client.get(f"/runs/{unplaced.run_id}").text
     assert client.get("/studies/counting/stages/S01").text == counted.run_id
-    assert client.get(f"/studies/counting/runs/{counted.run_id}").text == "2"  # tables/t.csv and .parquet
+    assert client.get(f"/studies/counting/runs/{counted.run_id}").text == "3"  # tables/t.csv, .parquet, logs/events.jsonl
     assert client.get("/studies/counting/runs/RUN_S01_..%2F..").status_code == 404
     assert client.get(f"/studies/other/runs/{other.run_id}").status_code == 404
 

@@ -58,7 +58,7 @@ def test_record_of_a_real_run_validates_and_extra_fields_do_not(tmp_path):
     record = json.loads(record_path.read_text())
     validate_record(record)
     assert record["run_id"] == record_path.parent.name
-    assert [entry["relative_path"] for entry in record["artifact_index"]] == ["results/plan.parquet"]
+    assert [entry["relative_path"] for entry in record["artifact_index"]] == ["logs/events.jsonl", "results/plan.parquet"]
     assert record["determinism"]["seed"] == 0 and record["seeds"] == {"global": 0}
     with pytest.raises(SchemaError, match="Additional properties"):
         validate_record({**record, "extra": 1})

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from runlab.eventlog import read_events
+from runlab.layout import is_runtime_log
 from tests.support.stages import CHAIN
 from tests.support.cli import REPO, run_cli
 from tests.support.artifacts import artifact_bytes
@@ -74,7 +76,18 @@ def test_array_fans_into_one_run_and_resume_runs_only_missing_tasks(make_study, 
     record = _record(run_dir)
     assert record["stage_status"] == "complete" and record["array"] == {"size": 6, "done": [0, 1, 2, 3, 4, 5]}
     assert pq.read_table(run_dir / "results" / "gathered.parquet").column("task").to_pylist() == list(range(6))
-    assert len(record["artifact_index"]) == 7
+    indexed = [entry["relative_path"] for entry in record["artifact_index"]]
+    assert [path for path in indexed if not is_runtime_log(path)] == [
+        *(f"data/shard_{task:04d}.json" for task in range(6)), "results/gathered.parquet"]
+    assert "logs/events.jsonl" in indexed
+    events = read_events(run_dir)
+    assert events[0]["event"] == "created" and events[-1]["event"] == "complete"
+    started = [(event["attempt"], event["part"]) for event in events if event["event"] == "attempt_started"]
+    assert started == [(1, "task-0000"), (2, "task-0001"), (3, "task-0002"), (4, "task-0003"),
+                       (5, "task-0003"), (6, "task-0004"), (7, "task-0005"), (8, "fan-in")]
+    (failure,) = [event for event in events if event["event"] == "failed"]
+    assert failure["part"] == "task-0003" and "task 3 told to fail" in failure["error"]
+    assert sum(event["event"] == "task_done" for event in events) == 6
 
 
 def test_failed_stage_is_recorded_and_blocks_downstream(make_study):

@@ -22,7 +22,7 @@ def figure_png_run(store: RunStore) -> str:
     figure = Figure(figsize=(3, 2), dpi=50)
     figure.add_subplot().plot([0, 1, 2], [0, 1, 4])
     run.write_figure("curve", figure)
-    run.write_jsonl("events", [{"step": 1}])
+    run.write_jsonl("steps", [{"step": 1}])
     finish(run)
     return run.run_id
 

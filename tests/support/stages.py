@@ -104,6 +104,11 @@ def fail(run: Run) -> None:
     raise ValueError("this stage always fails")
 
 
+def write_named(run: Run) -> None:
+    """Writes one artifact at the path ``test.path``."""
+    run.write_bytes(run.config["test"]["path"], b"x")
+
+
 def escape(run: Run) -> None:
     """Tries to write outside its run directory."""
     run.write_bytes("results/../../escaped.txt", b"should never be written")
@@ -155,6 +160,28 @@ def list_gpu_runs(runs: list[GpuRun]) -> str:
 def refuse_gpu_runs(runs: list[GpuRun]) -> str:
     """A GPU budget check that refuses every submission with GPU work."""
     raise ConfigError(f"GPU budget: {len(runs)} GPU runs, budget 0", "ask for more")
+
+
+def chatty(run: Run) -> None:
+    """Print ``test.lines`` lines to stdout, one to stderr, and one from a child process; with ``test.gate``,
+    wait (up to 60 s) for that file to appear after the first line, then print the rest; report progress over
+    ``test.steps`` steps."""
+    import subprocess
+    import sys
+
+    knobs = run.config["test"]
+    print("first line from the stage", flush=True)
+    gate = knobs.get("gate")
+    deadline = time.monotonic() + 60
+    while gate and not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for number in range(int(knobs.get("lines", 1))):
+        print(f"line {number}")
+    print("a warning on stderr", file=sys.stderr)
+    subprocess.run([sys.executable, "-c", "import os; os.write(1, b'from a child process\\n')"], check=True)
+    for _ in run.track(range(int(knobs.get("steps", 0))), unit="step"):
+        pass
+    run.write_results("values", {"value": [1]})
 
 
 # A three-stage chain of echo stages, for manifests written by tests.

@@ -51,30 +51,32 @@ def sweep_gains(run: Run) -> None:
         print(f"S02: resuming: {len(done)} of {len(settings.gain.values)} gains kept", flush=True)
     loaded = None
     rows, matched = [], []
-    for index, gain in enumerate(settings.gain.values):
-        if index in done:
-            rasters, thresholds = read_gain_rasters(run.view(), index)
-        else:
-            loaded = loaded or load_model(settings.model, settings.runtime)
-            rasters, thresholds = _rasters_at(loaded, windows, bounds, baseline, settings, gain)
-        activity = total_activity(rasters)
-        total = branching_estimates(activity, bounds, settings.metrics.mr_k_max)
-        row = {"gain": gain, "b_tot_mr": total.m_mr, "b_tot_mr_stderr": total.m_mr_stderr,
-               "b_tot_mr_b": total.b_mr, "b_tot_mr_b_stderr": total.b_mr_stderr, "b_tot_mr_c": total.c_mr,
-               "b_tot_fit_status": total.fit_status, "b_tot_conventional": total.m_conventional,
-               "mean_total_activity": float(activity.mean())}
-        if index not in done:  # the gain's b_tot rides in its file's attributes: a monitor shows it as it lands
-            run.write_hdf5(gain_raster_name(index),
-                           {**raster_arrays({layer_key(i): r for i, r in enumerate(rasters)}),
-                            "thresholds": thresholds},
-                           {**row, "n_layers": len(rasters), "target_rate": settings.events.target_rate})
-        rows.append(row)
-        matched.extend({"gain": gain, "layer": layer, "threshold": float(threshold), "spikes": raster.n_spikes,
-                        "rate": raster.n_spikes / (raster.n_bins * raster.n_units)}
-                       for layer, (raster, threshold) in enumerate(zip(rasters, thresholds)))
-        print(f"S02: gain {gain:g} ({index + 1}/{len(settings.gain.values)}): b_tot {total.m_mr:.4f} ± "
-              f"{total.m_mr_stderr:.4f} (MR, b {total.b_mr:.3f}, c {total.c_mr:.3f}: {total.fit_status}), "
-              f"{total.m_conventional:.4f} (conventional)", flush=True)
+    with run.progress(len(settings.gain.values), unit="gain") as progress:
+        for index, gain in enumerate(settings.gain.values):
+            if index in done:
+                rasters, thresholds = read_gain_rasters(run.view(), index)
+            else:
+                loaded = loaded or load_model(settings.model, settings.runtime)
+                rasters, thresholds = _rasters_at(loaded, windows, bounds, baseline, settings, gain)
+            activity = total_activity(rasters)
+            total = branching_estimates(activity, bounds, settings.metrics.mr_k_max)
+            row = {"gain": gain, "b_tot_mr": total.m_mr, "b_tot_mr_stderr": total.m_mr_stderr,
+                   "b_tot_mr_b": total.b_mr, "b_tot_mr_b_stderr": total.b_mr_stderr, "b_tot_mr_c": total.c_mr,
+                   "b_tot_fit_status": total.fit_status, "b_tot_conventional": total.m_conventional,
+                   "mean_total_activity": float(activity.mean())}
+            if index not in done:  # the gain's b_tot rides in its file's attributes: a monitor shows it as it lands
+                run.write_hdf5(gain_raster_name(index),
+                               {**raster_arrays({layer_key(i): r for i, r in enumerate(rasters)}),
+                                "thresholds": thresholds},
+                               {**row, "n_layers": len(rasters), "target_rate": settings.events.target_rate})
+            rows.append(row)
+            matched.extend({"gain": gain, "layer": layer, "threshold": float(threshold), "spikes": raster.n_spikes,
+                            "rate": raster.n_spikes / (raster.n_bins * raster.n_units)}
+                           for layer, (raster, threshold) in enumerate(zip(rasters, thresholds)))
+            print(f"S02: gain {gain:g} ({index + 1}/{len(settings.gain.values)}): b_tot {total.m_mr:.4f} ± "
+                  f"{total.m_mr_stderr:.4f} (MR, b {total.b_mr:.3f}, c {total.c_mr:.3f}: {total.fit_status}), "
+                  f"{total.m_conventional:.4f} (conventional)", flush=True)
+            progress.advance()
     run.write_results("gain_sweep", table_from_rows("gain_sweep", rows))
     run.write_results("rate_match", table_from_rows("rate_match", matched))
     gstar = select_gstar(settings.gain.values, [row["b_tot_mr"] for row in rows],
