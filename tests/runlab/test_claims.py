@@ -17,7 +17,7 @@ from runlab.record import host_name
 from runlab.scheduler import JobState
 from runlab.status import status_rows
 from runlab.store import RunStore
-from tests.support.cli import REPO, run_cli
+from tests.support.cli import REPO, cli_environment, run_cli
 from tests.support.stages import CHAIN
 
 RUN = "RUN_S01_0123456789ab"
@@ -193,9 +193,8 @@ def test_a_live_claim_is_waited_on_and_broken_once_its_holder_dies(make_study):
     ledger = Ledger(RunStore(study.runs_root))
     ledger.write(Claim(s01, "d" * 16, "local", host_name(), holder.pid, start_ticks=process_start_time(holder.pid)))
 
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)]),
-                   "PYTHONUNBUFFERED": "1"}
-    waiter = subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO, env=environment,
+    waiter = subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO,
+                              env=cli_environment(PYTHONUNBUFFERED="1"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = next(line for line in waiter.stdout if line.startswith("S01 "))
