@@ -289,7 +289,8 @@ class Submitter:
     def _decide_locked(self, item: _Work, states: Mapping[str, JobState]
                        ) -> StageOutcome | tuple[RunRecord | None, Claim] | None:
         """``_decide``'s step under the run's lock: an outcome, or the record and the claim now written for this
-        submitter, or None while another live submitter is still queuing the run's SLURM jobs."""
+        submitter (breaking a dead submitter's claim first), or None while another live submitter is still queuing
+        the run's SLURM jobs."""
         run_id = item.run_id
         with self.store.lock(run_id):
             record = self.store.read_record(run_id)

@@ -10,7 +10,9 @@ the heartbeat is a file's mtime (see :class:`Heartbeat`), compared with this mac
 clocks that differ by more than ``lease_s`` minus the heartbeat interval would break a live holder.
 
 The start time comes from ``/proc/<pid>/stat`` (Linux). Elsewhere it is unknown (None), and a holder
-on this host is then alive while its pid exists: a reused pid keeps it alive, never the reverse.
+on this host is then alive while its pid exists: a reused pid keeps it alive, never the reverse. The
+host is `record.host_name`; two containers that share it but not their PID namespace are not told
+apart (Apptainer, as SLURM jobs use it, shares both with the host).
 """
 
 from __future__ import annotations
@@ -109,6 +111,12 @@ class Heartbeat:
     def discard(self, path: Path) -> None:
         with self._guard:
             self._held.pop(path, None)
+
+    @property
+    def held(self) -> tuple[Path, ...]:
+        """The files being refreshed, in the order added."""
+        with self._guard:
+            return tuple(self._held)
 
     def _beat(self) -> None:
         while True:

@@ -73,6 +73,7 @@ def test_heartbeat_refreshes_a_file_until_it_is_replaced(tmp_path):
     os.utime(held, (0, 0))
     heartbeat = Heartbeat(interval_s=0.02)
     heartbeat.add(held)
+    assert heartbeat.held == (held,)
     deadline = time.monotonic() + 30
     while held.stat().st_mtime == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -80,9 +81,9 @@ def test_heartbeat_refreshes_a_file_until_it_is_replaced(tmp_path):
 
     atomic_write_bytes(held, b"another process's")  # a new inode at the same path
     os.utime(held, (0, 0))
-    while heartbeat._thread is not None and time.monotonic() < deadline:  # it stops once nothing is held
+    while heartbeat.held and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert heartbeat._thread is None and held.stat().st_mtime == 0
+    assert heartbeat.held == () and held.stat().st_mtime == 0
     other.write_bytes(b"")
     heartbeat.discard(other)  # discarding what was never added is fine
 
@@ -156,6 +157,8 @@ def test_damaged_claim_files_read_as_no_claim_and_status_still_lists_the_root(tm
     for run_id, data in damaged.items():
         (ledger.folder / f"{run_id}.json").write_bytes(data)
         assert ledger.read(run_id) is None, run_id
+    (ledger.folder / "RUN_S02_000000000009.json").mkdir()
+    assert ledger.read("RUN_S02_000000000009") is None
     assert [claim.run_id for claim in ledger.all()] == ["RUN_S01_aaaaaaaaaaaa"]
 
     rows = status_rows(store, {"RUN_S02_000000000001": "S02"})
