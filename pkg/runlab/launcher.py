@@ -4,7 +4,8 @@ For each stage, in dependency order and under that run's lock, the submitter dec
 
 - complete and its artifacts verify: skip it and say so;
 - claimed by live work (another submitter's process or SLURM jobs): leave it; downstream stages wait
-  for it (local) or depend on its last job (SLURM);
+  for it (local) or depend on its last job (SLURM). A claim whose holder is dead (``ledger``: pid gone or
+  reused, or no heartbeat for the lease) is broken, and a waiter whose holder dies decides again;
 - otherwise (new, or incomplete with ``--allow_resume``): claim it and run it (local) or queue it (SLURM:
   ``afterok`` dependencies on upstream jobs, an ``--array`` for fan-out and a fan-in job that completes
   the run). No driver process stays behind to poll on SLURM.
@@ -12,7 +13,6 @@ For each stage, in dependency order and under that run's lock, the submitter dec
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from dataclasses import dataclass, field, replace
@@ -25,11 +25,12 @@ from .determinism import DeterminismSettings
 from .errors import RunExistsError, RunlabError, SchemaError
 from .execute import StageJob
 from .ledger import Claim, Ledger
+from .liveness import Holder
 from .manifest import Manifest, Stage, import_callable
 from .identity import StageIdentity
 from .plan import Plan
 from .profile import Profile
-from .record import RunRecord, host_name
+from .record import RunRecord
 from .scheduler import JobState, query_job_states
 from .store import RunSpec, RunStore
 from .verify import verify_run
@@ -156,13 +157,15 @@ class Submitter:
             starting: list[tuple[_Work, StartRun]] = []
             for item in group:
                 decided = self._decide(item, states)
+                while isinstance(decided, StageOutcome) and decided.action == "in progress" and not self.queues:
+                    self.say(_describe(decided))
+                    if self._await(item, self._foreign[item.run_id]):
+                        decided = replace(decided, action="complete", detail=f"completed by {decided.detail}")
+                    else:  # its holder died or was replaced: decide again under the lock (break, resume or wait)
+                        decided = self._decide(item, states)
                 if isinstance(decided, StartRun):
                     starting.append((item, decided))
                     continue
-                if decided.action == "in progress" and not self.queues:
-                    self.say(_describe(decided))
-                    self._await(item, self._foreign[item.run_id])
-                    decided = replace(decided, action="complete", detail=f"completed by {decided.detail}")
                 outcomes[item.run_id] = decided
                 self.say(_describe(decided))
             if starting:
@@ -250,7 +253,8 @@ class Submitter:
         for item in self.work:
             record = self.store.read_record(item.run_id)
             claim = self.ledger.read(item.run_id)
-            live = claim is not None and claim.submission_id != self.submission_id and claim.is_live(states)
+            live = (claim is not None and claim.submission_id != self.submission_id
+                    and self.ledger.is_live(claim, states))
             if record is not None and record["stage_status"] != "complete" and not live:
                 raise RunExistsError(f"run {item.run_id} of stage {item.tag} exists and is {record['stage_status']}",
                                      "pass --allow_resume to continue it")
@@ -285,20 +289,26 @@ class Submitter:
     def _decide_locked(self, item: _Work, states: Mapping[str, JobState]
                        ) -> StageOutcome | tuple[RunRecord | None, Claim] | None:
         """``_decide``'s step under the run's lock: an outcome, or the record and the claim now written for this
-        submitter, or None while another live submitter is still queuing the run's SLURM jobs."""
+        submitter (breaking a dead submitter's claim first), or None while another live submitter is still queuing
+        the run's SLURM jobs."""
         run_id = item.run_id
         with self.store.lock(run_id):
             record = self.store.read_record(run_id)
             if record is not None and record["stage_status"] == "complete":
                 return self._skip_complete(item)
             claim = self.ledger.read(run_id)
-            if claim is not None and claim.submission_id != self.submission_id and claim.is_live(states):
-                if self.queues and claim.executor == "slurm" and not claim.job_ids:
-                    return None
-                self._foreign[run_id] = claim
-                if claim.job_ids:
-                    self._completing_job[run_id] = claim.job_ids[-1]
-                return self._outcome(item, "in progress", claim.describe(), claim.job_ids)
+            if claim is not None and claim.submission_id != self.submission_id:
+                dead = self.ledger.dead_reason(claim, states)
+                if dead is None:
+                    if self.queues and claim.executor == "slurm" and not claim.job_ids:
+                        return None
+                    self._foreign[run_id] = claim
+                    if claim.job_ids:
+                        self._completing_job[run_id] = claim.job_ids[-1]
+                    return self._outcome(item, "in progress", claim.describe(), claim.job_ids)
+                if not claim.on_scheduler:  # a dead submitter's claim; ended SLURM jobs' stays for `runlab status`
+                    self.ledger.remove(run_id)
+                    self.say(f"{item.tag}: broke the claim of {claim.describe()} on {run_id}: {dead}")
             if record is not None and not self.options.allow_resume:
                 raise RunExistsError(f"run {run_id} of stage {item.tag} exists and is {record['stage_status']}",
                                      "pass --allow_resume to continue it")
@@ -324,7 +334,7 @@ class Submitter:
         if record is not None and record["stage_status"] == "complete":
             return False
         claim = self.ledger.read(run_id)
-        return claim is None or claim.submission_id == self.submission_id or not claim.is_live(states)
+        return claim is None or claim.submission_id == self.submission_id or not self.ledger.is_live(claim, states)
 
     def _peek(self, item: _Work) -> StageOutcome:
         record = self.store.read_record(item.run_id)
@@ -350,21 +360,26 @@ class Submitter:
                                run_id_mode=self.options.run_id_mode, identity=item.identity, run_id=item.run_id)
 
     def _claim(self, run_id: str, job_ids: tuple[str, ...] = ()) -> Claim:
+        holder = Holder.this_process()
         return Claim(run_id=run_id, submission_id=self.submission_id, executor=self.profile.executor,
-                     host=host_name(), pid=os.getpid(), job_ids=job_ids)
+                     host=holder.host, pid=holder.pid, job_ids=job_ids, start_ticks=holder.start_ticks)
 
-    def _await(self, item: _Work, claim: Claim) -> None:
-        """Block until another submitter's local run of ``item`` completes; fail if it dies first."""
+    def _await(self, item: _Work, claim: Claim) -> bool:
+        """Block until another submitter's local run of ``item`` completes (True), or its holder dies or another
+        takes the run over (False: decide again); fail if the holder released the run without completing it."""
         run_id = item.run_id
         last_report = time.monotonic()
         while True:
             record = self.store.read_record(run_id)
             if record is not None and record["stage_status"] == "complete":
-                return
-            if not claim.is_live({}) or self.ledger.read(run_id) != claim:
+                return True
+            current = self.ledger.read(run_id)
+            if current is not None and (current != claim or not self.ledger.is_live(current, {})):
+                return False
+            if current is None:
                 record = self.store.read_record(run_id)  # the winner may have completed it since the read above
                 if record is not None and record["stage_status"] == "complete":
-                    return
+                    return True
                 status = record["stage_status"] if record else "missing"
                 raise RunlabError(f"stage {item.tag} ({run_id}) run by {claim.describe()} ended {status}",
                                   "see its run record; resubmit with --allow_resume to continue it")

@@ -18,7 +18,7 @@ import yaml
 from tests.support.slurm import wait_complete
 
 from tests.support.stages import CHAIN
-from tests.support.cli import REPO, run_cli
+from tests.support.cli import REPO, cli_environment, run_cli
 from tests.support.artifacts import artifact_bytes
 
 pytestmark = pytest.mark.slurm
@@ -110,7 +110,7 @@ def test_thirty_two_racing_submits_queue_one_set_of_jobs(make_study, tmp_path):
     witness.mkdir()
     study = make_study(CHAIN, {"values": [5], "witness_dir": str(witness)})
     command = [sys.executable, "-m", "runlab", *study.args("submit", profile=PROFILE)]
-    racers = [subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    racers = [subprocess.Popen(command, cwd=REPO, env=cli_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(32)]
     outputs = [racer.communicate(timeout=300) for racer in racers]
     assert [racer.returncode for racer in racers] == [0] * 32, [err for _, err in outputs if err][:3]

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from runlab.eventlog import read_events
 from runlab.layout import is_runtime_log
 from tests.support.stages import CHAIN
-from tests.support.cli import REPO, run_cli
+from tests.support.cli import REPO, cli_environment, run_cli
 from tests.support.artifacts import artifact_bytes
 
 
@@ -112,7 +112,7 @@ def test_thirty_two_racing_submits_execute_each_stage_once(make_study, tmp_path)
     witness.mkdir()
     study = make_study(CHAIN, {"values": [7], "sleep_s": 0.5, "witness_dir": str(witness)})
     racers = [subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)},
+                               env=cli_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(32)]
     outputs = [racer.communicate(timeout=300) for racer in racers]
     assert [racer.returncode for racer in racers] == [0] * 32, [err for _, err in outputs if err]
@@ -124,7 +124,7 @@ def test_thirty_two_racing_submits_execute_each_stage_once(make_study, tmp_path)
 def test_sigkill_mid_write_leaves_incomplete_run_that_resume_completes_identically(make_study):
     study = make_study({"S01": {"entry": "tests.support.stages:big_writer"}}, {"blocks": 6, "block_mb": 24})
     process = subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)},
+                               env=cli_environment(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(study.runs_root.glob("RUN_S01_*/data/block_002.bin")):
@@ -154,7 +154,7 @@ def test_sigkill_mid_write_leaves_incomplete_run_that_resume_completes_identical
 def test_checkpointed_stage_resumes_where_it_stopped(make_study):
     study = make_study({"S01": {"entry": "tests.support.stages:count"}}, {"steps": 30, "step_s": 0.05})
     process = subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)},
+                               env=cli_environment(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = None
     deadline = time.monotonic() + 60
