@@ -15,6 +15,8 @@ __all__ = [
     "CONFIG_NAME",
     "STUDY_CONFIG_NAME",
     "INTERNAL_DIR",
+    "REMOVING_SUFFIX",
+    "STAGING_SUFFIX",
     "assert_no_symlinks",
     "validate_artifact_path",
 ]
@@ -24,6 +26,8 @@ STUDY_CONFIG_NAME = "config_study.yaml"  # the whole resolved study config of th
 ARTIFACT_DIRS = ("results", "tables", "figs", "logs", "data")
 CHECKPOINT_DIR = ".checkpoint"  # runtime-owned resume state, not an artifact
 INTERNAL_DIR = ".runlab"  # in the runs root: locks, submission claims, scheduler logs
+STAGING_SUFFIX = ".creating"  # ``.<run id>.<hex>.creating``: a run directory being built, renamed into place when whole
+REMOVING_SUFFIX = ".removing"  # ``.<run id>.<hex>.removing``: a run directory renamed away to be deleted
 _PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
