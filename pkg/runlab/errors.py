@@ -81,7 +81,7 @@ class StageFailedError(RunlabError):
     """
 
     def __init__(self, message: str, run_id: str, exit_code: int = ExitCode.FAILURE, cause_hint: str = "",
-                 continue_command: str = "the same submit with --allow_resume") -> None:
+                 continue_command: str = "the same command with --allow_resume") -> None:
         kept = f"run {run_id} is kept; once the cause is fixed, continue it with: {continue_command}"
         super().__init__(message, f"{cause_hint}; {kept}" if cause_hint else kept)
         self.args = (message, run_id, exit_code, cause_hint, continue_command)  # what pickling passes back

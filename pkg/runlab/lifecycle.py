@@ -259,4 +259,4 @@ def _old_failed_runs(store: RunStore, idle: Sequence[str], records: Mapping[str,
                 store.remove_run_dir(run_id)
             return True
 
-        yield _Garbage(f"failed run {run_id} (failed {failed_utc})", tree_bytes(store.run_dir(run_id)), remove)
+        yield _Garbage(f"failed run {run_id}, failed {failed_utc}", tree_bytes(store.run_dir(run_id)), remove)

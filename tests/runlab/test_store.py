@@ -23,6 +23,7 @@ from runlab.run import Run, RunView
 from runlab.identity import StageIdentity
 from runlab.store import ExecutionContext, RunSpec, RunStore
 from runlab.verify import verify_run
+from tests.support.cli import REPO
 
 
 
