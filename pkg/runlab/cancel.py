@@ -38,7 +38,8 @@ def cancel_runs(store: RunStore, run_ids: Sequence[str], *, say: Callable[[str],
     claims = {run_id: holders.claims.get(run_id) for run_id in live}
     local = {run_id: claim for run_id, claim in claims.items()
              if claim is not None and claim.executor != "slurm" and claim.is_live(holders.states)}
-    remote = [f"{run_id} (pid {claim.pid} on {claim.host})" for run_id, claim in local.items() if claim.host != host_name()]
+    remote = [f"{run_id} (pid {claim.pid} on {claim.host})" for run_id, claim in local.items()
+              if claim.host != host_name()]
     if remote:
         raise RunlabError(f"cannot signal a process on another host: {', '.join(remote)}",
                           "run the same runlab cancel on that host")
@@ -75,7 +76,8 @@ def _scancel(jobs: Sequence[str]) -> None:
     try:
         result = subprocess.run(["scancel", *jobs], capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError:
-        raise RunlabError("scancel not found: SLURM is not installed here", "run runlab cancel on a SLURM login node") from None
+        raise RunlabError("scancel not found: SLURM is not installed here",
+                          "run runlab cancel on a SLURM login node") from None
     except subprocess.TimeoutExpired:
         raise RunlabError("scancel gave no answer in 60 s", "check slurmctld (scontrol ping)") from None
     if result.returncode != 0:

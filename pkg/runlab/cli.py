@@ -426,7 +426,8 @@ def _gc(args: argparse.Namespace) -> int:
 
     store = _store_without_manifest(args)
     if not store.root.is_dir():
-        raise ConfigError(f"runs root {store.root} does not exist", "pass --runs_root with the folder that holds the RUN_* runs")
+        raise ConfigError(f"runs root {store.root} does not exist",
+                          "pass --runs_root with the folder that holds the RUN_* runs")
     collect_garbage(store, older_than_s=args.older_than, dry_run=args.dry_run, say=_say)
     return int(ExitCode.OK)
 

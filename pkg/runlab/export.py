@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,9 @@ def export_runs(store: RunStore, run_id: str, archive: Path, *, with_upstream: b
     run_ids = lineage(store, run_id) if with_upstream else [run_id]
     archive = Path(archive)
     if archive.is_dir() or not archive.parent.is_dir():
-        raise ConfigError(f"cannot write the archive {archive}", "name a file in an existing folder, e.g. lineage.tar.gz")
-    temporary = archive.with_name(f".{archive.name}.{os.getpid()}{TEMP_SUFFIX}")
+        raise ConfigError(f"cannot write the archive {archive}",
+                          "name a file in an existing folder, e.g. lineage.tar.gz")
+    temporary = archive.with_name(f".{archive.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
     files = size = 0
     try:
         with open(temporary, "xb") as handle:
@@ -109,7 +111,8 @@ def _add_file(tar: tarfile.TarFile, run_dir: Path, run_id: str, relative: str, e
     try:
         info = tar.gettarinfo(str(path), arcname=f"{run_id}/{relative}")
     except FileNotFoundError:
-        raise SchemaError(f"{relative} of {run_id} is missing", f"see `runlab verify {run_id}`; the run is damaged") from None
+        raise SchemaError(f"{relative} of {run_id} is missing",
+                          f"see `runlab verify {run_id}`; the run is damaged") from None
     if not info.isfile():
         raise SchemaError(f"{path} is not a regular file", f"see `runlab verify {run_id}`; the run is damaged")
     if entry is not None and info.size != entry["bytes"]:

@@ -81,13 +81,14 @@ def remove_runs(store: RunStore, texts: Sequence[str], *, force: bool, say: Call
     run_ids = list(dict.fromkeys(store.find_run(text) for text in texts))
     records = {run_id: _readable_record(store, run_id) for run_id in run_ids}
     holders = Holders.of(store, records)
+    dependants = _complete_dependants(store, exclude=set(run_ids))
     for run_id, record in records.items():
-        _check_removable(store, run_id, record, holders, set(run_ids), force=force)
+        _check_removable(store, run_id, record, holders, dependants.get(run_id, []), force=force)
     freed = 0
     for run_id in run_ids:
-        with store.lock(run_id):
+        with store.lock(run_id):  # checked again: a submitter may have come since
             record = _readable_record(store, run_id)
-            _check_removable(store, run_id, record, holders, set(run_ids), force=force)
+            _check_removable(store, run_id, record, holders, dependants.get(run_id, []), force=force)
             _release_dead_claim(store, holders.claims.get(run_id))
             removed = store.remove_run_dir(run_id)
         freed += removed
@@ -97,8 +98,9 @@ def remove_runs(store: RunStore, texts: Sequence[str], *, force: bool, say: Call
 
 
 def _check_removable(store: RunStore, run_id: str, record: RunRecord | None, holders: Holders,
-                     removing: set[str], *, force: bool) -> None:
-    if Ledger(store).read(run_id) != holders.claims.get(run_id):
+                     dependants: Sequence[str], *, force: bool) -> None:
+    claim = Ledger(store).read(run_id)
+    if claim is not None and claim != holders.claims.get(run_id):
         raise ConfigError(f"run {run_id} was claimed by another submitter just now", "see `runlab status`")
     holder = holders.live(run_id, record)
     if holder is not None:
@@ -107,19 +109,19 @@ def _check_removable(store: RunStore, run_id: str, record: RunRecord | None, hol
         return
     if not force:
         raise ConfigError(f"run {run_id} is {_status(record)}", "pass --force to remove a complete run")
-    dependants = [other for other in _complete_dependants(store, run_id) if other not in removing]
     if dependants:
         raise ConfigError(f"complete runs depend on {run_id}: {', '.join(dependants)}",
                           "remove them first (or with it, in the same runlab rm)")
 
 
-def _complete_dependants(store: RunStore, run_id: str) -> list[str]:
-    """Complete runs under the root whose records name ``run_id`` upstream, sorted."""
-    found = []
+def _complete_dependants(store: RunStore, *, exclude: set[str]) -> dict[str, list[str]]:
+    """Upstream run id -> the complete runs (outside ``exclude``) whose records name it upstream, sorted."""
+    found: dict[str, list[str]] = {}
     for other in store.run_ids():
-        record = _readable_record(store, other)
-        if record is not None and record["stage_status"] == "complete" and run_id in record["upstream_run_ids"].values():
-            found.append(other)
+        record = None if other in exclude else _readable_record(store, other)
+        if record is not None and record["stage_status"] == "complete":
+            for upstream in set(record["upstream_run_ids"].values()):
+                found.setdefault(upstream, []).append(other)
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import shlex
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from runlab.errors import ExitCode, StageFailedError
 from runlab.ledger import Claim, Ledger
 from runlab.record import host_name
 from runlab.scheduler import LIVE_STATES, query_job_states
@@ -92,6 +94,15 @@ def test_a_stage_raising_a_config_error_before_writing_keeps_exit_2_and_no_run(m
     failed = run_cli(*study.args("submit"))
     assert failed.returncode == 2 and "invalid annotation key 'Data-Source'" in failed.stderr
     assert not list(study.runs_root.glob("RUN_*")) and not list(study.runs_root.glob(".RUN_*"))
+
+
+def test_the_kept_failure_error_keeps_its_code_and_fields_across_pickling():
+    error = StageFailedError("no data folder /x", "RUN_S01_0123456789ab", ExitCode.SCHEMA, "create it",
+                             "runlab submit m.yaml --allow_resume")
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) == ("no data folder /x; create it; run RUN_S01_0123456789ab is kept; once the cause "
+                                       "is fixed, continue it with: runlab submit m.yaml --allow_resume")
+    assert (copy.exit_code, copy.run_id, copy.cause_hint) == (ExitCode.SCHEMA, "RUN_S01_0123456789ab", "create it")
 
 
 def test_discard_removes_only_an_incomplete_run_that_holds_nothing(tmp_path):
@@ -268,7 +279,8 @@ def test_export_with_upstream_verifies_in_a_fresh_runs_root_and_a_damaged_member
         tar.extractall(broken, filter="data")
     refused = run_cli("verify", "--all", "--runs_root", str(broken))
     assert refused.returncode == 2
-    assert f"{runs['S01'].name}: does not verify: results/values.parquet: sha256 differs from the record" in refused.stdout
+    problem = "does not verify: results/values.parquet: sha256 differs from the record"
+    assert f"{runs['S01'].name}: {problem}" in refused.stdout
 
 
 def _rewrite_one_member(source: Path, target: Path, name: str) -> None:
