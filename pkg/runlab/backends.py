@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
+from .errors import RunlabError, StageFailedError
 from .execute import StageJob
 from .ledger import Claim, Ledger
 from .manifest import Stage
@@ -71,6 +72,11 @@ class LocalBackend:
                         self._call(replace(run.job, task_index=task))
                         self.say(f"{run.stage.tag}: array task {task} done ({number}/{len(tasks)})")
                     self._call(replace(run.job, fan_in=True))
+            except Exception as exc:
+                kept = self.store.status_of(run.claim.run_id) not in ("missing", "complete")
+                if not kept:
+                    raise  # nothing left behind: the same command, corrected, starts afresh
+                raise _kept_failure(exc, run.claim.run_id) from exc
             finally:
                 with self.store.lock(run.claim.run_id):
                     self.ledger.release(run.claim)
@@ -84,6 +90,13 @@ class LocalBackend:
             executor.submit(job).result()
         else:
             job()
+
+
+def _kept_failure(exc: Exception, run_id: str) -> StageFailedError:
+    """What a stage raised, as the error that says its run is kept and how to continue it (same exit code)."""
+    if isinstance(exc, RunlabError):
+        return StageFailedError(exc.message, run_id, exc.exit_code, exc.hint)
+    return StageFailedError(f"{type(exc).__name__}: {exc}", run_id, cause_hint="--debug shows the traceback")
 
 
 def pending_tasks(stage: Stage, record: Mapping | None) -> list[int] | None:

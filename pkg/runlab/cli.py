@@ -1,4 +1,5 @@
-"""The ``runlab`` command: submit, status, ls, show, logs, verify, monitor, and exec-stage (what a job runs).
+"""The ``runlab`` command: submit, status, ls, show, logs, verify, monitor, the run lifecycle (cancel, rm, gc,
+export), and exec-stage (what a job runs).
 
 Every user error ends as one line on stderr, ``runlab: error: <what is wrong>; <what to do>``, and the
 exit code of its class (see ``errors.py``); ``--debug`` shows the traceback instead.
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any, Callable, NoReturn, Sequence
 from .canon import load_registry
 from .capture import tolerate_closed_pipes
 from .code import changed_packages
-from .errors import ConfigError, ExitCode, RunlabError, SchemaError
+from .errors import ConfigError, ExitCode, RunlabError, SchemaError, StageFailedError
 from .layout import is_runtime_log
 from .launcher import build_stage_job
 from .logview import print_events, print_logs, scheduler_logs
@@ -41,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed as one line
         return int(exc.code or 0)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     with tolerate_closed_pipes():
         return run_reporting_errors("runlab", lambda: args.handler(args), args.debug)
 
@@ -144,6 +147,40 @@ def _parser() -> argparse.ArgumentParser:
                               "--host/--port; reach it with ssh -L 8765:PATH")
     monitor.set_defaults(handler=_monitor)
 
+    cancel = command("cancel", "stop the queued or running work of a run, or of every run of a study config")
+    cancel.add_argument("target", help="a run id (or a unique prefix of one), or jobs/<study>.yaml")
+    cancel.add_argument("--config", type=Path, help="with a manifest: the study config (default: the manifest's)")
+    _add_runs_root(cancel)
+    cancel.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
+                        help="with a manifest: as for submit")
+    cancel.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
+                        help="with a manifest: as for submit, the runs of every config of the sweep")
+    cancel.add_argument("--sweep-file", "--sweep_file", dest="sweep_file", type=Path, help="as for submit")
+    cancel.set_defaults(handler=_cancel)
+
+    remove = command("rm", "remove incomplete or failed runs (a complete one with --force, if nothing depends on it)")
+    remove.add_argument("run_ids", nargs="+", metavar="RUN", help="run ids, or unique prefixes of them")
+    remove.add_argument("--force", action="store_true",
+                        help="also remove complete runs, when no complete run outside this command depends on them")
+    _add_runs_root(remove)
+    remove.set_defaults(handler=_rm)
+
+    collect = command("gc", "remove stale temporaries, half-made run directories, dead claims and old failed runs")
+    collect.add_argument("--older-than", "--older_than", dest="older_than", type=_age, metavar="AGE",
+                         help="also remove failed runs whose failure is older than AGE (90s, 30m, 12h, 7d)")
+    collect.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                         help="print what would be removed and the bytes it would free; remove nothing")
+    _add_runs_root(collect)
+    collect.set_defaults(handler=_gc)
+
+    export = command("export", "pack a complete run, and with --with-upstream its whole lineage, into one .tar.gz")
+    export.add_argument("run_id", help="a run id, or a unique prefix of one")
+    export.add_argument("archive", type=Path, metavar="FILE", help="the archive to write, e.g. lineage.tar.gz")
+    export.add_argument("--with-upstream", "--with_upstream", dest="with_upstream", action="store_true",
+                        help="include every upstream run, recursively, so that the archive verifies on its own")
+    _add_runs_root(export)
+    export.set_defaults(handler=_export)
+
     execute = command("exec-stage", "run one stage (or array task, or fan-in) in this process")
     _add_study_arguments(execute)
     execute.add_argument("--stage", required=True)
@@ -191,6 +228,15 @@ def _assignment(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _age(text: str) -> float:
+    from .lifecycle import parse_age_s
+
+    try:
+        return parse_age_s(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _sweep(text: str) -> tuple[str, list[Any]]:
     try:
         return parse_sweep(text)
@@ -225,9 +271,15 @@ def _store_without_manifest(args: argparse.Namespace) -> RunStore:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    submit(args.manifest, config=args.config, overrides=dict(args.overrides), sweep=_sweep_of(args),
-           stages=tuple(args.stage), profile=args.profile, runs_root=args.runs_root, allow_resume=args.allow_resume,
-           dry_run=args.dry_run, run_id_mode=args.run_id_mode, say=lambda line: print(line, flush=True))
+    try:
+        submit(args.manifest, config=args.config, overrides=dict(args.overrides), sweep=_sweep_of(args),
+               stages=tuple(args.stage), profile=args.profile, runs_root=args.runs_root,
+               allow_resume=args.allow_resume, dry_run=args.dry_run, run_id_mode=args.run_id_mode,
+               say=_say)
+    except StageFailedError as exc:  # the run is kept: name the exact command that continues it
+        resume = [] if args.allow_resume else ["--allow_resume"]
+        raise StageFailedError(exc.message, exc.run_id, exc.exit_code, exc.cause_hint,
+                               shlex.join(["runlab", *args.argv, *resume])) from exc.__cause__
     return int(ExitCode.OK)
 
 
@@ -371,6 +423,53 @@ def _monitor(args: argparse.Namespace) -> int:
     if not store.root.is_dir():
         raise ConfigError(f"runs root {store.root} does not exist", "pass --runs_root with the folder that holds the RUN_* runs")
     serve(store.root, args.host, args.port, socket_path=args.socket)
+    return int(ExitCode.OK)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from .cancel import cancel_runs
+
+    if args.target.endswith((".yaml", ".yml")) or Path(args.target).is_file():
+        study = load_study(Path(args.target), config=args.config, overrides=dict(args.overrides),
+                           sweep=_sweep_of(args), runs_root=args.runs_root)
+        run_ids = list(dict.fromkeys(run_id for plan in study.plans for run_id in plan.run_ids.values()))
+        if not cancel_runs(study.store, run_ids, say=_say):
+            print(f"nothing of study {study.manifest.study} with this config is queued or running")
+        return int(ExitCode.OK)
+    store = _store_without_manifest(args)
+    run_id = _existing_or_named(store, args.target)  # a queued run has a claim but no directory yet
+    if not cancel_runs(store, [run_id], say=_say):
+        print(f"nothing to cancel: run {run_id} is {store.status_of(run_id)}, not queued or running")
+    return int(ExitCode.OK)
+
+
+def _rm(args: argparse.Namespace) -> int:
+    from .lifecycle import remove_runs
+
+    remove_runs(_store_without_manifest(args), args.run_ids, force=args.force, say=_say)
+    return int(ExitCode.OK)
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from .lifecycle import collect_garbage
+
+    store = _store_without_manifest(args)
+    if not store.root.is_dir():
+        raise ConfigError(f"runs root {store.root} does not exist",
+                          "pass --runs_root with the folder that holds the RUN_* runs")
+    collect_garbage(store, older_than_s=args.older_than, dry_run=args.dry_run, say=_say)
+    return int(ExitCode.OK)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_runs
+
+    store = _store_without_manifest(args)
+    export_runs(store, store.find_run(args.run_id), args.archive, with_upstream=args.with_upstream, say=_say)
     return int(ExitCode.OK)
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "RunExistsError",
     "RunlabError",
     "SchemaError",
+    "StageFailedError",
 ]
 
 
@@ -70,3 +71,21 @@ class RunExistsError(RunlabError):
     """A run directory that exists where a new one was to be created."""
 
     exit_code = ExitCode.RUN_EXISTS
+
+
+class StageFailedError(RunlabError):
+    """A stage that ran in this process raised after writing to its run, which is kept (failed) to be continued.
+
+    ``message`` and ``cause_hint`` are what the stage raised, ``exit_code`` that error's code (1 unless it was a
+    RunlabError); ``continue_command`` is what continues the run, as exact as the caller can make it.
+    """
+
+    def __init__(self, message: str, run_id: str, exit_code: int = ExitCode.FAILURE, cause_hint: str = "",
+                 continue_command: str = "the same command with --allow_resume") -> None:
+        kept = f"run {run_id} is kept; once the cause is fixed, continue it with: {continue_command}"
+        super().__init__(message, f"{cause_hint}; {kept}" if cause_hint else kept)
+        self.args = (message, run_id, exit_code, cause_hint, continue_command)  # what pickling passes back
+        self.run_id = run_id
+        self.exit_code = ExitCode(exit_code)
+        self.cause_hint = cause_hint
+        self.continue_command = continue_command

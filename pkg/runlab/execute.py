@@ -89,16 +89,17 @@ class StageJob:
         return {"chain_index": self.chain_index, "chain_previous": self.chain_previous}
 
     def _run_stage(self, store: RunStore, run: "Run", function: Callable[..., Any]) -> dict[str, Any]:
-        determinism = seed_everything(DeterminismSettings.from_config(self.determinism))
         try:
+            determinism = seed_everything(DeterminismSettings.from_config(self.determinism))
             with watch_nondeterminism(determinism):
                 if self.task_index is None:
                     function(run)
                 else:
                     function(run, self.task_index)
         except Exception as exc:
-            store.update_record(run.run_id, lambda rec: _mark_failed(rec, exc))
-            append_event(run.dir, "failed", part=run.part, error=_error_line(exc))
+            if not store.discard_unstarted_run(run.run_id):  # a run with nothing in it leaves nothing behind
+                store.update_record(run.run_id, lambda rec: _mark_failed(rec, exc))
+                append_event(run.dir, "failed", part=run.part, error=_error_line(exc))
             raise
         return determinism
 

@@ -17,6 +17,8 @@ __all__ = [
     "STUDY_CONFIG_NAME",
     "EVENTS_PATH",
     "INTERNAL_DIR",
+    "REMOVING_SUFFIX",
+    "STAGING_SUFFIX",
     "assert_no_symlinks",
     "is_runtime_log",
     "validate_artifact_path",
@@ -29,6 +31,8 @@ CHECKPOINT_DIR = ".checkpoint"  # runtime-owned resume state, not an artifact
 INTERNAL_DIR = ".runlab"  # in the runs root: locks, submission claims, scheduler logs
 EVENTS_PATH = "logs/events.jsonl"  # the runtime's event log of a run (eventlog.py)
 ATTEMPTS_DIR = "logs/attempts"  # the stdout and stderr of each attempt (capture.py)
+STAGING_SUFFIX = ".creating"  # ``.<run id>.<hex>.creating``: a run directory being built, renamed into place when whole
+REMOVING_SUFFIX = ".removing"  # ``.<run id>.<hex>.removing``: a run directory renamed away to be deleted
 _PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 

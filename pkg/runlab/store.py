@@ -27,7 +27,15 @@ from .config import ResolvedConfig, resolved_from_bytes
 from .identity import DeclaredConfig, StageIdentity
 from .errors import ConfigError, MissingUpstreamError, RunExistsError, SchemaError
 from .eventlog import append_event
-from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR, STUDY_CONFIG_NAME
+from .layout import (
+    ARTIFACT_DIRS,
+    CHECKPOINT_DIR,
+    CONFIG_NAME,
+    INTERNAL_DIR,
+    REMOVING_SUFFIX,
+    STAGING_SUFFIX,
+    STUDY_CONFIG_NAME,
+)
 from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
     SCHEMA_VERSION,
@@ -43,7 +51,7 @@ from .record import (
 )
 from .run_id import is_run_id, timestamp_run_id, validate_run_id, validate_stage_tag
 
-__all__ = ["RUNS_ROOT_ENV", "ExecutionContext", "RunSpec", "RunStore", "resolve_runs_root", "sha256_file"]
+__all__ = ["RUNS_ROOT_ENV", "ExecutionContext", "RunSpec", "RunStore", "resolve_runs_root", "sha256_file", "tree_bytes"]
 
 RUNS_ROOT_ENV = "RUNLAB_RUNS_ROOT"
 
@@ -266,7 +274,7 @@ class RunStore:
 
     def _materialize(self, spec: RunSpec, record: RunRecord) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.root / f".{spec.run_id}.{secrets.token_hex(6)}.creating"
+        staging = self.root / f".{spec.run_id}.{secrets.token_hex(6)}{STAGING_SUFFIX}"
         try:
             staging.mkdir()
             for name in (*ARTIFACT_DIRS, CHECKPOINT_DIR):
@@ -322,6 +330,33 @@ class RunStore:
             write_record(self.run_dir(run_id), record)
             return record
 
+    # -- removing runs -----------------------------------------------------------------------
+
+    def discard_unstarted_run(self, run_id: str) -> bool:
+        """Under its lock, remove incomplete run ``run_id`` if nothing was kept in it yet (no indexed artifact,
+        annotation or checkpoint): what a stage that failed on bad input or the environment leaves, so that the
+        corrected command starts afresh instead of meeting an existing run. Array runs are kept (sibling tasks may
+        be writing). True if the run was removed."""
+        with self.lock(run_id):
+            record = self.read_record(run_id)
+            if record is None or record["stage_status"] == "complete" or record["array"] is not None:
+                return False
+            checkpoint = self.run_dir(run_id) / CHECKPOINT_DIR
+            if record["artifact_index"] or record["annotations"] or (checkpoint.is_dir() and any(checkpoint.iterdir())):
+                return False
+            self.remove_run_dir(run_id)
+            return True
+
+    def remove_run_dir(self, run_id: str) -> int:
+        """Delete the directory of ``run_id`` (the caller holds its lock): renamed to a hidden ``.removing`` name
+        first, so the run vanishes at once and a crash mid-delete leaves only what ``runlab gc`` clears; returns
+        the bytes freed."""
+        doomed = self.root / f".{validate_run_id(run_id)}.{secrets.token_hex(6)}{REMOVING_SUFFIX}"
+        os.rename(self.run_dir(run_id), doomed)
+        freed = tree_bytes(doomed)
+        shutil.rmtree(doomed)
+        return freed
+
     # -- reading complete runs ----------------------------------------------------------------
 
     def complete_record(self, run_id: str, *, needed_by: str = "") -> RunRecord:
@@ -335,6 +370,15 @@ class RunStore:
             raise MissingUpstreamError(f"upstream run {run_id}{who} is {record['stage_status']}, not complete",
                                        "wait for it, or resume it with --allow_resume")
         return record
+
+
+def tree_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (or of the file itself), links not followed."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size if os.path.lexists(path) else 0
+    return sum(os.lstat(os.path.join(folder, name)).st_size
+               for folder, _, files in os.walk(path) for name in files)
 
 
 _RUN_ID_PREFIX = re.compile(r"[A-Za-z0-9_]{1,64}")

@@ -31,7 +31,7 @@ from tests.support.faults import kill_once_indexed
 from runlab.testing import EventReader, live_monitor
 from tests.support.monitor import html_tables, run_table, shown_number
 
-from tests.support.cli import REPO
+
 from .conftest import tiny_study
 
 GAINS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5]
@@ -56,7 +56,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path, arc_fold
     assert [cli.main(_phase(phase, path, complete)) for phase in PHASES] == [0] * len(PHASES)
     assert cli.main(_phase("phase1", path, partial)) == 0
     kept = kill_once_indexed([sys.executable, "-m", "avalanche_llm", *_phase("phase2", path, partial)], partial, "S02",
-                             "data/rasters_gain", REPO / "pkg")
+                             "data/rasters_gain")
     assert 1 <= kept < len(GAINS), f"the kill came too late ({kept} gains written)"
     runs = {path.name.split("_")[1]: path for path in complete.glob("RUN_*")}
     config_hash = read_record(runs["S02"])["study_config_hash"]

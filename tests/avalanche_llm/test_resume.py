@@ -37,7 +37,7 @@ def test_a_killed_gain_sweep_resumes_to_the_same_bytes(tmp_path: Path, capsys) -
     root = tmp_path / "killed"
     assert cli.main(_phase("phase1", config, root)) == 0
     kept = kill_once_indexed([sys.executable, "-m", "avalanche_llm", *_phase("phase2", config, root)], root, "S02",
-                             "data/rasters_gain", REPO / "pkg")
+                             "data/rasters_gain")
     assert 1 <= kept < 8, f"the kill came too late ({kept} gains written)"
     capsys.readouterr()
 

@@ -127,7 +127,7 @@ def test_a_killed_generation_resumes_and_ends_with_the_same_bytes(tmp_path):
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     root = tmp_path / "killed"
     command = [sys.executable, "-m", "runlab", "submit", str(MANIFEST), "--config", str(path), "--runs_root", str(root)]
-    kept = kill_once_indexed(command, root, "GEN000", "data/candidates/", REPO)
+    kept = kill_once_indexed(command, root, "GEN000", "data/candidates/")
     assert 1 <= kept < 4, f"the kill came too late ({kept} candidates written)"
 
     resumed = run_cli("submit", str(MANIFEST), "--config", str(path), "--runs_root", str(root), "--allow_resume")

@@ -4,7 +4,6 @@ closed pipes, and progress reports."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from runlab.eventlog import read_events
 from runlab.layout import is_runtime_log
 from runlab.progress import Progress, eta_s, format_duration
-from tests.support.cli import REPO, run_cli
+from tests.support.cli import REPO, cli_environment, run_cli
 
 CHATTY = {"S01": {"entry": "tests.support.stages:chatty"}}
 
@@ -69,7 +68,7 @@ def test_a_failed_attempt_keeps_its_output_and_the_error_line_and_a_resume_is_at
 
 def test_a_closed_pipe_fails_neither_the_stage_nor_the_command(make_study):
     study = make_study(CHATTY, {"lines": 20000})
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)])}
+    environment = cli_environment()
     command = " ".join(map(str, [sys.executable, "-m", "runlab", *study.args("submit")]))
     piped = subprocess.run(["bash", "-c", f"{command} | head -n 1; echo \"exit ${{PIPESTATUS[0]}}\""], cwd=REPO,
                            env=environment, capture_output=True, text=True, timeout=300)
@@ -88,7 +87,7 @@ def test_a_closed_pipe_fails_neither_the_stage_nor_the_command(make_study):
 def test_logs_follow_prints_a_running_runs_output_as_it_comes_and_ends_with_the_run(make_study, tmp_path):
     gate = tmp_path / "gate"
     study = make_study(CHATTY, {"lines": 2, "gate": str(gate)})
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)])}
+    environment = cli_environment()
     submitter = subprocess.Popen([sys.executable, "-m", "runlab", *study.args("submit")], cwd=REPO, env=environment,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

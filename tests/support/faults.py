@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
-from tests.support.cli import REPO
+from tests.support.cli import REPO, cli_environment
 
 
 def indexed_artifacts(runs_root: Path, stage_tag: str, prefix: str) -> int:
@@ -23,10 +22,10 @@ def indexed_artifacts(runs_root: Path, stage_tag: str, prefix: str) -> int:
     return 0
 
 
-def kill_once_indexed(command: list[str], runs_root: Path, stage_tag: str, prefix: str, pythonpath: Path) -> int:
+def kill_once_indexed(command: list[str], runs_root: Path, stage_tag: str, prefix: str) -> int:
     """Start ``command`` from the repo root, kill it as soon as the ``stage_tag`` run indexes an artifact
     under ``prefix`` (or after 120 s), and return how many such artifacts the killed run kept."""
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(pythonpath)},
+    process = subprocess.Popen(command, cwd=REPO, env=cli_environment(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not indexed_artifacts(runs_root, stage_tag, prefix) and time.monotonic() < deadline:

@@ -109,6 +109,17 @@ def write_named(run: Run) -> None:
     run.write_bytes(run.config["test"]["path"], b"x")
 
 
+def needs_data(run: Run) -> None:
+    """Lists ``test.data_dir``, failing as a stage does on a missing input folder when it is absent; with
+    ``test.write_first`` it writes ``logs/started.json`` before it looks."""
+    if run.config["test"].get("write_first"):
+        run.write_json("logs/started.json", {"stage": run.stage_tag})
+    folder = Path(run.config["test"]["data_dir"])
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no data folder {folder}")
+    run.write_results("values", {"value": sorted(path.name for path in folder.iterdir())})
+
+
 def escape(run: Run) -> None:
     """Tries to write outside its run directory."""
     run.write_bytes("results/../../escaped.txt", b"should never be written")
