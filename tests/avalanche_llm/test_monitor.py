@@ -31,7 +31,6 @@ from tests.support.faults import kill_once_indexed
 from runlab.testing import EventReader, live_monitor
 from tests.support.monitor import html_tables, run_table, shown_number
 
-
 from .conftest import tiny_study
 
 GAINS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5]
