@@ -17,6 +17,7 @@ __all__ = [
     "RunExistsError",
     "RunlabError",
     "SchemaError",
+    "VerdictFailedError",
 ]
 
 
@@ -26,6 +27,7 @@ class ExitCode(IntEnum):
     SCHEMA = 2  # malformed input, schema or determinism failure, tampered artifact
     MISSING_UPSTREAM = 3
     RUN_EXISTS = 4
+    VERDICT_FAILED = 5  # every run is complete and sound, but a stage states that its result fails (a verdict)
 
 
 class RunlabError(Exception):
@@ -70,3 +72,9 @@ class RunExistsError(RunlabError):
     """A run directory that exists where a new one was to be created."""
 
     exit_code = ExitCode.RUN_EXISTS
+
+
+class VerdictFailedError(RunlabError):
+    """Runs that completed and verify, whose stages state that their results fail (``Run.set_verdict``)."""
+
+    exit_code = ExitCode.VERDICT_FAILED
