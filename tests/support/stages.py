@@ -122,13 +122,14 @@ def annotate(run: Run) -> None:
 
 
 def judge(run: Run) -> None:
-    """Write ``test.values`` and state a verdict on them: pass when none exceeds ``test.limit``."""
+    """Write ``test.values`` and state a verdict on them: pass when none exceeds ``test.limit`` (``test.summary``,
+    if set, replaces the summary line)."""
     values = list(run.config["test"]["values"])
     limit = run.config["test"]["limit"]
     over = sum(value > limit for value in values)
     run.write_results("values", {"value": values})
-    run.set_verdict(over == 0, f"{over} of {len(values)} values exceed {limit}",
-                    {"over_limit": over, "largest": max(values)})
+    summary = run.config["test"].get("summary", f"{over} of {len(values)} values exceed {limit}")
+    run.set_verdict(over == 0, summary, {"over_limit": over, "largest": max(values)})
 
 
 def chain_link(run: Run) -> None:
