@@ -152,7 +152,8 @@ def verify_certificate(view: RunView) -> list[str]:
         return [f"{CERTIFICATE}: {exc}"]
     problems = [f"{CERTIFICATE}: {line}" for line in certificate_hash_problems(stored)]
     if view.verdict is not None and view.verdict["ok"] != stored["ok"]:
-        problems.append(f"the run's verdict ({verdict_label(view.verdict)}) is not the certificate's ok ({stored['ok']})")
+        problems.append(f"the run's verdict ({verdict_label(view.verdict)}) is not the certificate's ok "
+                        f"({stored['ok']})")
     recomputed = _certificate(view.config, view.upstream("DATA"), view.upstream("REPAIR"))
     if stable_json(recomputed) == stable_json(stored):
         return problems  # a certificate that says ok: false verifies too, when that is what recomputing gives

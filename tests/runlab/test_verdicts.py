@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runlab.cli import main
-from runlab.errors import ExitCode
+from runlab.errors import ExitCode, SchemaError
 from runlab.record import read_record, validate_record
 
 from tests.support.stages import CHAIN
@@ -56,8 +56,9 @@ def test_a_failed_verdict_is_a_complete_run_that_submit_exits_5_for_and_every_vi
     code, out, _ = _cli(capsys, "verify", judged.name, "--runs_root", str(study.runs_root))
     assert code == 0 and out == f"{judged.name}: ok (complete, 1 artifacts rehashed); verdict FAIL: {summary}\n"
     code, out, _ = _cli(capsys, "verify", "--all", "--runs_root", str(study.runs_root))
-    assert code == 0 and out.splitlines() == [f"{judged.name}: ok (complete, 1 artifacts rehashed); verdict FAIL: {summary}",
-                                              f"{downstream.name}: ok (complete, 2 artifacts rehashed)"]
+    assert code == 0 and out.splitlines() == [
+        f"{judged.name}: ok (complete, 1 artifacts rehashed); verdict FAIL: {summary}",
+        f"{downstream.name}: ok (complete, 2 artifacts rehashed)"]
 
     code, out, err = _cli(capsys, *study.args("submit"))  # nothing to run, and the result still fails
     assert code == 5 and out.count("already complete; skipped") == 2 and f"{judged.name} (S01)" in err
@@ -97,7 +98,8 @@ def test_the_schema_refuses_a_malformed_verdict_and_reads_a_record_without_one(m
     record = read_record(run)
     verdict = record["verdict"]
     validate_record({key: value for key, value in record.items() if key != "verdict"})  # an older record
+    without_utc = {key: value for key, value in verdict.items() if key != "utc"}
     for bad in ({**verdict, "ok": "no"}, {**verdict, "summary": ""}, {**verdict, "figures": {"over": True}},
-                {**verdict, "figures": {"Bad-Name": 1}}, {key: value for key, value in verdict.items() if key != "utc"}):
-        with pytest.raises(Exception, match="verdict"):
+                {**verdict, "figures": {"Bad-Name": 1}}, without_utc):
+        with pytest.raises(SchemaError, match="verdict"):
             validate_record({**record, "verdict": bad})
