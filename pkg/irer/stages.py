@@ -60,10 +60,16 @@ def run_generation(run: Run) -> None:
     top, summary = generation_outputs(ledger, rows, settings.top_candidates)
     run.write_table("top_candidates", top)
     run.write_json(SUMMARY, summary)
-    _say(f"GEN{generation:03d} best fitness {summary['best_fitness']:.4g}, median {summary['median_fitness']:.4g}, "
-         f"{summary['n_finite']}/{summary['n_candidates']} finite, best so far {summary['best_fitness_so_far']:.4g}; "
+    _say(f"GEN{generation:03d} best fitness {_fitness(summary['best_fitness'])}, median "
+         f"{_fitness(summary['median_fitness'])}, {summary['n_finite']}/{summary['n_candidates']} finite, best so far "
+         f"{_fitness(summary['best_fitness_so_far'])}; "
          f"{summary['integrated']} integrated x {settings.initial_fields} fields, "
          f"{summary['served_from_ledger']} served from the ledger")
+
+
+def _fitness(value: float | None) -> str:
+    """A summary's fitness for a line: 4 significant digits, or ``none`` where no candidate is finite."""
+    return "none" if value is None else f"{value:.4g}"
 
 
 def field_artifacts(generation: int, candidate: int, fields: int) -> list[str]:
@@ -93,11 +99,16 @@ def report(run: Run) -> None:
     run.write_figure("fitness_by_generation", figure)
 
     top = best(ledger)
-    if top is None:
+    hunted = f"{ledger.num_rows} candidates over {summary.num_rows} generation{'s' if summary.num_rows > 1 else ''}"
+    if top is None:  # every candidate diverged: the hunt found nothing, and that is its verdict
+        run.set_verdict(False, f"no candidate has a finite fitness ({hunted})", {"candidates": ledger.num_rows})
         _say("REPORT no candidate has a finite fitness; no best-candidate figure")
         return
     arrays = read_candidate(_generation_view(run, top["run_id"]).read_bytes(top["artifacts"][0]))
     run.write_figure("best_candidate_field", best_candidate_figure(arrays, top["generation"], top["candidate"]))
+    run.set_verdict(True, f"best fitness {top['fitness']:.4g} at generation {top['generation']} candidate "
+                          f"{top['candidate']} ({hunted})",
+                    {"best_fitness": top["fitness"], "candidates": ledger.num_rows})
     _say(f"REPORT best fitness {top['fitness']:.4g}: generation {top['generation']} candidate {top['candidate']} "
          f"({top['run_id']})")
 

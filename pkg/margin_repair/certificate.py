@@ -10,12 +10,18 @@ follow from it, and ``portable.certificate_hash`` over the seed's fields with th
 The same files, knobs and weights give the same portable hash on every machine. The seed's
 ``certificate_hash`` covers the seed's fields only (drop ``certificate_hash`` and ``portable`` to
 recompute it); ``spec/margin_repair/certificate.md`` states both.
+
+As stored, the certificate is indented JSON that reads from the top (``ok``, the hashes, the audit
+first), with its two per-example lists (the table's source positions and labels) in a parquet table
+beside it; :func:`stored_certificate` splits it so and :func:`joined_certificate` puts it back
+together, and the hashes are over the joined certificate, the seed's form.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -25,14 +31,18 @@ from .settings import StudySettings
 from .table import FactTable
 from .weights import nonzero_keys, weights_hash
 
-__all__ = ["Audit", "PORTABLE_SCHEMA", "audit", "build_certificate", "certificate_hash_problems", "finite_table_id",
-           "portable_provenance", "provenance_hash"]
+__all__ = ["Audit", "EXAMPLES", "PORTABLE_SCHEMA", "audit", "build_certificate", "certificate_hash_problems",
+           "finite_table_id", "joined_certificate", "portable_provenance", "provenance_hash", "stored_certificate"]
 
 SCHEMA = "typedrepair: compiled discrete margin repair (integer weights; postings + cache)"
 FEATURES_SCHEMA = "bias:1 + px:<idx> for pixels with value > bin_threshold; optional cap by intensity"
 PORTABLE_SCHEMA = "margin_repair portable certificate v1: data named by content (file sha256s), no folder"
 VERIFICATION_NOTE = ("Exact audit on finite witness table; cache check enforces definitional score equality "
                      "on the table.")
+EXAMPLES = "results/certificate_examples.parquet"  # the per-example lists of a stored certificate
+_STORED_APART = {"src_position": "src_positions_in_train_stream", "label": "labels"}  # column -> finite_table key
+_STORED_ORDER = ("schema", "ok", "certificate_hash", "portable", "verification", "weights", "features",
+                 "finite_table", "cfg_hash", "lock_hash", "lock", "prov_hash", "dataset_provenance")
 
 
 @dataclass(frozen=True)
@@ -141,3 +151,36 @@ def certificate_hash_problems(certificate: dict[str, Any]) -> list[str]:
     if portable != expected:
         problems.append("portable.certificate_hash does not hash the certificate's fields with its data named by content")
     return problems
+
+
+def stored_certificate(certificate: dict[str, Any]) -> tuple[bytes, dict[str, list[int]]]:
+    """The certificate as ``results/certificate.json`` holds it, and the columns of :data:`EXAMPLES`.
+
+    The JSON is indented, its keys in :data:`_STORED_ORDER` (the verdict and hashes first); each
+    per-example list of ``finite_table`` is replaced by ``{"stored_in": EXAMPLES, "column": ..., "rows": n}``.
+    """
+    table = dict(certificate["finite_table"])
+    columns = {column: table[key] for column, key in _STORED_APART.items()}
+    for column, key in _STORED_APART.items():
+        table[key] = {"stored_in": EXAMPLES, "column": column, "rows": len(columns[column])}
+    order = [*_STORED_ORDER, *(key for key in certificate if key not in _STORED_ORDER)]
+    document = {key: certificate[key] for key in order} | {"finite_table": table}
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return text.encode("utf-8"), columns
+
+
+def joined_certificate(document: dict[str, Any], columns: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """The whole certificate (the seed's form, which its hashes cover) from the stored JSON and the columns of
+    :data:`EXAMPLES`; a list still inline (CERT version 2 stored them so) is kept. ValueError names a reference
+    that the columns do not satisfy."""
+    table = dict(document["finite_table"])
+    for column, key in _STORED_APART.items():
+        reference = table.get(key)
+        if isinstance(reference, list):
+            continue
+        values = columns.get(column)
+        if reference != {"stored_in": EXAMPLES, "column": column, "rows": None if values is None else len(values)}:
+            raise ValueError(f"finite_table.{key} is not a reference to the {len(values or [])} rows of column "
+                             f"{column} of {EXAMPLES}")
+        table[key] = [int(value) for value in values]
+    return {**document, "finite_table": table}

@@ -2,7 +2,8 @@
 
 DATA finds EMNIST (or writes the synthetic stand-in into its own run) and records its provenance;
 REPAIR runs the fast repair with a checkpoint after every epoch; CERT audits the weights in int64
-and writes the seed's certificate, which ``runlab verify`` recomputes; EVAL scores the test split.
+and writes the seed's certificate, which ``runlab verify`` recomputes, and states its ``ok`` as the run's verdict;
+EVAL scores the test split.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import Any
 
 import h5py
 import numpy as np
+import pyarrow.parquet as pq
 
-from runlab import Run, RunView, SchemaError
+from runlab import Run, RunView, SchemaError, parquet_bytes
+from runlab.record import verdict_label
 
-from .certificate import audit, build_certificate, certificate_hash_problems
+from .certificate import (EXAMPLES, audit, build_certificate, certificate_hash_problems, joined_certificate,
+                          stored_certificate)
 from .emnist import SplitFiles, class_counts, find_data_dir, load_dataset, provenance
 from .evaluation import confusion_figure, confusion_matrix, per_class_table, predict
 from .features import lock_hash, stable_json
@@ -124,11 +128,19 @@ def repair_weights(run: Run) -> None:
 
 
 def certify(run: Run) -> None:
-    """CERT: the exact int64 audit of REPAIR's weights on the finite table, and the seed's certificate."""
+    """CERT: the exact int64 audit of REPAIR's weights on the finite table, and the seed's certificate; the run's
+    verdict is the certificate's ``ok`` (a failed certificate is a complete run whose verdict fails)."""
     certificate = _certificate(run.config, run.upstream("DATA"), run.upstream("REPAIR"))
-    run.write_bytes(CERTIFICATE, stable_json(certificate).encode("utf-8"))
+    document, examples = stored_certificate(certificate)
+    run.write_bytes(CERTIFICATE, document)
+    run.write_bytes(EXAMPLES, parquet_bytes(examples))
     margin_check = certificate["verification"]["finite_full_margin_check"]
     cache_check = certificate["verification"]["cache_consistency_check"]
+    outcome = (f"certificate {'OK' if certificate['ok'] else 'FAIL'}: {margin_check['violations_total']} margin "
+               f"violations, cache {'OK' if cache_check['ok'] else 'FAIL'} on {len(examples['label'])} examples")
+    run.set_verdict(certificate["ok"], outcome, {"margin_violations": margin_check["violations_total"],
+                                                 "cache_mismatches": cache_check["mismatches_total"],
+                                                 "examples": len(examples["label"])})
     _say(f"CERT {'OK' if certificate['ok'] else 'FAIL'} [{_data_label(run.upstream('DATA'))}]: "
          f"{margin_check['violations_total']} margin violations, cache {'OK' if cache_check['ok'] else 'FAIL'}, "
          f"weights {certificate['weights']['weights_hash'][:16]}, certificate {certificate['certificate_hash']} "
@@ -137,9 +149,16 @@ def certify(run: Run) -> None:
 
 def verify_certificate(view: RunView) -> list[str]:
     """``runlab verify`` of a CERT run: each stored hash (the seed's ``certificate_hash`` and the portable one)
-    against the certificate's own fields, then the whole certificate recomputed from DATA and REPAIR."""
-    stored = json.loads(view.read_bytes(CERTIFICATE))
+    against the certificate's own fields, the run's verdict against its ``ok``, then the whole certificate
+    recomputed from DATA and REPAIR."""
+    try:
+        stored = _stored_certificate(view)
+    except ValueError as exc:
+        return [f"{CERTIFICATE}: {exc}"]
     problems = [f"{CERTIFICATE}: {line}" for line in certificate_hash_problems(stored)]
+    if view.verdict is not None and view.verdict["ok"] != stored["ok"]:
+        problems.append(f"the run's verdict ({verdict_label(view.verdict)}) is not the certificate's ok "
+                        f"({stored['ok']})")
     recomputed = _certificate(view.config, view.upstream("DATA"), view.upstream("REPAIR"))
     if stable_json(recomputed) == stable_json(stored):
         return problems  # a certificate that says ok: false verifies too, when that is what recomputing gives
@@ -178,6 +197,16 @@ def _certificate(config: Any, data: RunView, repaired: RunView) -> dict[str, Any
     checked = audit(table, labels, arrays["weights"], arrays["cache_scores"], settings.margin)
     record = json.loads(data.read_bytes(PROVENANCE))
     return build_certificate(settings, record, table, labels, arrays["weights"], checked)
+
+
+def _stored_certificate(view: RunView) -> dict[str, Any]:
+    """A CERT run's whole certificate: its JSON, with the per-example lists of its examples table (if it has one:
+    CERT version 2 kept them inline)."""
+    document = json.loads(view.read_bytes(CERTIFICATE))
+    if EXAMPLES not in view.artifacts:
+        return joined_certificate(document, {})
+    table = pq.read_table(io.BytesIO(view.read_bytes(EXAMPLES)))
+    return joined_certificate(document, {name: table.column(name).to_pylist() for name in table.column_names})
 
 
 def _data_folder(data: RunView) -> Path:

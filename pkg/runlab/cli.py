@@ -16,16 +16,17 @@ import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 from .canon import load_registry
 from .capture import tolerate_closed_pipes
 from .code import changed_packages
-from .errors import ConfigError, ExitCode, RunlabError, SchemaError, StageFailedError
+from .errors import ConfigError, ExitCode, RunlabError, SchemaError, StageFailedError, VerdictFailedError
 from .layout import is_runtime_log
-from .launcher import build_stage_job
+from .launcher import StageOutcome, build_stage_job
 from .logview import print_events, print_logs, scheduler_logs
 from .overrides import load_sweep_file, parse_assignment, parse_sweep
+from .record import verdict_text
 from .run_id import RUN_ID_MODES, validate_run_id
 from .status import render_table, status_rows
 from .store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
@@ -271,16 +272,30 @@ def _store_without_manifest(args: argparse.Namespace) -> RunStore:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    """Exit 0, or 5 (VerdictFailedError) when a run of the submission is complete and its stage states that its
+    result fails: the runs stand (complete, verified), a script or CI job learns of the failed result."""
     try:
-        submit(args.manifest, config=args.config, overrides=dict(args.overrides), sweep=_sweep_of(args),
-               stages=tuple(args.stage), profile=args.profile, runs_root=args.runs_root,
-               allow_resume=args.allow_resume, dry_run=args.dry_run, run_id_mode=args.run_id_mode,
-               say=_say)
+        outcomes = submit(args.manifest, config=args.config, overrides=dict(args.overrides), sweep=_sweep_of(args),
+                          stages=tuple(args.stage), profile=args.profile, runs_root=args.runs_root,
+                          allow_resume=args.allow_resume, dry_run=args.dry_run, run_id_mode=args.run_id_mode,
+                          say=_say)
     except StageFailedError as exc:  # the run is kept: name the exact command that continues it
         resume = [] if args.allow_resume else ["--allow_resume"]
         raise StageFailedError(exc.message, exc.run_id, exc.exit_code, exc.cause_hint,
                                shlex.join(["runlab", *args.argv, *resume])) from exc.__cause__
+    _raise_failed_verdicts(outcomes)
     return int(ExitCode.OK)
+
+
+def _raise_failed_verdicts(outcomes: Sequence[StageOutcome]) -> None:
+    failed = [outcome for outcome in outcomes if outcome.verdict is not None and not outcome.verdict["ok"]]
+    if not failed:
+        return
+    first = failed[0]
+    more = f" (+{len(failed) - 1} more above)" if len(failed) > 1 else ""
+    raise VerdictFailedError(f"{len(failed)} of {len(outcomes)} runs state a failed result: {first.run_id} "
+                             f"({first.tag}): {first.verdict['summary']}{more}",
+                             f"the runs are complete and sound; see `runlab show {first.run_id}`")
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -325,6 +340,7 @@ def _show(args: argparse.Namespace) -> int:
     code = ", ".join(f"{name} {(fingerprint or '?')[:12]}" for name, fingerprint in record["code"]["packages"].items())
     print(f"code       {code}" + (f"  CHANGED since: {', '.join(changed)}" if changed else ""))
     print(f"verifier   {record['verifier'] or '-'}")
+    print(f"verdict    {_verdict_text(record)}")
     print(f"executor   {record['executor']} on {record['host']}  slurm job {record['slurm']['job_id'] or '-'}")
     if record["error"]:
         print(f"error      {record['error']['message']}")
@@ -350,6 +366,13 @@ def _logs(args: argparse.Namespace) -> int:
     else:
         print_logs(store, run_id, attempt=args.attempt, follow=args.follow)
     return int(ExitCode.OK)
+
+
+def _verdict_text(record: Mapping[str, Any]) -> str:
+    """``FAIL: <summary>  (name value, ...)``, ``pass: ...``, or ``- (none stated)``: the stage's word on its result."""
+    verdict = record.get("verdict")
+    figures = ", ".join(f"{name} {value}" for name, value in (verdict or {}).get("figures", {}).items())
+    return verdict_text(verdict) + (f"  ({figures})" if figures else "")
 
 
 def _shortened(text: str, limit: int = 100) -> str:
@@ -413,7 +436,8 @@ def _verified(store: RunStore, run_id: str) -> str:
     verifier = verifier_to_run(record)
     recomputed = f", recomputed by {verifier}" if verifier else ""
     computed = sum(not is_runtime_log(entry["relative_path"]) for entry in record["artifact_index"])
-    return f"{run_id}: ok ({record['stage_status']}, {computed} artifacts rehashed{recomputed})"  # and its logs
+    judged = "" if record.get("verdict") is None else f"; verdict {verdict_text(record['verdict'])}"
+    return f"{run_id}: ok ({record['stage_status']}, {computed} artifacts rehashed{recomputed}){judged}"  # and its logs
 
 
 def _monitor(args: argparse.Namespace) -> int:

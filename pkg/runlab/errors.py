@@ -18,6 +18,7 @@ __all__ = [
     "RunlabError",
     "SchemaError",
     "StageFailedError",
+    "VerdictFailedError",
 ]
 
 
@@ -27,6 +28,7 @@ class ExitCode(IntEnum):
     SCHEMA = 2  # malformed input, schema or determinism failure, tampered artifact
     MISSING_UPSTREAM = 3
     RUN_EXISTS = 4
+    VERDICT_FAILED = 5  # every run is complete and sound, but a stage states that its result fails (a verdict)
 
 
 class RunlabError(Exception):
@@ -89,3 +91,7 @@ class StageFailedError(RunlabError):
         self.exit_code = ExitCode(exit_code)
         self.cause_hint = cause_hint
         self.continue_command = continue_command
+class VerdictFailedError(RunlabError):
+    """Runs that completed and verify, whose stages state that their results fail (``Run.set_verdict``)."""
+
+    exit_code = ExitCode.VERDICT_FAILED

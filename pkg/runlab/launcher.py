@@ -30,7 +30,7 @@ from .manifest import Manifest, Stage, import_callable
 from .identity import StageIdentity
 from .plan import Plan
 from .profile import Profile
-from .record import RunRecord
+from .record import RunRecord, Verdict, verdict_text
 from .scheduler import JobState, query_job_states
 from .store import RunSpec, RunStore
 from .verify import verify_run
@@ -61,6 +61,7 @@ class StageOutcome:
     detail: str = ""
     job_ids: tuple[str, ...] = field(default=())
     configs: int = 1  # how many configs of the submission share this run
+    verdict: Verdict | None = None  # what the stage stated of a complete run's result (record["verdict"])
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ class Submitter:
                 while isinstance(decided, StageOutcome) and decided.action == "in progress" and not self.queues:
                     self.say(_describe(decided))
                     if self._await(item, self._foreign[item.run_id]):
-                        decided = replace(decided, action="complete", detail=f"completed by {decided.detail}")
+                        decided = replace(decided, action="complete", detail=f"completed by {decided.detail}",
+                                          verdict=self._verdict_of(item.run_id))
                     else:  # its holder died or was replaced: decide again under the lock (break, resume or wait)
                         decided = self._decide(item, states)
                 if isinstance(decided, StartRun):
@@ -326,7 +328,11 @@ class Submitter:
         return self._outcome(item, "queued", started.detail, started.job_ids)
 
     def _outcome(self, item: _Work, action: str, detail: str = "", job_ids: tuple[str, ...] = ()) -> StageOutcome:
-        return StageOutcome(item.tag, item.run_id, action, detail, job_ids, item.configs)
+        verdict = self._verdict_of(item.run_id) if action in ("complete", "ran") else None
+        return StageOutcome(item.tag, item.run_id, action, detail, job_ids, item.configs, verdict)
+
+    def _verdict_of(self, run_id: str) -> Verdict | None:
+        return (self.store.read_record(run_id) or {}).get("verdict")
 
     def _may_run(self, run_id: str, states: Mapping[str, JobState]) -> bool:
         """Read-only guess whether this submitter will run ``run_id`` (decided for real under its lock)."""
@@ -415,5 +421,6 @@ def _stage_groups(work: Sequence[_Work]) -> list[list[_Work]]:
 
 def _describe(outcome: StageOutcome) -> str:
     shared = f" (shared by {outcome.configs} configs)" if outcome.configs > 1 else ""
-    return f"{outcome.tag:<8} {outcome.run_id:<28} {outcome.action:<12} {outcome.detail}{shared}"
+    judged = "" if outcome.verdict is None else f"; verdict {verdict_text(outcome.verdict)}"
+    return f"{outcome.tag:<8} {outcome.run_id:<28} {outcome.action:<12} {outcome.detail}{shared}{judged}"
 

@@ -30,12 +30,15 @@ __all__ = [
     "RunStatus",
     "artifact_digest",
     "SCHEMA_VERSION",
+    "Verdict",
     "collect_versions",
     "host_name",
     "parse_utc",
     "read_record",
     "utc_now",
     "validate_record",
+    "verdict_label",
+    "verdict_text",
     "write_record",
 ]
 
@@ -83,7 +86,20 @@ class Artifact(TypedDict):
     created_utc: str
 
 
-class RunRecord(TypedDict):
+class Verdict(TypedDict):
+    """What a stage states of its result (``Run.set_verdict``): pass or fail, apart from the run's integrity."""
+
+    ok: bool
+    summary: str  # one line
+    figures: dict[str, int | float]  # a few named numbers behind it, e.g. margin_violations
+    utc: str
+
+
+class _OptionalFields(TypedDict, total=False):
+    verdict: Verdict  # absent: the stage stated none (and in records written before verdicts existed)
+
+
+class RunRecord(_OptionalFields):
     """``run_record.json`` as a typed object (the JSON Schema checks it on every read and write; spec/14 says
     what each field means). ``stage_status`` holds a :class:`RunStatus` value, changed only by :func:`set_status`."""
 
@@ -139,6 +155,18 @@ def set_status(record: RunRecord, status: RunStatus) -> None:
         raise SchemaError(f"run {record['run_id']} cannot go from {current.value} to {status.value}",
                           "a complete run is final; only a failed or started run is restarted")
     record["stage_status"] = status.value
+
+
+def verdict_label(verdict: Verdict | None) -> str:
+    """A record's ``verdict`` in one word: ``pass``, ``FAIL``, or ``-`` when its stage stated none (None)."""
+    if verdict is None:
+        return "-"
+    return "pass" if verdict["ok"] else "FAIL"
+
+
+def verdict_text(verdict: Verdict | None) -> str:
+    """A record's ``verdict`` in one line: ``FAIL: <summary>``, ``pass: <summary>``, or ``- (none stated)``."""
+    return "- (none stated)" if verdict is None else f"{verdict_label(verdict)}: {verdict['summary']}"
 
 
 def utc_now() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +26,7 @@ from .identity import DeclaredConfig
 from .layout import (CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, is_runtime_log,
                      validate_artifact_path)
 from .progress import Progress, tracked
-from .record import utc_now
+from .record import Verdict, utc_now
 from .store import RunStore
 from .verify import artifact_problem
 
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["RunView", "Run"]
 
 T = TypeVar("T")
-_ANNOTATION_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # as in run_record.schema.json
+_ANNOTATION_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # as in run_record.schema.json (figure names too)
+_SUMMARY_MAX_CHARS = 200  # as in run_record.schema.json
+_FIGURES_MAX = 16
 
 
 class RunView:
@@ -83,6 +86,11 @@ class RunView:
     def annotations(self) -> Mapping[str, Any]:
         """Facts the stage stated about its run (``Run.annotate``), by key."""
         return self.record["annotations"]
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """What the stage stated of its result (``Run.set_verdict``), or None when it stated nothing."""
+        return self.record.get("verdict")
 
     def artifact_path(self, relative_path: str) -> Path:
         """Path of a registered artifact after checking its size and sha256 against the record."""
@@ -241,6 +249,20 @@ class Run:
         count = len(items) if total is None else total  # type: ignore[arg-type]
         return tracked(self.progress(count, unit), items)
 
+    # -- verdict ---------------------------------------------------------------------------------
+
+    def set_verdict(self, ok: bool, summary: str, figures: Mapping[str, int | float] | None = None) -> None:
+        """State whether this run's result passes (``ok``), in one line (``summary``, 1-200 characters) and a
+        few named numbers behind it (``figures``: at most 16, names as annotation keys, finite values).
+
+        The verdict is the stage's judgement of its result, apart from the run's integrity: a run whose
+        verdict fails still completes and verifies, and ``runlab submit`` then exits 5
+        (``ExitCode.VERDICT_FAILED``). Set again, it is replaced; like annotations, only while the run is
+        incomplete. A stage that states nothing has no verdict (``-``).
+        """
+        verdict = _checked_verdict(self.run_id, ok, summary, dict(figures or {}))
+        self.store.update_record(self.run_id, lambda record: record.update(verdict=verdict))
+
     # -- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
@@ -258,6 +280,28 @@ class Run:
     def _checkpoint_path(self) -> Path:
         name = "state.json" if self.task_index is None else f"task_{self.task_index:06d}.json"
         return self.dir / CHECKPOINT_DIR / name
+
+
+def _checked_verdict(run_id: str, ok: Any, summary: Any, figures: dict[str, Any]) -> Verdict:
+    """The record's verdict block, or ConfigError naming what ``Run.set_verdict`` was given wrong."""
+    hint = "set_verdict(ok: bool, summary: one line of 1-200 characters, figures: {name: finite number})"
+    if not isinstance(ok, (bool, np.bool_)):
+        raise ConfigError(f"verdict of run {run_id}: ok is {type(ok).__name__}, not bool", hint)
+    if (not isinstance(summary, str) or not 0 < len(summary) <= _SUMMARY_MAX_CHARS
+            or "\n" in summary or "\r" in summary):
+        raise ConfigError(f"verdict of run {run_id}: summary {summary!r:.80} is not one line of 1-200 characters", hint)
+    if len(figures) > _FIGURES_MAX:
+        raise ConfigError(f"verdict of run {run_id}: {len(figures)} figures, at most {_FIGURES_MAX}", hint)
+    plain: dict[str, int | float] = {}
+    for name, value in figures.items():
+        if not isinstance(name, str) or not _ANNOTATION_KEY_RE.fullmatch(name):
+            raise ConfigError(f"verdict of run {run_id}: invalid figure name {name!r}",
+                              "use 1-64 lower-case letters, digits and '_', starting with a letter")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise ConfigError(f"verdict of run {run_id}: figure {name} is {value!r}, not a finite number", hint)
+        plain[name] = value.item() if isinstance(value, np.generic) else value
+    return {"ok": bool(ok), "summary": summary, "figures": plain, "utc": utc_now()}
 
 
 def _upstream_view(store: RunStore, run_id: str, own_tag: str, upstream_ids: Mapping[str, str],

@@ -8,7 +8,7 @@ from typing import Mapping
 
 from .code import changed_packages
 from .ledger import Claim, Ledger
-from .record import parse_utc
+from .record import parse_utc, verdict_label
 from .scheduler import array_state, query_job_states
 from .store import RunStore
 
@@ -23,6 +23,7 @@ class StatusRow:
     slurm_state: str  # "-" when the record settles it or no SLURM job is involved
     elapsed_s: float | None
     note: str = ""  # "code changed" when the source that made a complete run differs now
+    verdict: str = "-"  # what the stage states of its result: pass, FAIL, or - for none (record.verdict_label)
 
 
 def status_rows(store: RunStore, run_ids: Mapping[str, str] | None) -> list[StatusRow]:
@@ -55,14 +56,15 @@ def _row(run_id: str, tag: str, record: Mapping | None, claim: Claim | None, sta
     if elapsed is None:
         elapsed = (datetime.now(timezone.utc) - parse_utc(timings["started_utc"])).total_seconds()
     note = "code changed" if record["stage_status"] == "complete" and changed_packages(record) else ""
-    return StatusRow(run_id, tag, record["stage_status"], slurm_state, elapsed, note)
+    verdict = verdict_label(record.get("verdict"))
+    return StatusRow(run_id, tag, record["stage_status"], slurm_state, elapsed, note, verdict)
 
 
 def render_table(rows: list[StatusRow]) -> str:
     """Fixed-width text table of ``rows``."""
-    lines = [f"{'RUN_ID':<30} {'STAGE':<8} {'STATUS':<10} {'SLURM':<12} {'ELAPSED':>10}  NOTE"]
+    lines = [f"{'RUN_ID':<30} {'STAGE':<8} {'STATUS':<10} {'VERDICT':<7} {'SLURM':<12} {'ELAPSED':>10}  NOTE"]
     for row in rows:
         elapsed = "-" if row.elapsed_s is None else f"{row.elapsed_s:.1f}s"
-        lines.append(f"{row.run_id:<30} {row.stage:<8} {row.status:<10} {row.slurm_state:<12} {elapsed:>10}  "
-                     f"{row.note}".rstrip())
+        lines.append(f"{row.run_id:<30} {row.stage:<8} {row.status:<10} {row.verdict:<7} {row.slurm_state:<12} "
+                     f"{elapsed:>10}  {row.note}".rstrip())
     return "\n".join(lines)

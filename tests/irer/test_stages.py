@@ -70,6 +70,9 @@ def test_a_small_hunt_chains_generations_reports_and_reproduces_its_bytes(tmp_pa
         assert (runs["REPORT"] / "figs" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     summary = pq.read_table(runs["REPORT"] / "tables" / "generation_summary.parquet").to_pydict()
     assert summary["generation"] == [0, 1] and summary["n_candidates"] == [4, 4]
+    verdict = read_record(runs["REPORT"])["verdict"]
+    assert verdict["ok"] is True and verdict["figures"] == {"best_fitness": max(ledger["fitness"]), "candidates": 8}
+    assert verdict["summary"].endswith("(8 candidates over 2 generations)")
 
     again = run_cli("submit", str(MANIFEST), "--config", str(tmp_path / "first.yaml"), "--runs_root", str(root))
     assert again.returncode == 0 and again.stdout.count("already complete") == 3
@@ -78,6 +81,20 @@ def test_a_small_hunt_chains_generations_reports_and_reproduces_its_bytes(tmp_pa
     assert second.returncode == 0, second.stderr
     for path in other.glob("RUN_*"):
         assert artifact_bytes(path) == artifact_bytes(root / path.name), path.name
+
+
+def test_a_hunt_where_every_candidate_diverges_reports_a_failed_verdict_and_submit_exits_5(tmp_path):
+    config = _config(generations=1)
+    config["irer"]["time"] = {"dt": 50.0, "steps": 60}  # a step so large that every integration blows up
+    result, root = _submit(tmp_path, config, "runs")
+    assert "GEN000 best fitness none, median none, 0/4 finite, best so far none;" in result.stdout
+    (report,) = root.glob("RUN_REPORT_*")
+    record = read_record(report)
+    summary = "no candidate has a finite fitness (4 candidates over 1 generation)"
+    assert result.returncode == 5 and f"{report.name} (REPORT): {summary}" in result.stderr, result.stderr
+    assert record["stage_status"] == "complete" and record["verdict"]["ok"] is False
+    assert record["verdict"]["summary"] == summary and record["verdict"]["figures"] == {"candidates": 4}
+    assert not (report / "figs" / "best_candidate_field.png").exists()
 
 
 def test_snapshots_asked_for_in_the_config_are_in_each_candidate_file(tmp_path):

@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from margin_repair.certificate import certificate_hash_problems, joined_certificate
+from margin_repair.features import stable_json
 from margin_repair.quickstart import choose_config
 from margin_repair.synthetic import SYNTHETIC_LABEL
 from tests.support.cli import REPO, run_cli
@@ -111,14 +114,71 @@ def test_emnist_files_changed_in_place_fail_verification(tmp_path):
     assert verified.returncode == 2 and "changed since run RUN_DATA_" in verified.stderr
 
 
+def test_a_failed_certificate_is_a_complete_run_whose_verdict_fails_and_submit_exits_5(tmp_path):
+    result, root = _submit(tmp_path, _config(SYNTHETIC, margin=200, max_epochs=2))
+    cert_run = _runs(root)["CERT"]
+    record = _json(cert_run / "run_record.json")
+    certificate = _json(cert_run / "results" / "certificate.json")
+    violations = certificate["verification"]["finite_full_margin_check"]["violations_total"]
+    assert certificate["ok"] is False and violations > 0
+    summary = f"certificate FAIL: {violations} margin violations, cache OK on 300 examples"
+    assert result.returncode == 5
+    assert result.stderr == (f"runlab: error: 1 of 4 runs state a failed result: {cert_run.name} (CERT): {summary}; "
+                             f"the runs are complete and sound; see `runlab show {cert_run.name}`\n")
+    assert f"verdict FAIL: {summary}" in result.stdout
+    assert record["stage_status"] == "complete"
+    assert {key: record["verdict"][key] for key in ("ok", "summary", "figures")} == {
+        "ok": False, "summary": summary,
+        "figures": {"margin_violations": violations, "cache_mismatches": 0, "examples": 300}}
+    assert "verdict" not in _json(_runs(root)["REPAIR"] / "run_record.json")  # REPAIR states none
+
+    verified = run_cli("verify", cert_run.name, "--runs_root", str(root))  # a true negative certificate verifies
+    assert verified.returncode == 0 and verified.stdout.endswith(f"; verdict FAIL: {summary}\n"), verified.stdout
+    shown = run_cli("show", cert_run.name, "--runs_root", str(root))
+    assert f"verdict    FAIL: {summary}  (margin_violations {violations}, cache_mismatches 0, examples 300)" \
+        in shown.stdout.splitlines()
+    status = run_cli("status", str(MANIFEST), "--config", str(tmp_path / "runs.yaml"), "--runs_root", str(root))
+    verdicts = {line.split()[1]: line.split()[3] for line in status.stdout.splitlines()[1:]}
+    assert verdicts == {"DATA": "-", "REPAIR": "-", "CERT": "FAIL", "EVAL": "-"}
+    again = run_cli("submit", str(MANIFEST), "--config", str(tmp_path / "runs.yaml"), "--runs_root", str(root))
+    assert again.returncode == 5 and again.stdout.count("already complete") == 4  # the result still fails
+
+    record["verdict"]["ok"] = True  # a record that claims a pass the certificate does not give
+    (cert_run / "run_record.json").write_text(json.dumps(record, indent=2))
+    claimed = run_cli("verify", cert_run.name, "--runs_root", str(root))
+    assert claimed.returncode == 2 and "the run's verdict (pass) is not the certificate's ok (False)" in claimed.stderr
+
+
+def test_the_certificate_is_indented_json_with_its_examples_in_parquet_and_its_hashes_hold(tmp_path):
+    result, root = _submit(tmp_path, _config(SYNTHETIC))
+    assert result.returncode == 0, result.stderr
+    cert_run = _runs(root)["CERT"]
+    assert "verdict pass: certificate OK: 0 margin violations, cache OK on 300 examples" in result.stdout
+    text = (cert_run / "results" / "certificate.json").read_text()
+    assert text.splitlines()[:3] == ["{", f'  "schema": "{json.loads(text)["schema"]}",', '  "ok": true,']
+    assert text.splitlines()[3].startswith('  "certificate_hash": ') and len(text) < 20_000
+    document = json.loads(text)
+    assert document["finite_table"]["labels"] == {"stored_in": "results/certificate_examples.parquet",
+                                                  "column": "label", "rows": 300}
+    examples = pq.read_table(cert_run / "results" / "certificate_examples.parquet")
+    assert examples.column_names == ["src_position", "label"]
+    assert examples.column("src_position").to_pylist() == list(range(300))
+    assert sorted(set(examples.column("label").to_pylist())) == list(range(10))
+    whole = joined_certificate(document, {name: examples.column(name).to_pylist() for name in examples.column_names})
+    assert certificate_hash_problems(whole) == []
+    seed_fields = {key: value for key, value in whole.items() if key not in ("certificate_hash", "portable")}
+    assert hashlib.sha256(stable_json(seed_fields).encode()).hexdigest() == document["certificate_hash"]
+    with pytest.raises(ValueError, match="finite_table.labels is not a reference to the 299 rows of column label"):
+        joined_certificate(document, {"src_position": list(range(300)), "label": [0] * 299})
+
+
 def test_a_forged_certificate_with_a_matching_index_fails_verification(tmp_path):
     result, root = _submit(tmp_path, _config(SYNTHETIC, margin=200, max_epochs=2))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 5, result.stderr  # the certificate fails: see the test above
     cert_run = _runs(root)["CERT"]
     path = cert_run / "results" / "certificate.json"
     forged = _json(path)
-    assert forged["ok"] is False  # a true negative certificate verifies
-    assert run_cli("verify", cert_run.name, "--runs_root", str(root)).returncode == 0
+    assert forged["ok"] is False
     forged["ok"] = True
     forged["verification"]["finite_full_margin_check"] = {"ok": True, "violations_total": 0, "violations_prefix": []}
     _forge_certificate(cert_run, forged)
@@ -129,7 +189,7 @@ def test_a_forged_certificate_with_a_matching_index_fails_verification(tmp_path)
 
 def test_verify_checks_the_portable_hash_as_well_as_the_seed_hash(tmp_path):
     result, root = _submit(tmp_path, _config(SYNTHETIC, max_epochs=2))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 5, result.stderr  # two epochs leave margin violations: a failed, sound certificate
     cert_run = _runs(root)["CERT"]
     path = cert_run / "results" / "certificate.json"
     certificate = _json(path)

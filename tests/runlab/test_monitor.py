@@ -66,8 +66,8 @@ def test_table_lists_every_run_with_its_fields(make_study, store):
     running_config = json.loads((store.root / running.run_id / "run_record.json").read_text())["study_config_hash"]
     assert rows[running.run_id] | {"elapsed": ""} == {
         "study": "other_study", "stage": "S07", "run id": running.run_id, "status": "started",
-        "SLURM": "job 4240_2, requeued 1", "started (UTC)": rows[running.run_id]["started (UTC)"], "elapsed": "",
-        "host": "node007", "config": running_config[:12]}
+        "verdict": "-", "SLURM": "job 4240_2, requeued 1", "started (UTC)": rows[running.run_id]["started (UTC)"],
+        "elapsed": "", "host": "node007", "config": running_config[:12]}
     assert rows[running.run_id]["elapsed"].endswith(" s")  # still running: time since it started
     assert rows[failed.run_id]["status"] == "failed" and rows[failed.run_id]["elapsed"] == "-"
     assert list(rows) == sorted(rows)
@@ -117,6 +117,30 @@ def test_run_page_shows_record_config_artifacts_tables_and_figures(store):
     assert str(escape((store.root / run_id / "config_resolved.yaml").read_text())) in page.text
     assert f"&#34;config_hash&#34;: &#34;{record['config_hash']}&#34;" in page.text  # the record, pretty-printed
     assert "<script>" not in page.text and "http://" not in page.text.replace(str(store.root), "")
+
+
+def test_a_failed_verdict_is_marked_as_a_failure_in_its_row_and_on_its_page(store):
+    failing, passing, silent = (start_run(store, tag, {"x": index}) for index, tag in enumerate(("S01", "S02", "S03")))
+    failing.set_verdict(False, "certificate FAIL: 3 margin violations", {"margin_violations": 3, "examples": 300})
+    passing.set_verdict(True, "certificate OK: 0 margin violations")
+    for run in (failing, passing, silent):
+        finish(run)
+    client = client_of(store.root)
+
+    page = client.get("/").text
+    rows = run_table(page)
+    assert {run.stage_tag: rows[run.run_id]["verdict"] for run in (failing, passing, silent)} == {
+        "S01": "FAIL", "S02": "pass", "S03": "-"}
+    assert {rows[run.run_id]["status"] for run in (failing, passing, silent)} == {"complete"}  # apart from integrity
+    assert ('<span class="verdict fail" title="certificate FAIL: 3 margin violations">FAIL</span>' in page)
+    assert '<span class="verdict pass" title="certificate OK: 0 margin violations">pass</span>' in page
+    css = client.get("/static/monitor.css").text
+    assert ".verdict.fail { color: var(--bad); }" in css and ".status.failed, .status.unreadable" in css
+
+    failed_page = client.get(f"/runs/{failing.run_id}").text
+    assert ('<dd id="verdict"><span class="verdict fail">FAIL</span> certificate FAIL: 3 margin violations '
+            "(margin_violations 3, examples 300)</dd>") in failed_page
+    assert '<dd id="verdict">- (none stated)</dd>' in client.get(f"/runs/{silent.run_id}").text
 
 
 def test_every_artifact_downloads_with_its_type_and_bytes(store):

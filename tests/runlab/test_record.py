@@ -34,7 +34,7 @@ def test_every_schema_field_is_documented_in_spec_14():
     sections = _spec_14_sections()
     schema = packaged_validator("run_record").schema
     assert _table_keys(sections["Fields"]) == set(schema["properties"])
-    for nested in ("versions", "slurm", "timings"):
+    for nested in ("versions", "slurm", "timings", "verdict"):
         for name in schema["properties"][nested]["properties"]:
             assert f"`{name}`" in sections["Fields"], (nested, name)
     image = sections["`versions.image`: the pinned image"]
@@ -125,7 +125,9 @@ def test_the_typed_record_names_exactly_the_schema_fields():
     from runlab.record import RunRecord
 
     schema = packaged_validator("run_record").schema
-    assert set(get_type_hints(RunRecord)) == set(schema["properties"]) == set(schema["required"])
-    for field, nested in (("timings", "Timings"), ("slurm", "SlurmJob"), ("code", "Code")):
+    assert set(get_type_hints(RunRecord)) == set(schema["properties"])
+    assert RunRecord.__required_keys__ == set(schema["required"])
+    assert RunRecord.__optional_keys__ == {"verdict"}  # absent in records of stages that state none
+    for field, nested in (("timings", "Timings"), ("slurm", "SlurmJob"), ("code", "Code"), ("verdict", "Verdict")):
         hinted = get_type_hints(RunRecord)[field]
         assert set(get_type_hints(hinted)) == set(schema["properties"][field]["properties"]), nested

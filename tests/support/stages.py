@@ -137,6 +137,17 @@ def annotate(run: Run) -> None:
     run.write_json("results/annotated.json", {"stage": run.stage_tag})
 
 
+def judge(run: Run) -> None:
+    """Write ``test.values`` and state a verdict on them: pass when none exceeds ``test.limit`` (``test.summary``,
+    if set, replaces the summary line)."""
+    values = list(run.config["test"]["values"])
+    limit = run.config["test"]["limit"]
+    over = sum(value > limit for value in values)
+    run.write_results("values", {"value": values})
+    summary = run.config["test"].get("summary", f"{over} of {len(values)} values exceed {limit}")
+    run.set_verdict(over == 0, summary, {"over_limit": over, "largest": max(values)})
+
+
 def chain_link(run: Run) -> None:
     """A link of a chain: the previous link's total plus this link's index (the first starts from S01)."""
     previous = run.previous_link()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..code import changed_packages
-from ..record import RECORD_NAME, parse_utc
+from ..record import RECORD_NAME, parse_utc, verdict_label
 from ..run_id import is_run_id
 from .records import UnreadableRecord, load_record
 
@@ -44,6 +44,8 @@ class RunRow:
     problem: str | None = None  # why the record is unreadable ("unreadable record: <reason>"), else None
     code_changed: tuple[str, ...] = ()  # packages whose source differs now from what made this complete run
     config: str = ""  # the first 12 hex of the study config that made the run: the runs of one config of a sweep
+    verdict: str = "-"  # what the stage states of its result: pass, FAIL, or - for none (record.verdict_label)
+    verdict_summary: str = ""  # its one line, "" for none
 
     def elapsed_at(self, now: datetime) -> float | None:
         """Seconds the run took, or has been running for at ``now`` (None when unknown)."""
@@ -57,7 +59,7 @@ class RunRow:
         return {"run_id": self.run_id, "study": self.study, "stage": self.stage, "status": self.status,
                 "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host,
                 "study_href": self.study_href, "problem": self.problem, "code_changed": list(self.code_changed),
-                "config": self.config}
+                "config": self.config, "verdict": self.verdict, "verdict_summary": self.verdict_summary}
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,12 @@ def row_from_record(run_id: str, record: Mapping[str, Any], code_now: dict[str, 
     fingerprints found now (``code.changed_packages``) across the rows of one refresh."""
     timings = record["timings"]
     complete = record["stage_status"] == "complete"
+    verdict = record.get("verdict")
     return RunRow(run_id=run_id, study=record["study"], stage=record["stage_tag"], status=record["stage_status"],
                   slurm=slurm_text(record["slurm"]), started_utc=timings["started_utc"], elapsed_s=timings["elapsed_s"],
                   host=record["host"], code_changed=tuple(changed_packages(record, code_now)) if complete else (),
-                  config=record["study_config_hash"][:12])
+                  config=record["study_config_hash"][:12], verdict=verdict_label(verdict),
+                  verdict_summary=verdict["summary"] if verdict else "")
 
 
 def slurm_text(slurm: Mapping[str, Any]) -> str:

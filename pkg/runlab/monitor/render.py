@@ -90,7 +90,7 @@ class Pages:
         return self._render("run.html", title=run.run_id, run=run, artifacts=artifacts, figures=figures, tables=tables,
                             slurm=summary.slurm, elapsed=summary.elapsed_at(datetime.now(timezone.utc)),
                             config=config, record_text=run.record_text(), study_href=study_href,
-                            code_changed=summary.code_changed)
+                            code_changed=summary.code_changed, verdict=summary.verdict)
 
     def error(self, status_code: int, reason: str) -> str:
         return self._render("error.html", title=str(status_code), status_code=status_code, reason=reason)
