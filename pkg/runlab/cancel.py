@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 
 from .errors import RunExistsError, RunlabError
 from .ledger import Claim, Ledger
-from .lifecycle import Holders, recorded_job
+from .holders import Holders, recorded_job
 from .record import RunRecord, RunStatus, host_name, set_status, utc_now
 from .store import RunStore
 

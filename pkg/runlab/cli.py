@@ -23,12 +23,13 @@ from .capture import tolerate_closed_pipes
 from .code import changed_packages
 from .errors import ConfigError, ExitCode, RunlabError, SchemaError, StageFailedError, VerdictFailedError
 from .layout import is_runtime_log
+from .holders import Holders
 from .launcher import StageOutcome, build_stage_job
 from .logview import print_events, print_logs, scheduler_logs
 from .overrides import load_sweep_file, parse_assignment, parse_sweep
 from .record import verdict_text
 from .run_id import RUN_ID_MODES, validate_run_id
-from .status import render_table, status_rows
+from .status import render_table, run_state, status_rows
 from .store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
 from .submission import Study, canon_runs_dir, load_study, submit
 from .verify import verifier_to_run, verify_run
@@ -331,8 +332,12 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=2))
         return int(ExitCode.OK)
     timings = record["timings"]
+    holders = Holders.of(store, {record["run_id"]: record})
+    state, elapsed_s = run_state(store, record["run_id"], record, holders)
+    held = holders.live(record["run_id"], record) if state == "running" else None
     print(f"run        {record['run_id']}  ({record['study']} stage {record['stage_tag']})")
-    print(f"status     {record['stage_status']}  attempts {timings['attempts']}  elapsed {timings['elapsed_s']} s")
+    print(f"status     {state}" + (f" ({held})" if held else "") + f"  attempts {timings['attempts']}  elapsed "
+          + ("-" if elapsed_s is None else f"{elapsed_s:.1f} s"))
     print(f"identity   {record['config_hash']}  (version {record['stage_version']}, reads {', '.join(record['reads'])})")
     print(f"config     {record['study_config_hash']}  (the study config of the submission that made it)")
     print(f"upstream   {', '.join(record['upstream_run_ids'].values()) or '-'}")

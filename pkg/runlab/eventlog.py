@@ -63,8 +63,9 @@ def read_events(run_dir: Path) -> list[dict[str, Any]]:
     return list(_parsed(text.splitlines()))
 
 
-def last_event(run_dir: Path, event: str) -> dict[str, Any] | None:
-    """The newest ``event`` among the last 64 KiB of the event log (cheap enough for every row of a status)."""
+def last_event(run_dir: Path, event: str | None = None) -> dict[str, Any] | None:
+    """The newest ``event`` (of any kind if None) among the last 64 KiB of the event log (cheap enough for every
+    row of a status)."""
     try:
         with open(Path(run_dir) / EVENTS_PATH, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
@@ -72,7 +73,8 @@ def last_event(run_dir: Path, event: str) -> dict[str, Any] | None:
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return None
-    return next((entry for entry in reversed(list(_parsed(lines))) if entry.get("event") == event), None)
+    return next((entry for entry in reversed(list(_parsed(lines))) if event is None or entry.get("event") == event),
+                None)
 
 
 def runtime_log_files(run_dir: Path) -> list[str]:

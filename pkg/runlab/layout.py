@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import ConfigError, SchemaError
 
 __all__ = [
+    "ALIVE_DIR",
     "ARTIFACT_DIRS",
     "ATTEMPTS_DIR",
     "CHECKPOINT_DIR",
@@ -28,6 +29,7 @@ CONFIG_NAME = "config_resolved.yaml"  # the stage's identity bytes (see identity
 STUDY_CONFIG_NAME = "config_study.yaml"  # the whole resolved study config of the submission that made the run
 ARTIFACT_DIRS = ("results", "tables", "figs", "logs", "data")
 CHECKPOINT_DIR = ".checkpoint"  # runtime-owned resume state, not an artifact
+ALIVE_DIR = ".alive"  # one mark per attempt executing the run, with its heartbeat (holders.py)
 INTERNAL_DIR = ".runlab"  # in the runs root: locks, submission claims, scheduler logs
 EVENTS_PATH = "logs/events.jsonl"  # the runtime's event log of a run (eventlog.py)
 ATTEMPTS_DIR = "logs/attempts"  # the stdout and stderr of each attempt (capture.py)

@@ -18,12 +18,12 @@ from typing import Callable, Iterable, Mapping, Sequence
 from .atomic import TEMP_SUFFIX
 from .errors import ConfigError, RunlabError
 from .layout import REMOVING_SUFFIX, STAGING_SUFFIX
+from .holders import Holders
 from .ledger import Claim, Ledger
 from .record import RunRecord, parse_utc
-from .scheduler import LIVE_STATES, JobState, query_job_states
 from .store import RunStore, tree_bytes
 
-__all__ = ["Holders", "collect_garbage", "parse_age_s", "recorded_job", "remove_runs"]
+__all__ = ["collect_garbage", "parse_age_s", "remove_runs"]
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _AGE_UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -35,42 +35,6 @@ def parse_age_s(text: str) -> float:
     if match is None:
         raise ConfigError(f"invalid age {text!r}", "write a number with an optional unit s, m, h or d, e.g. 7d")
     return float(match.group(1)) * _AGE_UNIT_S[match.group(2)]
-
-
-@dataclass(frozen=True)
-class Holders:
-    """Who may still be working on the runs of a runs root, from their claims and records and one batched
-    scheduler query."""
-
-    ledger: Ledger
-    claims: Mapping[str, Claim]
-    states: Mapping[str, JobState]
-
-    @classmethod
-    def of(cls, store: RunStore, records: Mapping[str, RunRecord | None]) -> "Holders":
-        """The holders of ``records`` (run id -> record, None for a claim without a run directory)."""
-        ledger = Ledger(store)
-        claims = {run_id: claim for run_id in records if (claim := ledger.read(run_id)) is not None}
-        job_ids = [job for claim in claims.values() if claim.executor == "slurm" for job in claim.job_ids]
-        job_ids += [job for record in records.values() if (job := recorded_job(record)) is not None]
-        return cls(ledger, claims, query_job_states(job_ids) if job_ids else {})
-
-    def live(self, run_id: str, record: RunRecord | None) -> str | None:
-        """What still works on ``run_id`` (``"pid 12 on node-a"``, ``"SLURM job(s) 34"``), or None when nothing does."""
-        claim = self.claims.get(run_id)
-        if claim is not None and self.ledger.is_live(claim, self.states):
-            return claim.describe()
-        job = recorded_job(record)
-        if job is not None and job in self.states and self.states[job].state in LIVE_STATES:
-            return f"SLURM job {job}"
-        return None
-
-
-def recorded_job(record: RunRecord | None) -> str | None:
-    """The SLURM job (or array) that a started run's record names as running it, else None."""
-    if record is None or record["stage_status"] != "started" or record["executor"] != "slurm":
-        return None
-    return record["slurm"]["array_job_id"] or record["slurm"]["job_id"]
 
 
 def remove_runs(store: RunStore, texts: Sequence[str], *, force: bool, say: Callable[[str], None]) -> int:

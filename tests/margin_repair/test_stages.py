@@ -138,7 +138,7 @@ def test_a_failed_certificate_is_a_complete_run_whose_verdict_fails_and_submit_e
     assert f"verdict    FAIL: {summary}  (margin_violations {violations}, cache_mismatches 0, examples 300)" \
         in shown.stdout.splitlines()
     status = run_cli("status", str(MANIFEST), "--config", str(tmp_path / "runs.yaml"), "--runs_root", str(root))
-    verdicts = {line.split()[1]: line.split()[3] for line in status.stdout.splitlines()[1:]}
+    verdicts = {line.split()[1]: line.split()[3] for line in status.stdout.splitlines()[1:-1]}
     assert verdicts == {"DATA": "-", "REPAIR": "-", "CERT": "FAIL", "EVAL": "-"}
     again = run_cli("submit", str(MANIFEST), "--config", str(tmp_path / "runs.yaml"), "--runs_root", str(root))
     assert again.returncode == 5 and again.stdout.count("already complete") == 4  # the result still fails

@@ -36,8 +36,9 @@ def test_a_chain_expands_from_the_config_and_runs_link_after_link(make_study):
     again = run_cli(*study.args("submit"))
     assert again.returncode == 0 and again.stdout.count("already complete") == 6
     status = run_cli(*study.args("status"))
-    assert [line.split()[1] for line in status.stdout.splitlines()[1:]] == [
-        "S01", "GEN000", "GEN001", "GEN002", "GEN003", "END"]
+    *rows, summary = status.stdout.splitlines()[1:]
+    assert [line.split()[1] for line in rows] == ["S01", "GEN000", "GEN001", "GEN002", "GEN003", "END"]
+    assert summary == "6 runs: 6 complete"
 
 
 def test_one_link_can_be_submitted_with_what_it_needs(make_study):

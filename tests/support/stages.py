@@ -104,6 +104,18 @@ def fail(run: Run) -> None:
     raise ValueError("this stage always fails")
 
 
+def progress_then_wait(run: Run) -> None:
+    """Report 2 of ``test.steps`` steps, wait (up to 120 s) for the file ``test.gate``, then do the rest."""
+    with run.progress(int(run.config["test"]["steps"]), unit="step") as progress:
+        time.sleep(0.2)  # a measurable rate, for an ETA
+        progress.advance(2)
+        deadline = time.monotonic() + 120
+        while not Path(run.config["test"]["gate"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        progress.advance(int(run.config["test"]["steps"]) - 2)
+    run.write_results("values", {"value": [1]})
+
+
 def write_named(run: Run) -> None:
     """Writes one artifact at the path ``test.path``."""
     run.write_bytes(run.config["test"]["path"], b"x")
