@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import submitit
@@ -155,8 +154,7 @@ class SlurmBackend:
         parameters = with_dependency(self.parameters(stage, jobs[0]), dependency)
         if self.dry_run:
             return self._describe(stage, jobs, parameters)
-        executor = self._executor(stage, folder)
-        executor.update_parameters(**parameters)
+        executor = self.make_executor(stage, folder, parameters)
         self.pacer.wait()
         with executor.batch():
             submitted = [executor.submit(job) for job in jobs]
@@ -181,14 +179,18 @@ class SlurmBackend:
         lines, self._dry_lines = tuple(self._dry_lines), []
         return Started(f"dry run, would queue {','.join(job_ids)}", job_ids, lines)
 
-    def _executor(self, stage: Stage, folder: str) -> submitit.SlurmExecutor:
+    def make_executor(self, stage: Stage, folder: str, parameters: dict[str, Any]) -> submitit.SlurmExecutor:
+        """A submitit executor for ``stage``'s jobs, logging under ``.runlab/slurm/<folder>``, with ``parameters``
+        set; its Python runs in the profile's container, if any."""
         python = None
         if self.profile.container is not None:
             python = self.profile.container.python_command(self.store.root, stage.resources.gpus)
         try:
-            return submitit.SlurmExecutor(folder=self.store.internal_dir / "slurm" / folder / "%j", python=python)
+            executor = submitit.SlurmExecutor(folder=self.store.internal_dir / "slurm" / folder / "%j", python=python)
         except RuntimeError as exc:  # submitit: no sbatch on this machine
             raise RunlabError(f"cannot reach SLURM: {exc}", "use --profile local, or run where sbatch works") from exc
+        executor.update_parameters(**parameters)
+        return executor
 
 
 def _afterok(after: list[str]) -> str | None:
