@@ -13,12 +13,11 @@ from .manifest import Manifest, Resources
 from .schema import check_schema, packaged_validator
 from .yamlio import load_yaml_file
 
-__all__ = ["ContainerSettings", "PartitionClass", "Profile", "RUNLAB_SBATCH_OPTIONS", "SlurmSettings", "load_profile",
-           "profile_path"]
+__all__ = ["ContainerSettings", "PartitionClass", "Profile", "SlurmSettings", "load_profile", "profile_path"]
 
 
 # sbatch options runlab sets itself (from resources, placement, arrays and chains): not for sbatch_args
-RUNLAB_SBATCH_OPTIONS = frozenset({
+_RUNLAB_OPTIONS = frozenset({
     "job-name", "partition", "account", "qos", "constraint", "gres", "gpus-per-node", "cpus-per-task", "mem",
     "time", "array", "dependency", "kill-on-invalid-dep", "requeue", "output", "error", "open-mode", "signal",
     "wckey",
@@ -68,7 +67,7 @@ class SlurmSettings:
             return top
         if partition_class not in self.classes:
             known = ", ".join(sorted(self.classes)) or "none"
-            raise ConfigError(f"the SLURM profile has no partition class {partition_class!r} (classes: {known})",
+            raise ConfigError(f"no partition class {partition_class!r} (classes: {known})",
                               f"add slurm.classes.{partition_class} to the profile")
         chosen = self.classes[partition_class]
         inherited = {name: getattr(chosen, name) if getattr(chosen, name) is not None else getattr(top, name)
@@ -119,7 +118,7 @@ class Profile:
             try:
                 resources = self.slurm.resources_for(stage.chain_of or tag, stage.resources)
             except ConfigError as exc:
-                raise ConfigError(f"stage {tag} of {manifest.path}: {exc.message} in profile {self.name}",
+                raise ConfigError(f"stage {tag} of {manifest.path}: profile {self.name} has {exc.message}",
                                   exc.hint) from exc
             stages[tag] = replace(stage, resources=resources)
         return replace(manifest, stages=stages)
@@ -169,7 +168,7 @@ def _slurm_settings(data: dict[str, Any], source: str) -> SlurmSettings:
         if placement.gres is not None and not _GRES.fullmatch(placement.gres):
             raise ConfigError(f"{source}: {where}.gres {placement.gres!r} is not a GRES name[:type]",
                               "write e.g. gpu or gpu:a100; the count is the stage's gpus")
-        taken = sorted(set(placement.sbatch_args) & RUNLAB_SBATCH_OPTIONS)
+        taken = sorted(set(placement.sbatch_args) & _RUNLAB_OPTIONS)
         if taken:
             raise ConfigError(f"{source}: {where}.sbatch_args sets --{taken[0]}, which runlab sets itself",
                               "set placement with partition/account/qos/constraint/gres, resources in the manifest")

@@ -109,7 +109,7 @@ def test_a_stage_asking_for_a_class_the_profile_lacks_is_refused_before_anything
     code = main(study.args("submit", profile=str(_profile(tmp_path, {**CLUSTER, "slurm": {"partition": "debug"}}))))
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
-    assert "stage S02 of" in err and "has no partition class 'gpu' (classes: none) in profile cluster" in err
+    assert "stage S02 of" in err and "profile cluster has no partition class 'gpu' (classes: none); add slurm.classes.gpu" in err
     assert not study.runs_root.exists()
     assert main(study.args("submit", "--dry_run")) == 0  # locally, classes mean nothing
 
