@@ -110,7 +110,8 @@ def test_thirty_two_racing_submits_queue_one_set_of_jobs(make_study, tmp_path):
     witness.mkdir()
     study = make_study(CHAIN, {"values": [5], "witness_dir": str(witness)})
     command = [sys.executable, "-m", "runlab", *study.args("submit", profile=PROFILE)]
-    racers = [subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)])}  # this checkout's runlab
+    racers = [subprocess.Popen(command, cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(32)]
     outputs = [racer.communicate(timeout=300) for racer in racers]
     assert [racer.returncode for racer in racers] == [0] * 32, [err for _, err in outputs if err][:3]
