@@ -105,7 +105,7 @@ class GpuRun:
     """A run of a stage that asks for GPUs, as a submission is about to start it (what a GPU budget check gets)."""
 
     tag: str
-    gpus: int  # per job or array task (the manifest's resources)
+    gpus: int  # per job or array task (the manifest's resources, as the SLURM profile fits them)
     tasks: int  # array tasks (1: not an array)
     config: Mapping[str, Any]  # the resolved study config of (one of) the configs that need it
 

@@ -75,10 +75,11 @@ class SlurmSettings:
         return PartitionClass(**inherited, sbatch_args={**self.sbatch_args, **chosen.sbatch_args},
                               resources=chosen.resources)
 
-    def resources_for(self, tag: str, resources: Resources) -> Resources:
+    def resources_for(self, study: str, tag: str, resources: Resources) -> Resources:
         """A stage's resources on this cluster: the manifest's, then its class's ``resources``, then
-        ``stage_resources[tag]`` (``tag``: the manifest's tag, e.g. ``GEN`` for every link of that chain)."""
-        override = self.stage_resources.get(tag, {})
+        ``stage_resources`` under ``TAG``, then under ``study.TAG`` (``tag``: the manifest's tag, e.g. ``GEN``
+        for every link of that chain; one profile serves several studies, whose tags may coincide)."""
+        override = {**self.stage_resources.get(tag, {}), **self.stage_resources.get(f"{study}.{tag}", {})}
         partition_class = override.get("partition_class", resources.partition_class)
         fitted = replace(resources, partition_class=partition_class)
         if partition_class is not None:
@@ -116,7 +117,7 @@ class Profile:
         stages = {}
         for tag, stage in manifest.stages.items():
             try:
-                resources = self.slurm.resources_for(stage.chain_of or tag, stage.resources)
+                resources = self.slurm.resources_for(manifest.study, stage.chain_of or tag, stage.resources)
             except ConfigError as exc:
                 raise ConfigError(f"stage {tag} of {manifest.path}: profile {self.name} has {exc.message}",
                                   exc.hint) from exc

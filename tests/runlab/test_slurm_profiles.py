@@ -3,6 +3,7 @@ sbatch script they make (against a saved reference) and ``submit --dry_run``'s j
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,8 @@ CLUSTER = {
                     "sbatch_args": {"exclusive": True, "mail-type": "END"}, "resources": {"cpus": 8}},
             "big": {"account": "bigmem", "resources": {"mem_gb": 64}},
         },
-        "stage_resources": {"S02": {"time_min": 240, "partition_class": "gpu"}, "GEN": {"mem_gb": 3}},
+        "stage_resources": {"S02": {"time_min": 240, "partition_class": "gpu"}, "GEN": {"mem_gb": 3},
+                            "irer.GEN": {"mem_gb": 5}},
         "signal_delay_s": 120, "array_parallelism": 16, "setup": ["module load cuda/12.4"],
     },
 }
@@ -41,7 +43,8 @@ def _profile(tmp_path: Path, data: dict = CLUSTER, name: str = "cluster"):
 
 def test_sbatch_script_of_a_gpu_class_stage_matches_the_reference(tmp_path):
     settings = load_profile(_profile(tmp_path)).slurm
-    resources = settings.resources_for("S01", Resources(cpus=4, mem_gb=16, gpus=2, time_min=30, partition_class="gpu"))
+    manifest = Resources(cpus=4, mem_gb=16, gpus=2, time_min=30, partition_class="gpu")
+    resources = settings.resources_for("study", "S01", manifest)
     parameters = with_dependency(sbatch_parameters("study.S01", resources, settings,
                                                    setup=["export PYTHONHASHSEED=7"]), "afterok:41:42")
     folder = "/runs/.runlab/slurm/RUN_S01_0123456789ab/%j"
@@ -63,11 +66,13 @@ def test_a_class_takes_what_it_leaves_out_from_the_top_level(tmp_path):
 def test_overrides_go_manifest_then_class_then_stage(tmp_path):
     settings = load_profile(_profile(tmp_path)).slurm
     manifest = Resources(cpus=2, mem_gb=4, gpus=1, time_min=60)
-    assert settings.resources_for("S01", manifest) == manifest  # no class, no override: the manifest's
+    assert settings.resources_for("study", "S01", manifest) == manifest  # no class, no override: the manifest's
     # S02's override moves it to the gpu class (cpus 8 from the class) and sets its time
-    assert settings.resources_for("S02", manifest) == Resources(8, 4, 1, 240, "gpu")
-    assert settings.resources_for("S03", Resources(cpus=2, partition_class="big")) == Resources(2, 64, 0, 10, "big")
-    assert settings.resources_for("GEN", Resources(mem_gb=8, partition_class="big")).mem_gb == 3  # stage wins
+    assert settings.resources_for("study", "S02", manifest) == Resources(8, 4, 1, 240, "gpu")
+    big = Resources(cpus=2, partition_class="big")
+    assert settings.resources_for("study", "S03", big) == Resources(2, 64, 0, 10, "big")
+    assert settings.resources_for("study", "GEN", replace(big, mem_gb=8)).mem_gb == 3  # the stage's over the class's
+    assert settings.resources_for("irer", "GEN", big).mem_gb == 5  # study.TAG over TAG
 
 
 def test_gpus_without_a_gres_ask_gpus_per_node_and_arrays_show_their_parallelism(tmp_path):
@@ -109,7 +114,8 @@ def test_a_stage_asking_for_a_class_the_profile_lacks_is_refused_before_anything
     code = main(study.args("submit", profile=str(_profile(tmp_path, {**CLUSTER, "slurm": {"partition": "debug"}}))))
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
-    assert "stage S02 of" in err and "profile cluster has no partition class 'gpu' (classes: none); add slurm.classes.gpu" in err
+    assert "stage S02 of" in err
+    assert "profile cluster has no partition class 'gpu' (classes: none); add slurm.classes.gpu" in err
     assert not study.runs_root.exists()
     assert main(study.args("submit", "--dry_run")) == 0  # locally, classes mean nothing
 
