@@ -1,7 +1,7 @@
 """Job manifests (``jobs/<study>.yaml``): a study's stages, their upstream stages and resources.
 
-The manifest is the only place where resources are set. Relative paths in it are relative to the
-manifest's own folder.
+The manifest is where resources are set (a SLURM profile may override them for its cluster:
+``Profile.fit``). Relative paths in it are relative to the manifest's own folder.
 """
 
 from __future__ import annotations
