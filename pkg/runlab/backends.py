@@ -36,10 +36,12 @@ class StartRun:
 
 @dataclass(frozen=True)
 class Started:
-    """What a backend did with one run: ran it here (``job_ids`` empty) or queued these jobs, the last completing it."""
+    """What a backend did with one run: ran it here (``job_ids`` empty) or queued these jobs, the last completing it;
+    ``lines``: more to show under the run's outcome (a dry run's sbatch options)."""
 
     detail: str
     job_ids: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
 
 
 class Backend(Protocol):

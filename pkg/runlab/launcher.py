@@ -26,7 +26,7 @@ from .errors import RunExistsError, RunlabError, SchemaError
 from .execute import StageJob
 from .ledger import Claim, Ledger
 from .liveness import Holder
-from .manifest import Manifest, Stage, import_callable
+from .manifest import Manifest, Resources, Stage, import_callable
 from .identity import StageIdentity
 from .plan import Plan
 from .profile import Profile
@@ -107,7 +107,7 @@ class GpuRun:
     """A run of a stage that asks for GPUs, as a submission is about to start it (what a GPU budget check gets)."""
 
     tag: str
-    gpus: int  # per job or array task (the manifest's resources)
+    gpus: int  # per job or array task (the manifest's resources, as the SLURM profile fits them)
     tasks: int  # array tasks (1: not an array)
     config: Mapping[str, Any]  # the resolved study config of (one of) the configs that need it
 
@@ -133,7 +133,7 @@ class Submitter:
         if profile.executor == "slurm":
             from .slurm_backend import SlurmBackend  # submitit loads only for SLURM profiles
 
-            self.backend = SlurmBackend(profile, store, plans[0].manifest.study)
+            self.backend = SlurmBackend(profile, store, plans[0].manifest.study, dry_run=options.dry_run)
         else:
             self.backend = LocalBackend(profile.executor, store, say)
         self.queues = self.backend.executor == "slurm"  # queued jobs run later; local runs finish before the next
@@ -174,6 +174,8 @@ class Submitter:
                 for (item, run), started in zip(starting, self.backend.start([run for _, run in starting])):
                     outcomes[item.run_id] = self._started(item, run, started)
                     self.say(_describe(outcomes[item.run_id]))
+                    for line in started.lines:
+                        self.say(line)
         return [outcomes[item.run_id] for item in self.work]
 
     def _check_gpu_budget(self) -> None:
@@ -282,7 +284,9 @@ class Submitter:
             time.sleep(_WAIT_POLL_S)
         if isinstance(decided, StageOutcome):
             return decided
-        record, claim = decided
+        return self._start_run(item, *decided)
+
+    def _start_run(self, item: _Work, record: RunRecord | None, claim: Claim) -> StartRun:
         job = self._job(item)
         after = [self._completing_job[need] for need in job.spec.upstream_run_ids.values()
                  if need in self._completing_job]
@@ -322,6 +326,9 @@ class Submitter:
         """The outcome of a run its backend started; a queued run's claim now names its jobs."""
         if not started.job_ids:
             return self._outcome(item, "ran", started.detail)
+        if self.options.dry_run:  # the names a dry run gives the jobs it would queue, for its downstream's edges
+            self._completing_job[item.run_id] = started.job_ids[-1]
+            return self._outcome(item, "would run", started.detail)
         with self.store.lock(item.run_id):
             self.ledger.write(self._claim(item.run_id, started.job_ids))
         self._completing_job[item.run_id] = started.job_ids[-1]
@@ -342,10 +349,13 @@ class Submitter:
         claim = self.ledger.read(run_id)
         return claim is None or claim.submission_id == self.submission_id or not self.ledger.is_live(claim, states)
 
-    def _peek(self, item: _Work) -> StageOutcome:
+    def _peek(self, item: _Work) -> StageOutcome | StartRun:
+        """A dry run's decision, writing nothing: on SLURM a run to start, which the backend describes, not queues."""
         record = self.store.read_record(item.run_id)
         if record is not None and record["stage_status"] == "complete":
             return self._skip_complete(item)
+        if self.queues:
+            return self._start_run(item, record, self._claim(item.run_id))
         return self._outcome(item, "would run", "dry run: nothing written")
 
     def _skip_complete(self, item: _Work) -> StageOutcome:
@@ -407,11 +417,11 @@ def _check_entries(manifest: Manifest, tags: list[str]) -> None:
 
 
 def _stage_groups(work: Sequence[_Work]) -> list[list[_Work]]:
-    """The runs grouped by stage tag and seed (what one job array can hold), groups in dependency order."""
-    groups: dict[tuple[str, int], list[_Work]] = {}
-    owner: dict[str, tuple[str, int]] = {}
+    """The runs grouped by stage tag, seed and resources (what one job array can hold), in dependency order."""
+    groups: dict[tuple[str, int, Resources], list[_Work]] = {}
+    owner: dict[str, tuple[str, int, Resources]] = {}
     for item in work:
-        key = (item.tag, item.seed)
+        key = (item.tag, item.seed, item.stage.resources)
         groups.setdefault(key, []).append(item)
         owner[item.run_id] = key
     graph = {key: {owner[need] for item in items for need in item.identity.upstream.values() if need in owner}

@@ -1,7 +1,7 @@
 """Job manifests (``jobs/<study>.yaml``): a study's stages, their upstream stages and resources.
 
-The manifest is the only place where resources are set. Relative paths in it are relative to the
-manifest's own folder.
+The manifest is where resources are set (a SLURM profile may override them for its cluster:
+``Profile.fit``). Relative paths in it are relative to the manifest's own folder.
 """
 
 from __future__ import annotations
@@ -18,17 +18,37 @@ from .run_id import validate_stage_tag
 from .schema import check_schema, packaged_validator
 from .yamlio import load_yaml_file
 
-__all__ = ["Manifest", "Resources", "Stage", "import_callable", "load_manifest"]
+__all__ = ["Manifest", "ResourceRule", "Resources", "Stage", "import_callable", "load_manifest"]
 
 
 @dataclass(frozen=True)
 class Resources:
-    """What one job (or one array task) of a stage asks the scheduler for."""
+    """What one job (or one array task) of a stage asks the scheduler for; ``partition_class`` (e.g. ``gpu``)
+    names the class of nodes a SLURM profile maps to partition, account, qos, constraint and GRES type
+    (None: the profile's top-level settings)."""
 
     cpus: int = 1
     mem_gb: float = 1.0
     gpus: int = 0
     time_min: int = 10
+    partition_class: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourceRule:
+    """Resources that a config value sets: when config key ``key`` equals ``equals``, ``changes`` replace the
+    stage's resources (e.g. ``gpus: 1`` when ``irer.execution.device`` is ``cuda``). Resources never enter run
+    ids; the key must be one the stage reads, so one run id always has one set of resources."""
+
+    key: str
+    equals: Any
+    changes: Mapping[str, Any]
+
+    def applies(self, config: Mapping[str, Any]) -> bool:
+        value: Any = config
+        for part in self.key.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return value == self.equals
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,7 @@ class Stage:
     chain_previous: str | None = None  # tag of the previous link (after expansion)
     chain_of: str | None = None  # the manifest's tag of the chain stage this link expands (after expansion)
     verify: str | None = None
+    resources_when: tuple[ResourceRule, ...] = ()  # applied by ``Manifest.for_config`` (then empty)
 
 
 @dataclass(frozen=True)
@@ -99,7 +120,8 @@ class Manifest:
 
     def for_config(self, config: Mapping[str, Any]) -> "Manifest":
         """The manifest for ``config``: every ``chain`` stage expanded into its links, and every ``array``
-        given as a config key replaced by that key's task count (the number, or the list's length).
+        given as a config key replaced by that key's task count (the number, or the list's length), and every
+        ``resources_when`` rule whose config value matches applied to the stage's resources.
 
         A stage ``GEN`` with ``chain: hunt.generations`` and that key equal to 3 becomes ``GEN000``,
         ``GEN001`` and ``GEN002``: each link needs the stage's own ``needs`` and the link before it,
@@ -111,6 +133,12 @@ class Manifest:
             needs = tuple(last_link.get(need, need) for need in stage.needs)
             if isinstance(stage.array, str):
                 stage = replace(stage, array=_config_count(config, stage.array, stage, self.path, "array of tasks"))
+            if stage.resources_when:
+                resources = stage.resources
+                for rule in stage.resources_when:
+                    if rule.applies(config):
+                        resources = replace(resources, **rule.changes)
+                stage = replace(stage, resources=resources, resources_when=())
             if stage.chain is None:
                 expanded[stage.tag] = replace(stage, needs=needs)
                 continue
@@ -157,6 +185,11 @@ def load_manifest(path: Path) -> Manifest:
             raise ConfigError(f"manifest {path}: stage {stage.tag} has both chain and array", "keep one of them")
         if stage.fan_in is not None and stage.array is None:
             raise ConfigError(f"manifest {path}: stage {stage.tag} has fan_in but no array", "add array: N or drop fan_in")
+        for rule in stage.resources_when:
+            if stage.reads is not None and not any(rule.key == read or rule.key.startswith(read + ".") or read == "*"
+                                                   for read in stage.reads):
+                raise ConfigError(f"manifest {path}: stage {stage.tag} sets resources from {rule.key}, which it does "
+                                  "not read", f"add {rule.key} to its reads, or drop the resources_when rule")
     manifest = Manifest(
         path=path,
         study=data["study"],
@@ -180,6 +213,8 @@ def _stage(tag: str, spec: dict[str, Any]) -> Stage:
         entry=spec["entry"],
         needs=tuple(spec.get("needs", [])),
         resources=Resources(**spec.get("resources", {})),
+        resources_when=tuple(ResourceRule(rule["config"], rule["equals"], dict(rule["resources"]))
+                             for rule in spec.get("resources_when", [])),
         array=spec.get("array"),
         fan_in=spec.get("fan_in"),
         verify=spec.get("verify"),

@@ -76,7 +76,8 @@ def submit(manifest: Path | str, *, config: Path | str | None = None, overrides:
     sweep_note = f", {configs} configs" if configs > 1 else ""
     say(f"study {study.manifest.study}: config {study.plans[0].config.sha256[:12]}{sweep_note}, "
         f"runs root {study.store.root}, profile {chosen.name}")
-    return Submitter(study.plans, chosen, study.store, options, say=say).submit()
+    plans = [replace(plan, manifest=chosen.fit(plan.manifest)) for plan in study.plans]  # this cluster's resources
+    return Submitter(plans, chosen, study.store, options, say=say).submit()
 
 
 def canon_runs_dir(registry: CanonRegistry) -> Any:

@@ -18,6 +18,7 @@ from runlab.launcher import build_stage_job
 from runlab.manifest import load_manifest
 from runlab.plan import plan_config
 from runlab.profile import ContainerSettings, load_profile
+from runlab.sbatch import with_dependency
 from runlab.slurm_backend import SlurmBackend
 from runlab.store import RunStore
 
@@ -123,8 +124,8 @@ def test_sbatch_script_of_a_container_job_matches_its_reference(tmp_path, srun_o
     job = build_stage_job(plan_config(manifest, config), "S01", run_id="RUN_S01_0123456789ab",
                           runs_root=str(store.root), executor="slurm", submission_id="0" * 16, allow_resume=False)
     backend = SlurmBackend(profile, store, manifest.study)
-    executor = backend._executor(stage, job)
-    backend._set_dependency(executor, ["4242"])
+    parameters = with_dependency(backend.parameters(stage, job), "afterok:4242")
+    executor = backend.make_executor(stage, job.spec.run_id, parameters)
     script = executor._make_submission_file_text(executor._submitit_command_str, "reference")  # what sbatch gets
     assert script == (REFERENCES / f"sbatch_{runtime}.sh").read_text()
     assert not Path(RUNS_ROOT).exists()

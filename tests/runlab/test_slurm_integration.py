@@ -217,3 +217,31 @@ def test_a_sweep_queues_one_job_array_per_stage(make_study, tmp_path):
                                 profile=PROFILE), env=env)
     assert again.returncode == 0 and again.stdout.count("already complete; skipped") == 1 + 2 + 6 + 6
     assert len(log.read_text().splitlines()) == 4
+
+
+def _job_fields(job_id: str) -> dict[str, str]:
+    """``scontrol show job`` of one job as field -> value (slurmctld keeps ended jobs for MinJobAge)."""
+    shown = subprocess.run(["scontrol", "show", "job", "--oneliner", job_id], capture_output=True, text=True,
+                           check=True).stdout
+    return dict(re.findall(r"(\w+)=(\S*)", shown))
+
+
+def test_a_partition_class_and_extra_sbatch_args_reach_the_jobs(make_study, tmp_path):
+    mark = f"runlab-{tmp_path.name}"
+    profile = tmp_path / "classes.yaml"
+    profile.write_text(yaml.safe_dump({"schema_version": 1, "executor": "slurm", "slurm": {
+        "partition": "debug", "sbatch_args": {"comment": f"{mark}-top"},
+        "classes": {"small": {"partition": "debug", "sbatch_args": {"comment": f"{mark}-small"},
+                              "resources": {"mem_gb": 0.25}}},
+        "stage_resources": {"S02": {"time_min": 7}}, "sbatch_per_s": 20, "signal_delay_s": 30}}))
+    stages = {"S01": {"entry": "tests.support.stages:echo"},
+              "S02": {"entry": "tests.support.stages:echo", "needs": ["S01"],
+                      "resources": {"mem_gb": 2, "partition_class": "small"}}}
+    study = make_study(stages, {"values": [1]})
+    jobs = _queued_jobs(_submit(study, profile=str(profile)).stdout)
+    top, small = _job_fields(jobs["S01"][0]), _job_fields(jobs["S02"][0])
+    assert (top["Partition"], top["Comment"], top["MinMemoryNode"]) == ("debug", f"{mark}-top", "1G")
+    assert (small["Partition"], small["Comment"]) == ("debug", f"{mark}-small")
+    assert small["MinMemoryNode"] == "256M" and small["TimeLimit"] == "00:07:00"  # the class's, then the stage's
+    assert small["Requeue"] == "1"
+    assert wait_complete(study.runs_root, "S02")["slurm"]["job_id"] == jobs["S02"][0]
