@@ -175,7 +175,7 @@ def test_an_unreadable_record_is_a_row_not_an_error(store):
 
 
 def test_a_new_run_and_its_completion_arrive_as_events(store):
-    # the 2 s target is measured in bench/monitor.py; here the events must come, on a loaded machine too
+    # the 2 s target is measured in python -m bench.monitor; here the events must come, on a loaded machine too
     old = start_run(store, "S01", {"a": 1})
     finish(old)
     store.root.mkdir(exist_ok=True)
