@@ -105,8 +105,7 @@ def test_the_headers_say_the_order_and_link_the_next_one_under_the_same_filters(
 
 
 @pytest.mark.parametrize(("query", "reason"), [
-    ("?sort=colour", "sort must be one of study, stage, run_id, status, slurm, started, elapsed, host, config, "
-                     "not &#39;colour&#39;"),
+    ("?sort=colour", f"sort must be one of {', '.join(column.name for column in COLUMNS)}, not &#39;colour&#39;"),
     ("?sort=study&order=up", "order must be asc or desc, not &#39;up&#39;"),
 ])
 def test_an_unknown_column_or_direction_is_400_with_the_choices(client, query, reason):
