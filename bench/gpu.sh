@@ -4,7 +4,7 @@
 #   bash bench/gpu.sh             # on the GPU machine: runs each check, prints its output, exits non-zero on a failure
 #   bash bench/gpu.sh --dry_run   # anywhere (CI, a laptop): checks every step is ready to run and prints it, runs nothing
 #
-# Steps: (1) bench/irer.py on CUDA: a generation of 16 at N=128, 800 steps, against the seed design (the 20x
+# Steps: (1) python -m bench.irer on CUDA: a generation of 16 at N=128, 800 steps, against the seed design (the 20x
 # target), the K-fields table, the FFT step's share of its memory-bandwidth roofline and the cache over a
 # 10-generation hunt; (2) avalanche capture on CUDA in bf16; (3) placement: irer and avalanche put their work on
 # the GPU when asked, and fail closed (exit 2, one line) when the job sees none (CUDA_VISIBLE_DEVICES=""); the
@@ -25,9 +25,9 @@ export PYTHONPATH="$PWD/pkg:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 # name | seconds it may take | command
 STEPS=(
-  "irer generation on CUDA vs the seed design|240|$PYTHON bench/irer.py --device cuda --seed-candidates 4 --nan-samples 64 --cache-generations 10"
-  "avalanche capture on CUDA in bf16|120|$PYTHON bench/avalanche.py --device cuda --dtype bf16 --only capture --quick"
-  "irer placement on the GPU|30|$PYTHON bench/placement.py --device cuda"
+  "irer generation on CUDA vs the seed design|240|$PYTHON -m bench.irer --device cuda --seed-candidates 4 --nan-samples 64 --cache-generations 10"
+  "avalanche capture on CUDA in bf16|120|$PYTHON -m bench.avalanche --device cuda --dtype bf16 --only capture --quick"
+  "irer placement on the GPU|30|$PYTHON -m bench.placement --device cuda"
   "fail-closed placement without a visible GPU|60|env CUDA_VISIBLE_DEVICES= $PYTHON -m pytest -q -p no:cacheprovider tests/irer/test_stages.py::test_cuda_without_a_gpu_fails_closed tests/avalanche_llm/test_model.py::test_cuda_fails_closed_without_a_gpu tests/runlab/test_gpu.py"
 )
 
@@ -37,13 +37,13 @@ for step in "${STEPS[@]}"; do
   IFS="|" read -r name budget command <<<"$step"
   total=$((total + budget))
   if [[ "$DRY_RUN" == 1 ]]; then
-    # Ready means: every script and test file it names exists, every test it names is collected, and the
-    # placement check passes on the CPU (the same code path with --device cpu).
+    # Ready means: every benchmark module (bench.<name>) and test file it names exists, every test it names is
+    # collected, and the placement check passes on the CPU (the same code path with --device cpu).
     read -r -a words <<<"$command"
     missing=""
     tests=()
     for word in "${words[@]}"; do
-      if [[ "$word" == *.py && ! -f "$word" ]]; then missing="$word"; fi
+      if [[ "$word" == bench.* && ! -f "${word//.//}.py" ]]; then missing="$word"; fi
       if [[ "$word" == tests/* ]]; then
         if [[ -f "${word%%::*}" ]]; then tests+=("$word"); else missing="${word%%::*}"; fi
       fi
@@ -52,8 +52,8 @@ for step in "${STEPS[@]}"; do
     if (( ${#tests[@]} )) && ! "$PYTHON" -m pytest -q --collect-only -p no:cacheprovider "${tests[@]}" >/dev/null; then
       echo "NOT READY  $name: pytest cannot collect ${tests[*]}"; failed=1; continue
     fi
-    if [[ "$command" == *bench/placement.py* ]] && ! "$PYTHON" bench/placement.py --device cpu; then
-      echo "NOT READY  $name: bench/placement.py fails on the CPU"; failed=1; continue
+    if [[ "$command" == *"-m bench.placement "* ]] && ! "$PYTHON" -m bench.placement --device cpu; then
+      echo "NOT READY  $name: bench.placement fails on the CPU"; failed=1; continue
     fi
     echo "would run  $name (up to ${budget} s): $command"
     continue

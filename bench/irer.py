@@ -1,9 +1,9 @@
 """IRER generation (seed 001, Part 6 components 4 and 6): one process per candidate against the vmapped generation.
 
-    .venv/bin/python bench/irer.py            # a generation as configured (configs/irer/hunt.yaml: 16 at N=128,
+    .venv/bin/python -m bench.irer            # a generation as configured (configs/irer/hunt.yaml: 16 at N=128,
                                               # 800 steps), 256 prior draws at N=128 for the NaN rate (~6 min, 2 cores)
-    .venv/bin/python bench/irer.py --quick    # 4 candidates at N=64, 100 steps; 32 NaN draws at N=64 (under a minute)
-    .venv/bin/python bench/irer.py --population 8 --n 64 --steps 400 --device cpu --seed-candidates 4
+    .venv/bin/python -m bench.irer --quick    # 4 candidates at N=64, 100 steps; 32 NaN draws at N=64 (under a minute)
+    .venv/bin/python -m bench.irer --population 8 --n 64 --steps 400 --device cpu --seed-candidates 4
 
 Sides, on the same candidates (``Prior().sample`` with a seeded Generator; initial-field keys
 ``candidate_key(hunt_seed, 0, i)``), the same physics, grid, steps and precision:
@@ -58,11 +58,8 @@ from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Sequence  # noqa: E402
 
-# Run as a script, this file's folder leads sys.path and its name would shadow the irer package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+from bench.processes import REPO, bench_command, bench_env  # noqa: E402
 
-REPO = _HERE.parent
 HUNT_CONFIG = REPO / "configs" / "irer" / "hunt.yaml"
 HUNT_SEED = 0  # the hunt seed of every candidate key; generation 0
 PRIOR_SEED = 0  # np.random.default_rng(PRIOR_SEED) draws the generation's parameters
@@ -286,19 +283,19 @@ def jax_env(device: str, precision: str | None) -> dict[str, str]:
 
 
 def child_env(setup: Setup) -> dict[str, str]:
-    return {**os.environ, **jax_env(setup.device, setup.precision)}
+    return bench_env(jax_env(setup.device, setup.precision))
 
 
 def launch(argv: list[str], setup: Setup, cwd: Path, what: str) -> tuple[float, dict[str, Any]]:
     """Wall seconds of one child process and the JSON of its last stdout line."""
     begun = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], cwd=cwd, env=child_env(setup),
+        done = subprocess.run(bench_command(__spec__.name, *argv), cwd=cwd, env=child_env(setup),
                               capture_output=True, text=True, check=True, timeout=WORKER_TIMEOUT_S)
     except subprocess.CalledProcessError as exc:
-        raise SystemExit(f"bench/irer.py: the {what} process failed (exit {exc.returncode}):\n{exc.stderr[-3000:]}")
+        raise SystemExit(f"bench.irer: the {what} process failed (exit {exc.returncode}):\n{exc.stderr[-3000:]}")
     except subprocess.TimeoutExpired:
-        raise SystemExit(f"bench/irer.py: the {what} process ran past {WORKER_TIMEOUT_S} s; try --quick or --steps")
+        raise SystemExit(f"bench.irer: the {what} process ran past {WORKER_TIMEOUT_S} s; try --quick or --steps")
     wall = time.perf_counter() - begun
     return wall, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -392,7 +389,7 @@ def header(setup: Setup, source: str) -> None:
         devices = ", ".join(str(device) for device in jax.devices())
     except (RuntimeError, AssertionError) as exc:  # jax 0.10 asserts when JAX_PLATFORMS names no usable backend
         reason = str(exc) or type(exc).__name__
-        raise SystemExit(f"bench/irer.py: device {setup.device}: JAX cannot start it ({reason}); "
+        raise SystemExit(f"bench.irer: device {setup.device}: JAX cannot start it ({reason}); "
                          "install a CUDA jaxlib (jax[cuda12]) or use --device cpu")
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
@@ -548,7 +545,7 @@ def cache_savings(generations: int, population: int, fields: int, n: int, steps:
     path = work / "cache_hunt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     root = work / "cache_runs"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)])}
+    env = bench_env()
     begun = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "runlab", "submit", str(REPO / "jobs" / "irer.yaml"), "--config",
                            str(path), "--runs_root", str(root)], cwd=REPO, env=env, capture_output=True, text=True)
@@ -596,7 +593,7 @@ def nan_rate(setup: Setup, samples: int, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 candidates, N=64, 100 steps; 32 NaN draws at N=64")
     parser.add_argument("--steps", type=int, help="ETDRK4 steps of the generation (default: configured, 800)")
     parser.add_argument("--n", type=int, help="grid points per side of the generation (default: configured, 128)")
@@ -626,7 +623,6 @@ def main() -> None:
         return
 
     began = time.perf_counter()
-    sys.path.insert(0, str(REPO))  # for bench.margin_repair's table printer
     import numpy as np
 
     setup, source, default_steps = configured(args)

@@ -1,6 +1,6 @@
 """How many initial fields a candidate's fitness needs: the measurement behind ``irer.hunt.initial_fields: 8``.
 
-    .venv/bin/python bench/irer_fields.py      # 12 prior draws x 16 shared fields at N=32, 400 steps (~1 min, 2 cores)
+    .venv/bin/python -m bench.irer_fields      # 12 prior draws x 16 shared fields at N=32, 400 steps (~1 min, 2 cores)
 
 Every candidate is integrated from the same 16 initial fields (``irer.model.field_keys``) and each field
 file scored by the validator. For K = 1, 2, 4, 8 the 16 fields are split at random into two disjoint sets
@@ -12,13 +12,9 @@ is spec/irer/hunter.md's; numbers are printed, never asserted.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
 
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 CANDIDATES, FIELDS, SPLITS = 12, 16, 400
 PRIOR_SEED, HUNT_SEED = 7, 5
@@ -50,6 +46,7 @@ def field_fitness() -> np.ndarray:
 
 
 def main() -> None:
+    argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.splitlines()[0]).parse_args()
     from scipy.stats import spearmanr
 
     scores = field_fitness()

@@ -1,8 +1,8 @@
 """Margin repair (seed 000, Cell 3): the seed's algorithm as written against the fast implementation.
 
-    .venv/bin/python bench/margin_repair.py            # finite_n 256, 1000, 4000; 240,000 images (a few minutes)
-    .venv/bin/python bench/margin_repair.py --quick    # finite_n 256, 1000; 24,000 images (under a minute)
-    .venv/bin/python bench/margin_repair.py --seed-notebook ''   # skip the seed's own cells
+    .venv/bin/python -m bench.margin_repair            # finite_n 256, 1000, 4000; 240,000 images (a few minutes)
+    .venv/bin/python -m bench.margin_repair --quick    # finite_n 256, 1000; 24,000 images (under a minute)
+    .venv/bin/python -m bench.margin_repair --seed-notebook ''   # skip the seed's own cells
 
 Sides, each measured in a fresh subprocess on the same decoded upright images (IDX decoding is
 excluded from both; it is shown on its own where it is measured):
@@ -46,27 +46,21 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-# Run as a script, this file's folder leads sys.path and its name would shadow the margin_repair package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))  # the repository root, for bench.memory
+import numpy as np
 
-import numpy as np  # noqa: E402
+from bench.memory import PeakRss
+from bench.processes import REPO, bench_command, bench_env
+from bench.tables import print_table
+from margin_repair.certificate import audit, build_certificate
+from margin_repair.emnist import SplitFiles, find_data_dir, load_dataset, provenance
+from margin_repair.features import facts_unary
+from margin_repair.reference import fi_hash_reference, repair_reference, weights_hash_reference
+from margin_repair.repair import RepairKnobs, repair
+from margin_repair.settings import DataSource, StudySettings
+from margin_repair.table import build_fact_table, probe_indices
+from margin_repair.weights import weights_hash
+from runlab.errors import ConfigError
 
-from bench.memory import PeakRss  # noqa: E402
-from bench.tables import print_table  # noqa: E402
-
-from margin_repair.certificate import audit, build_certificate  # noqa: E402
-from margin_repair.emnist import SplitFiles, find_data_dir, load_dataset, provenance  # noqa: E402
-from margin_repair.features import facts_unary  # noqa: E402
-from margin_repair.reference import fi_hash_reference, repair_reference, weights_hash_reference  # noqa: E402
-from margin_repair.repair import RepairKnobs, repair  # noqa: E402
-from margin_repair.settings import DataSource, StudySettings  # noqa: E402
-from margin_repair.table import build_fact_table, probe_indices  # noqa: E402
-from margin_repair.weights import weights_hash  # noqa: E402
-from runlab.errors import ConfigError  # noqa: E402
-
-REPO = _HERE.parent
 SEED_NOTEBOOK = REPO.parent / "shared" / "seeds" / "000_38c693ef03493b80.txt"
 SPLIT = "digits"
 # The seed's quick-mode defaults; only finite_n and the knobs vary between cases.
@@ -278,8 +272,8 @@ def child(case: Case) -> dict[str, Any]:
 
 def measure(case: Case, cwd: Path) -> dict[str, Any]:
     """Run ``case`` in a fresh interpreter; its last stdout line is the JSON outcome."""
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(asdict(case))],
-                          cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(bench_command(__spec__.name, "--case", json.dumps(asdict(case))), cwd=cwd,
+                          env=bench_env(), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{case.side} case finite_n={case.finite_n} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -381,7 +375,7 @@ def large(folder: Path, n_images: int, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="finite_n 256 and 1000, a 24,000-image large set")
     parser.add_argument("--seed-notebook", default=str(SEED_NOTEBOOK) if SEED_NOTEBOOK.is_file() else "",
                         help="seed 000's notebook text, to time its cells 1-3 unchanged ('' skips)")

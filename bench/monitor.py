@@ -1,9 +1,9 @@
 """``runlab monitor`` over a large runs root: the run table, the index behind it, and the live feed.
 
-    .venv/bin/python bench/monitor.py                 # 10,000 runs (about a minute on 2 cores)
-    .venv/bin/python bench/monitor.py --runs 2000     # a smaller root
-    .venv/bin/python bench/monitor.py --only heatmap  # the grid heatmaps alone
-    .venv/bin/python bench/monitor.py --only memory   # peak memory of a heatmap of a 16000×16000 grid
+    .venv/bin/python -m bench.monitor                 # 10,000 runs (about a minute on 2 cores)
+    .venv/bin/python -m bench.monitor --runs 2000     # a smaller root
+    .venv/bin/python -m bench.monitor --only heatmap  # the grid heatmaps alone
+    .venv/bin/python -m bench.monitor --only memory   # peak memory of a heatmap of a 16000×16000 grid
 
 The runs root is filled with ``--runs`` run directories whose records are one real record (made through
 ``RunStore`` and a stage's writes) copied under other run ids, studies, stages, statuses and hosts; only
@@ -50,25 +50,20 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+from starlette.testclient import TestClient
 
-from starlette.testclient import TestClient  # noqa: E402
-
-from bench.tables import print_table  # noqa: E402
-from runlab.monitor import create_app  # noqa: E402
-from runlab.monitor.index import RowFilter, RunIndex  # noqa: E402
-from runlab.monitor.render import Pages  # noqa: E402
-from runlab.record import RECORD_NAME  # noqa: E402
-from runlab.store import RunStore  # noqa: E402
-from runlab.testing import EventReader, finish, live_monitor, start_run  # noqa: E402
+from bench.tables import print_table
+from runlab.monitor import create_app
+from runlab.monitor.index import RowFilter, RunIndex
+from runlab.monitor.render import Pages
+from runlab.record import RECORD_NAME
+from runlab.store import RunStore
+from runlab.testing import EventReader, finish, live_monitor, start_run
 
 TARGET_PAGE_S = 1.0
 TARGET_EVENT_S = 2.0
@@ -289,7 +284,7 @@ def print_memory(work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", choices=("table", "heatmap", "memory"), help="one section (default: all)")

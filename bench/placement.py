@@ -1,7 +1,7 @@
 """Where the irer generation runs: ``--device cuda`` must put it on a GPU, ``cpu`` on the CPU (bench/gpu.sh).
 
-    python bench/placement.py --device cuda     # exit 0: every array of a small generation lives on a GPU
-    python bench/placement.py --device cpu      # the same check on the CPU (what bench/gpu.sh --dry_run runs)
+    python -m bench.placement --device cuda     # exit 0: every array of a small generation lives on a GPU
+    python -m bench.placement --device cpu      # the same check on the CPU (what bench/gpu.sh --dry_run runs)
 
 Prints one line: the device JAX resolved, the platform each output array was computed on, and the
 result; exit 2 with the runtime's one-line error when the device cannot be had (no GPU visible), exit 1
@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), required=True)
     args = parser.parse_args()
     import jax

@@ -1,7 +1,7 @@
 """Runtime benchmarks against named baselines; prints one table (no assertions: numbers, not tests).
 
-    .venv/bin/python bench/runtime.py            # all rows; SLURM rows need slurm/one-node/start.sh
-    .venv/bin/python bench/runtime.py --no-slurm
+    .venv/bin/python -m bench.runtime            # all rows; SLURM rows need slurm/one-node/start.sh
+    .venv/bin/python -m bench.runtime --no-slurm
 
 Targets (issue 3): local overhead < 1 s per job, 1000-task array in one sbatch < 10 s,
 ``runlab status`` over 1000 jobs (target: one batched query), 32 racing submitters resolved < 5 s.
@@ -24,20 +24,18 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.processes import REPO, bench_env
+from runlab.canon import load_registry
+from runlab.config import resolve_config
+from runlab.ledger import Claim, Ledger
+from runlab.launcher import SubmitOptions, Submitter
+from runlab.manifest import load_manifest
+from runlab.plan import plan_config
+from runlab.profile import load_profile
+from runlab.record import host_name
+from runlab.store import RunStore
 
-from runlab.canon import load_registry  # noqa: E402
-from runlab.config import resolve_config  # noqa: E402
-from runlab.ledger import Claim, Ledger  # noqa: E402
-from runlab.launcher import SubmitOptions, Submitter  # noqa: E402
-from runlab.manifest import load_manifest  # noqa: E402
-from runlab.plan import plan_config  # noqa: E402
-from runlab.profile import load_profile  # noqa: E402
-from runlab.record import host_name  # noqa: E402
-from runlab.store import RunStore  # noqa: E402
-
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+ENV = bench_env()
 
 
 def write_study(folder: Path, stages: dict, value: int = 0) -> tuple[Path, Path]:
@@ -209,7 +207,7 @@ def hunt_extension(work: Path) -> tuple[float, int, float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.splitlines()[0])
     parser.add_argument("--no-slurm", action="store_true", help="skip the rows that need a SLURM cluster")
     parser.add_argument("--only", choices=("identity",), help="only the issue-16 rows (sweep, EVAL change, hunt)")
     args = parser.parse_args()

@@ -23,15 +23,15 @@ def test_the_dry_run_checks_every_step_and_measures_nothing(tmp_path):
     assert [line.split(" (up to")[0][len("would run  "):] for line in planned] == [
         "irer generation on CUDA vs the seed design", "avalanche capture on CUDA in bf16", "irer placement on the GPU",
         "fail-closed placement without a visible GPU"]
-    assert "bench/irer.py --device cuda" in planned[0] and "--dtype bf16" in planned[1]
+    assert "-m bench.irer --device cuda" in planned[0] and "--dtype bf16" in planned[1]
     assert "placement: --device cpu resolved to cpu:0 (cpu); outputs on ['cpu']: OK" in lines
     assert lines[-1] == "bench/gpu.sh: 4 steps, at most 450 s; dry run, nothing measured"  # under 8 minutes
 
 
 def test_a_step_that_is_not_ready_fails_the_dry_run(tmp_path):
     broken = tmp_path / "gpu.sh"
-    broken.write_text((REPO / "bench" / "gpu.sh").read_text().replace("bench/placement.py", "bench/no_such_check.py")
+    broken.write_text((REPO / "bench" / "gpu.sh").read_text().replace("bench.placement", "bench.no_such_check")
                       .replace('cd "$(dirname "$0")/.."', f'cd "{REPO}"'))
     done = _dry_run(tmp_path, str(broken))
     assert done.returncode == 1
-    assert "NOT READY  irer placement on the GPU: bench/no_such_check.py is missing" in done.stdout
+    assert "NOT READY  irer placement on the GPU: bench.no_such_check is missing" in done.stdout

@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-WAIT_S = 15.0  # what a live change may take on a loaded machine; bench/monitor.py measures the 2 s target
+WAIT_S = 15.0  # what a live change may take on a loaded machine; python -m bench.monitor measures the 2 s target
 
 
 class Browser:

@@ -1,8 +1,9 @@
-"""Helpers of the monitor's tests: a report-like run, a failed run, and the run table read back from HTML.
-Runs written straight through the store and the live monitor come from ``runlab.testing``."""
+"""Helpers of the monitor's tests: a report-like run, a failed run, runs to sort, and the run table read back
+from HTML. Runs written straight through the store and the live monitor come from ``runlab.testing``."""
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 
 from matplotlib.figure import Figure
@@ -31,6 +32,33 @@ def fail(run: Run, message: str) -> None:
     """Mark ``run`` failed the way a crashing stage does."""
     run.store.update_record(run.run_id, lambda record: record.update(
         stage_status="failed", error={"type": "ValueError", "message": message, "utc": utc_now()}))
+
+
+def restamp(store: RunStore, run_id: str, started_utc: str, elapsed_s: float | None) -> None:
+    """Give a run's record another start time and elapsed time (written as a record's own text is)."""
+    path = store.root / run_id / "run_record.json"
+    record = json.loads(path.read_text())
+    record["timings"].update(started_utc=started_utc, elapsed_s=elapsed_s)
+    path.write_text(json.dumps(record, indent=2))
+
+
+def four_runs(store: RunStore) -> dict[str, str]:
+    """Runs to sort: a (alpha, S01, started 2026-01-01 10:00, 30 s, complete), b (beta, S02, 01-03, 5 s,
+    complete), c (alpha, S03, 01-02, failed: no elapsed time) and d (S09), whose record is unreadable: no
+    study, start or elapsed time. Returns their run ids by letter."""
+    a = start_run(store, "S01", {"a": 1}, study="alpha")
+    finish(a)
+    b = start_run(store, "S02", {"b": 1}, study="beta")
+    finish(b)
+    c = start_run(store, "S03", {"c": 1}, study="alpha")
+    fail(c, "boom")
+    restamp(store, a.run_id, "2026-01-01T10:00:00.000000Z", 30.0)
+    restamp(store, b.run_id, "2026-01-03T10:00:00.000000Z", 5.0)
+    restamp(store, c.run_id, "2026-01-02T10:00:00.000000Z", None)
+    unreadable = "RUN_S09_0123456789ab"
+    (store.root / unreadable).mkdir()
+    (store.root / unreadable / "run_record.json").write_text("{not json")
+    return {"a": a.run_id, "b": b.run_id, "c": c.run_id, "d": unreadable}
 
 
 class _Tables(HTMLParser):

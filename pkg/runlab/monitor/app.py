@@ -1,6 +1,7 @@
 """The monitor's web app: read-only GET/HEAD routes over one runs root (Starlette).
 
-Routes: ``/`` the run table (filters in the query string), ``/runs/{run_id}`` a run's page,
+Routes: ``/`` the run table (filters and ``sort``/``order`` in the query string, ``order.py``; 400 for an
+unknown column or direction), ``/runs/{run_id}`` a run's page,
 ``/runs/{run_id}/files/{path}`` one of the run's servable files (see ``files.py``; a download unless
 ``?inline=1`` on a PNG), ``/runs/{run_id}/heatmap.png?file=<artifact>&dataset=<name>`` a 2-D dataset of one
 of its HDF5 artifacts as a PNG heatmap (``heatmap.py``; ``max_px`` and ``cmap`` optional), ``/colorbar/<cmap>.png``
@@ -33,6 +34,7 @@ from .events import MAX_STREAMS, BadEventId, ChangeFeed, TooManyStreams
 from .files import NotServable, content_type, open_or_404
 from .heatmap import COLORMAPS, DEFAULT_MAX_PX, MAX_PX_RANGE, NotAGrid, colorbar_png, heatmap_of
 from .index import RowFilter, RunIndex
+from .order import BadOrder, RowOrder
 from .render import Pages
 from .studies import StudyMonitor, linker, load_study_monitors, study_mounts
 
@@ -63,13 +65,17 @@ def create_app(runs_root: Path, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
     pages = Pages(root)
     feed = ChangeFeed(index, pages.row, interval_s=interval_s, max_streams=max_streams)
 
-    def table_html(chosen: RowFilter) -> str:
+    def table_html(chosen: RowFilter, order: RowOrder) -> str:
         index.refresh()
         seq = feed.event_id(index.seq)  # before the rows: a change in between is sent again, never missed
-        return pages.table(index.rows(), chosen, seq)
+        return pages.table(index.rows(), chosen, seq, order)
 
     async def table(request: Request) -> Response:  # 10,000 rows render in a thread, not in the event loop
-        return HTMLResponse(await asyncio.to_thread(table_html, RowFilter.from_query(request.query_params)))
+        try:
+            order = RowOrder.from_query(request.query_params)
+        except BadOrder as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return HTMLResponse(await asyncio.to_thread(table_html, RowFilter.from_query(request.query_params), order))
 
     async def run_page(request: Request) -> Response:
         run = open_or_404(root, request.path_params["run_id"])

@@ -4,7 +4,7 @@ events of what changed.
 Change detection is a stat scan (``RunIndex.refresh``), not inotify: on a cluster filesystem (NFS,
 Lustre, GPFS) inotify sees only this node's writes, while jobs write their records on compute nodes;
 a stat of every ``RUN_*/run_record.json`` sees every node's writes once the client's attribute cache
-expires, and costs one ``stat`` per run (see ``bench/monitor.py`` for 10,000 runs).
+expires, and costs one ``stat`` per run (see ``python -m bench.monitor`` for 10,000 runs).
 
 Events (``text/event-stream``): ``event: run`` with the rendered table row and its fields as JSON, or
 ``event: gone`` when a run directory disappears. Every event carries the id ``<feed>-<seq>``; a browser

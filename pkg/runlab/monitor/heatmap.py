@@ -8,7 +8,7 @@ colours of a matplotlib colour map (``matplotlib.colormaps[name]``, sampled once
 table); a block with no finite cell is grey. Row 0 of the grid is the bottom row of the image, as
 ``imshow(origin="lower")`` draws it in the studies' figures. The PNG is an 8-bit palette image from
 Pillow (no timestamps), so its bytes depend on the grid, ``max_px`` and the colour map only;
-``bench/monitor.py`` measures it against RGB(A) PNGs from Pillow or ``matplotlib.image.imsave`` and
+``python -m bench.monitor`` measures it against RGB(A) PNGs from Pillow or ``matplotlib.image.imsave`` and
 pyplot's ``imshow`` + ``savefig``.
 
 Nothing from outside the file: the dataset is reached through hard links only (an external or soft
@@ -20,7 +20,7 @@ chunks, at most ``TILE_CELLS`` cells (or one chunk, when a chunk is larger), con
 HDF5 into one reused buffer, and summed into the blocks as it goes. A chunk above ``MAX_CHUNK_CELLS``
 (HDF5 decompresses a whole chunk to read any cell of it) or a grid above ``MAX_GRID_CELLS`` is refused
 (:class:`TooLarge`), and at most ``RENDERS_AT_ONCE`` renders run at a time. So a render adds under
-``RENDER_LIMIT_MIB`` to the process whatever the grid (``bench/monitor.py`` measures a 16000×16000
+``RENDER_LIMIT_MIB`` to the process whatever the grid (``python -m bench.monitor`` measures a 16000×16000
 compressed grid: 50 to 100 MiB at 512 px, 155 MiB at 2048 px), and heatmaps hold at most
 ``RENDERS_AT_ONCE`` × that plus the cache of ``_CACHE_ENTRIES`` PNGs (each at most 4 MiB).
 """
@@ -55,7 +55,7 @@ MAX_GRID_CELLS = 1 << 28  # 16384²: reading more would take minutes
 MAX_CHUNK_CELLS = 1 << 22  # 2048²: 32 MiB as float64
 TILE_CELLS = 1 << 20  # 1024²: 8 MiB as float64
 RENDERS_AT_ONCE = 2
-RENDER_LIMIT_MIB = 256  # stated, and checked by bench/monitor.py
+RENDER_LIMIT_MIB = 256  # stated, and checked by python -m bench.monitor
 _RENDERS = threading.BoundedSemaphore(RENDERS_AT_ONCE)  # every caller: the app's route and the study pages
 
 

@@ -121,7 +121,7 @@ class RunIndex:
         return self._seq
 
     def rows(self) -> list[RunRow]:
-        """Every row, sorted by run id."""
+        """Every row, sorted by run id (the run table's order is ``order.RowOrder``'s)."""
         with self._lock:
             return [self._rows[run_id] for run_id in sorted(self._rows)]
 

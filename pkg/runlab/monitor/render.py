@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlencode
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from .files import NotServable, RunFiles
 from .index import FILTERED, RowFilter, RunRow, row_from_record
+from .order import COLUMNS, DEFAULT_ORDER, RowOrder, sort_keys
 from .preview import TablePreview, preview_table
 
 __all__ = ["Pages"]
@@ -59,16 +61,22 @@ class Pages:
     def _environment(loader: Any) -> Environment:
         env = Environment(loader=loader, autoescape=select_autoescape(default=True), trim_blocks=True,
                           lstrip_blocks=True)
-        env.filters.update(utc=_utc, seconds=_seconds, number=_number)
+        env.filters.update(utc=_utc, seconds=_seconds, number=_number, sort_keys=sort_keys)
         return env
 
-    def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: str) -> str:
-        """The run table of all ``rows``, those that ``chosen`` does not keep marked ``hidden`` (so the filter
-        works without JavaScript, and the page's script can widen it without a reload)."""
+    def table(self, rows: Sequence[RunRow], chosen: RowFilter, seq: str, order: RowOrder = DEFAULT_ORDER) -> str:
+        """The run table of all ``rows`` in ``order``, those that ``chosen`` does not keep marked ``hidden`` (so
+        the filter and the order work without JavaScript, and the page's script can change them without a
+        reload). Each header links to the order a click on it asks for, under the same filters."""
+        now = datetime.now(timezone.utc)
         choices = [(name, sorted({getattr(row, name) for row in rows} - {""})) for name in FILTERED]
         shown = sum(chosen.keeps(row) for row in rows)
-        return self._render("table.html", title="runs", rows=rows, shown=shown, choices=choices, filters=chosen,
-                            seq=seq, now=datetime.now(timezone.utc))
+        filters = {name: chosen[name] for name in (*FILTERED, "q") if chosen[name]}
+        headers = [(column, order.aria_sort if column.name == order.column else None,
+                    "?" + urlencode({**filters, **order.after_click(column.name).query()})) for column in COLUMNS]
+        return self._render("table.html", title="runs", rows=order.sort(rows, now), shown=shown, choices=choices,
+                            filters=chosen, order=order, default_order=DEFAULT_ORDER, headers=headers, seq=seq,
+                            now=now)
 
     def row(self, row: RunRow) -> str:
         """One ``<tr>`` of the run table, as the table page renders it."""

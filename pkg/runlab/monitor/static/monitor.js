@@ -1,4 +1,4 @@
-// runlab monitor: instant filtering of the run table, and live rows from /events (server-sent events).
+// runlab monitor: instant filtering and sorting of the run table, and live rows from /events (server-sent events).
 "use strict";
 
 // The badge's text when the stream drops: the browser reconnects by itself, unless the monitor refused the
@@ -15,6 +15,14 @@ function offline(source) {
   const count = document.getElementById("count");
   const live = document.getElementById("live");
   const FIELDS = ["study", "stage", "status", "config"];
+  // Sorting: a header names its column (data-column) and has aria-sort while the rows are sorted by it; a row's
+  // data-sort is a JSON array of its keys, one per header in order (null for none: last in either direction);
+  // equal keys go by run id. The server sorts by the same keys the same way (runlab/monitor/order.py).
+  const table = document.getElementById("runs");
+  const headers = Array.from(table.querySelectorAll("thead th[data-column]"));
+  const DEFAULT_ORDER = { column: table.dataset.defaultSort, descending: table.dataset.defaultOrder === "desc" };
+  const sortedBy = headers.find((header) => header.hasAttribute("aria-sort"));
+  let order = { column: sortedBy.dataset.column, descending: sortedBy.getAttribute("aria-sort") === "descending" };
 
   function chosen() {
     const values = {};
@@ -32,6 +40,55 @@ function offline(source) {
     return values.q.split(/\s+/).every((word) => text.includes(word));
   }
 
+  function afterClick(column) {  // what a click on a header asks for: the other direction, or a new column ascending
+    return column === order.column ? { column, descending: !order.descending } : { column, descending: false };
+  }
+
+  function address(values, wanted) {  // the page's address for the filters `values` and the order `wanted`
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(values)) if (value) query.set(name, value);
+    if (wanted.column !== DEFAULT_ORDER.column || wanted.descending !== DEFAULT_ORDER.descending) {
+      query.set("sort", wanted.column);
+      query.set("order", wanted.descending ? "desc" : "asc");
+    }
+    const search = query.toString();
+    return search ? "?" + search : location.pathname;
+  }
+
+  function comparator() {  // rows in the current order, as a function for Array.prototype.sort
+    const position = headers.findIndex((header) => header.dataset.column === order.column);
+    const sign = order.descending ? -1 : 1;
+    const keys = new Map();  // each row's key, parsed once per comparator
+    const keyOf = (row) => {
+      if (!keys.has(row)) keys.set(row, JSON.parse(row.dataset.sort || "[]")[position] ?? null);
+      return keys.get(row);
+    };
+    return (a, b) => {
+      const x = keyOf(a);
+      const y = keyOf(b);
+      if (x === null || y === null) {
+        if (x !== y) return x === null ? 1 : -1;
+      } else if (x !== y) {
+        return (x < y ? -1 : 1) * sign;
+      }
+      return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+    };
+  }
+
+  function sortRows() {
+    const rows = Array.from(body.rows).sort(comparator());
+    const fragment = document.createDocumentFragment();
+    for (const row of rows) fragment.appendChild(row);
+    body.appendChild(fragment);
+    for (const header of headers) {
+      if (header.dataset.column === order.column) {
+        header.setAttribute("aria-sort", order.descending ? "descending" : "ascending");
+      } else {
+        header.removeAttribute("aria-sort");
+      }
+    }
+  }
+
   function apply() {
     const values = chosen();
     let shown = 0;
@@ -40,10 +97,10 @@ function offline(source) {
       if (!row.hidden) shown += 1;
     }
     count.textContent = shown + " of " + body.rows.length + " runs";
-    const query = new URLSearchParams();
-    for (const [name, value] of Object.entries(values)) if (value) query.set(name, value);
-    const search = query.toString();
-    history.replaceState(null, "", search ? "?" + search : location.pathname);
+    history.replaceState(null, "", address(values, order));
+    for (const header of headers) header.querySelector("a").href = address(values, afterClick(header.dataset.column));
+    form.elements.sort.value = order.column;
+    form.elements.order.value = order.descending ? "desc" : "asc";
   }
 
   function addChoice(name, value) {
@@ -64,17 +121,23 @@ function offline(source) {
   function place(data) {
     const fresh = rowFrom(data.html);
     const old = document.getElementById("run-" + data.run_id);
-    if (old) {
-      old.replaceWith(fresh);
-    } else {
-      const next = Array.from(body.rows).find((row) => row.id > fresh.id);
-      body.insertBefore(fresh, next || null);
-    }
+    if (old) old.remove();  // a changed row can move: its status, elapsed time or any key may differ now
+    const before = comparator();
+    const next = Array.from(body.rows).find((row) => before(fresh, row) < 0);
+    body.insertBefore(fresh, next || null);
     for (const name of FIELDS) addChoice(name, data[name]);
     fresh.classList.add("changed");
     setTimeout(() => fresh.classList.remove("changed"), 2000);
   }
 
+  for (const header of headers) {
+    header.querySelector("a").addEventListener("click", (event) => {  // a link: Enter sorts from the keyboard too
+      event.preventDefault();
+      order = afterClick(header.dataset.column);
+      sortRows();
+      apply();
+    });
+  }
   form.addEventListener("input", apply);
   form.addEventListener("change", apply);  // a menu changed by a script or an older browser fires only change
   form.addEventListener("submit", (event) => { event.preventDefault(); apply(); });
