@@ -29,7 +29,7 @@ from .logview import print_events, print_logs, scheduler_logs
 from .overrides import load_sweep_file, parse_assignment, parse_sweep
 from .record import verdict_text
 from .run_id import RUN_ID_MODES, validate_run_id
-from .status import render_table, run_state, status_rows
+from .status import render_table, run_state, status_rows, summary_line
 from .store import RUNS_ROOT_ENV, RunStore, resolve_runs_root
 from .submission import Study, canon_runs_dir, load_study, submit
 from .verify import verifier_to_run, verify_run
@@ -312,7 +312,8 @@ def _status(args: argparse.Namespace) -> int:
     by_id = {row.run_id: row for row in rows}
     for number, plan in enumerate(study.plans, start=1):  # a sweep: its runs config by config, shared ones in each
         print(f"config {number}/{len(study.plans)}: {plan.label}")
-        print(render_table([by_id[run_id] for run_id in plan.run_ids.values()]))
+        print(render_table([by_id[run_id] for run_id in plan.run_ids.values()], summary=False))
+    print(f"sweep of {len(study.plans)} configs, {summary_line(list(by_id.values()))}")
     return int(ExitCode.OK)
 
 

@@ -125,13 +125,14 @@ def summary_line(rows: list[StatusRow]) -> str:
     return f"{len(rows)} run{'s' if len(rows) != 1 else ''}: {', '.join(parts) or 'none'}"
 
 
-def render_table(rows: list[StatusRow]) -> str:
-    """Fixed-width text table of ``rows`` and the summary line under it."""
+def render_table(rows: list[StatusRow], summary: bool = True) -> str:
+    """Fixed-width text table of ``rows``, and the summary line under it."""
     lines = [f"{'RUN_ID':<30} {'STAGE':<8} {'STATUS':<9} {'VERDICT':<7} {'SLURM':<12} {'ELAPSED':>10}  "
              f"{'STUDY':<14} {'CONFIG':<8} {'PROGRESS':<28} NOTE"]
     for row in rows:
         elapsed = "-" if row.elapsed_s is None else f"{row.elapsed_s:.1f}s"
         lines.append(f"{row.run_id:<30} {row.stage:<8} {row.status:<9} {row.verdict:<7} {row.slurm_state:<12} "
                      f"{elapsed:>10}  {row.study:<14} {row.config:<8} {row.progress:<28} {row.note}".rstrip())
-    lines.append(summary_line(rows))
+    if summary:
+        lines.append(summary_line(rows))
     return "\n".join(lines)

@@ -118,8 +118,9 @@ def test_every_row_carries_its_key_in_each_column_for_the_page_script(store, cli
     html = client.get("/").text
     keys = {run_id: json.loads(unescape(html.split(f'<tr id="run-{run_id}"')[1].split('data-sort="')[1].split('"')[0]))
             for run_id in runs.values()}
-    assert keys[runs["a"]][:7] == ["alpha", "S01", runs["a"], "complete", None, "2026-01-01T10:00:00.000000Z", 30.0]
-    assert keys[runs["d"]][:7] == [None, "S09", runs["d"], keys[runs["d"]][3], None, None, None]
+    assert keys[runs["a"]][:8] == ["alpha", "S01", runs["a"], "complete", None, None, "2026-01-01T10:00:00.000000Z",
+                                   30.0]  # no verdict stated, no SLURM job
+    assert keys[runs["d"]][:8] == [None, "S09", runs["d"], keys[runs["d"]][3], None, None, None, None]
     assert keys[runs["d"]][3].startswith("unreadable record: not readable JSON")
     assert {len(row_keys) for row_keys in keys.values()} == {len(COLUMNS)}
     first_row = html.split('<tr id="run-')[1].split("</tr>")[0]

@@ -53,7 +53,8 @@ def test_a_sweep_runs_each_distinct_run_once(make_study, capsys, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     headers = [line for line in lines if line.startswith("config ")]
     assert status == 0 and headers[0] == "config 1/6: test.s01=1, test.s02=10" and len(headers) == 6
-    assert sum(" complete" in line for line in lines) == 6 * 3  # each config's three runs, shared ones in each
+    assert sum(line.startswith("RUN_") and " complete " in line for line in lines) == 6 * 3  # shared ones in each
+    assert lines[-1] == "sweep of 6 configs, 9 runs: 9 complete"
 
 
 def test_set_values_are_yaml_typed_and_checked_like_the_file(make_study, capsys, tmp_path):

@@ -21,7 +21,7 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def _status_columns(out: str) -> dict[str, dict[str, str]]:
-    header, *rows = out.splitlines()
+    header, *rows, _summary = out.splitlines()
     names = header.split()
     return {cells[1]: dict(zip(names, cells)) for cells in (row.split() for row in rows)}
 
