@@ -10,6 +10,7 @@ import yaml
 
 from runlab.cli import main
 
+from tests.support.cli import REPO, run_cli
 from tests.support.stages import CHAIN
 
 ECHO = {"S01": {"entry": "tests.support.stages:echo"}}
@@ -76,7 +77,8 @@ MANIFEST_CASES = {
     "verifier not a callable reference": (lambda m: m["stages"]["S01"].update(verify="tests/support/stages.py"),
                                           "stages.S01.verify"),
     "fan-in without array": (lambda m: m["stages"]["S01"].update(fan_in="tests.support.stages:gather"), "no array"),
-    "canon registry missing": (lambda m: m.update(canon="missing.md"), "CANON registry not readable"),
+    "canon registry missing": (lambda m: m.update(canon="missing.md"), "CANON registry not found"),
+    "canon registry a folder": (lambda m: m.update(canon="."), "is a directory, not a regular file"),
 }
 
 
@@ -169,3 +171,77 @@ def test_tampered_artifact_fails_verify(make_study, capsys):
     code, err = _run(capsys, "verify", run_dir.name, "--runs_root", str(study.runs_root))
     assert code == 2 and "results/values.parquet: sha256 differs from the record" in err
     assert err.count("\n") == 1
+
+
+QUICKSTART = REPO / "jobs" / "quickstart.yaml"
+
+QUICKSTART_CASES = {  # --set assignment: what the one line names
+    "NaN": ("quickstart.samples_per_task=.nan", "quickstart.samples_per_task: nan is not of type 'integer'"),
+    "string for a number": ("quickstart.tasks='8'", "quickstart.tasks: '8' is not of type 'integer'"),
+    "float for an integer": ("quickstart.samples_per_task=2.0e+5", "quickstart.samples_per_task: 200000.0 is not"),
+    "unknown key": ("quickstart.sample_per_task=10", "'sample_per_task' was unexpected"),
+    "too many points": ("quickstart.samples_per_task=1000000000", "greater than the maximum of 20000000"),
+    "no tasks": ("quickstart.tasks=0", "quickstart.tasks: 0 is less than the minimum of 1"),
+    "unsafe artifact name": ("quickstart.table_name=../../x", "quickstart.table_name: '../../x' does not match"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(QUICKSTART_CASES))
+def test_bad_quickstart_config(tmp_path, capsys, case):
+    assignment, message = QUICKSTART_CASES[case]
+    runs = tmp_path / "runs"
+    code, err = _run(capsys, "submit", str(QUICKSTART), "--runs_root", str(runs), "--set", assignment)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not runs.exists()  # refused before any run (or the runs root) was created
+
+
+def test_quickstart_config_file_with_nan_is_refused(tmp_path, capsys):
+    config = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text())
+    config["quickstart"]["tasks"] = float("nan")
+    path = tmp_path / "nan.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, err = _run(capsys, "submit", str(QUICKSTART), "--config", str(path), "--runs_root", str(tmp_path / "runs"))
+    assert code == 2 and err.count("\n") == 1 and "quickstart.tasks: nan is not of type 'integer'" in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def _special_input(tmp_path: Path, kind: str) -> Path:
+    """A path that is not a regular file, or one over runlab.yamlio.MAX_INPUT_BYTES."""
+    path = tmp_path / f"{kind}.yaml"  # a profile must be named *.yaml
+    if kind == "fifo":
+        os.mkfifo(path)  # opened for reading it would block until a writer came: nobody does
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "huge":
+        with open(path, "wb") as handle:
+            handle.truncate(17 * 2**20)  # sparse: 17 MiB of zeros on no disk
+    else:
+        path.symlink_to("/dev/zero")  # endless: read whole it is a MemoryError; a link to an input is followed
+    return path
+
+
+SPECIAL_INPUTS = {"fifo": "is a FIFO, not a regular file", "folder": "is a directory, not a regular file",
+                  "huge": "is larger than 16 MiB", "device": "is a character device, not a regular file"}
+
+
+@pytest.mark.parametrize("flag", ["--config", "--profile", "--sweep_file", "manifest"])
+@pytest.mark.parametrize("kind", sorted(SPECIAL_INPUTS))
+def test_input_that_is_not_a_regular_file_is_refused_before_reading(make_study, tmp_path, capsys, flag, kind):
+    study = make_study(ECHO, {"values": [1]})
+    path = str(_special_input(tmp_path, kind))
+    args = study.args("submit")
+    if flag == "manifest":
+        args[1] = path
+    elif flag in args:
+        args[args.index(flag) + 1] = path
+    else:
+        args += [flag, path]
+    if kind == "fifo":  # in a subprocess with a timeout: a FIFO opened for reading would hang the command
+        result = run_cli(*args, timeout=60)
+        code, err = result.returncode, result.stderr
+    else:
+        code, err = _run(capsys, *args)
+    what = {"--config": "config", "--profile": "profile", "--sweep_file": "sweep file", "manifest": "manifest"}[flag]
+    shown = os.path.realpath(path) if flag == "manifest" else path  # a manifest is named by its resolved path
+    assert code == 2 and err.count("\n") == 1 and f"{what} {shown} {SPECIAL_INPUTS[kind]}" in err, err
+    assert _files(study.runs_root) == []
