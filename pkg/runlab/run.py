@@ -21,7 +21,8 @@ from .atomic import atomic_write_bytes, commit_temporary, write_temporary
 from .config import resolved_from_bytes
 from .errors import ConfigError, MissingUpstreamError, SchemaError
 from .identity import DeclaredConfig
-from .layout import CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, validate_artifact_path
+from .layout import (CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, read_inside,
+                     validate_artifact_path)
 from .record import utc_now
 from .store import RunStore
 from .verify import artifact_problem
@@ -58,7 +59,7 @@ class RunView:
         assert_no_symlinks(self.dir, name)
         path = self.dir / name
         try:
-            config = resolved_from_bytes(path.read_bytes(), str(path))
+            config = resolved_from_bytes(read_inside(path), str(path))
         except OSError as exc:
             raise SchemaError(f"cannot read {path}: {exc}", f"run `runlab verify {self.run_id}`; the run is damaged") from exc
         if config.sha256 != self.record[hash_key]:
@@ -94,7 +95,7 @@ class RunView:
         return self.dir / relative_path
 
     def read_bytes(self, relative_path: str) -> bytes:
-        return self.artifact_path(relative_path).read_bytes()
+        return read_inside(self.artifact_path(relative_path))
 
 
 class Run:
@@ -157,8 +158,9 @@ class Run:
         validate_artifact_path(relative_path)
         assert_no_symlinks(self.dir, relative_path)
         target = self.dir / relative_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = write_temporary(target, data)
+        with self.store.writing(f"write {relative_path} of run {self.run_id}"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = write_temporary(target, data)
         entry = {"relative_path": relative_path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                  "created_utc": utc_now()}
 
@@ -224,17 +226,20 @@ class Run:
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
         """Persist JSON resume state for this run (or array task); a requeued or resumed job reads it back."""
-        atomic_write_bytes(self._checkpoint_path(), formats.json_bytes(state))
+        with self.store.writing(f"save the checkpoint of run {self.run_id}"):
+            atomic_write_bytes(self._checkpoint_path(), formats.json_bytes(state))
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last saved resume state, or None on a fresh start."""
         try:
-            return json.loads(self._checkpoint_path().read_bytes())
+            return json.loads(read_inside(self._checkpoint_path()))
         except FileNotFoundError:
             return None
 
     def _checkpoint_path(self) -> Path:
+        """``.checkpoint/<name>``, after checking that neither it nor its folder is a symbolic link (exit 2)."""
         name = "state.json" if self.task_index is None else f"task_{self.task_index:06d}.json"
+        assert_no_symlinks(self.dir, f"{CHECKPOINT_DIR}/{name}")
         return self.dir / CHECKPOINT_DIR / name
 
 

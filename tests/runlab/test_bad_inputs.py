@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -245,3 +250,117 @@ def test_input_that_is_not_a_regular_file_is_refused_before_reading(make_study, 
     shown = os.path.realpath(path) if flag == "manifest" else path  # a manifest is named by its resolved path
     assert code == 2 and err.count("\n") == 1 and f"{what} {shown} {SPECIAL_INPUTS[kind]}" in err, err
     assert _files(study.runs_root) == []
+
+
+def _failed_run_then_resume(study, capsys, plant) -> tuple[int, str]:
+    """Leave a failed run of stage S01 (the ``fail`` stage), let ``plant(run_dir)`` change it, then resume it with the
+    checkpointing ``count`` stage: the run id hashes what a stage reads, not its entry, so it is the same run."""
+    _edit_manifest(study, lambda m: m["stages"].update(S01={"entry": "tests.support.stages:fail", "reads": ["test"]}))
+    assert _run(capsys, *study.args("submit"))[0] == 1
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    plant(run_dir)
+    _edit_manifest(study, lambda m: m["stages"].update(S01={"entry": "tests.support.stages:count", "reads": ["test"]}))
+    return _run(capsys, *study.args("submit", "--allow_resume"))
+
+
+def test_checkpoint_folder_linked_out_of_the_run_is_neither_read_nor_written(make_study, capsys, tmp_path):
+    study = make_study({}, {"steps": 3, "step_s": 0})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "state.json").write_text('{"next": 2, "total": 99, "starts": []}')
+
+    def plant(run_dir: Path) -> None:
+        (run_dir / ".checkpoint").rmdir()
+        (run_dir / ".checkpoint").symlink_to(outside)
+
+    code, err = _failed_run_then_resume(study, capsys, plant)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "/.checkpoint is a symbolic link inside a run directory" in err
+    assert sorted(os.listdir(outside)) == ["state.json"]
+    assert (outside / "state.json").read_text() == '{"next": 2, "total": 99, "starts": []}'
+
+
+def test_checkpoint_file_linked_out_of_the_run_is_not_read(make_study, capsys, tmp_path):
+    study = make_study({}, {"steps": 3, "step_s": 0})
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"next": 0, "total": 0, "starts": []}')
+    code, err = _failed_run_then_resume(
+        study, capsys, lambda run_dir: (run_dir / ".checkpoint" / "state.json").symlink_to(secret))
+    assert code == 2 and err.count("\n") == 1 and "/.checkpoint/state.json is a symbolic link" in err, err
+    assert secret.read_text() == '{"next": 0, "total": 0, "starts": []}'
+
+
+def test_artifact_folder_linked_out_of_the_run_is_not_written(make_study, capsys, tmp_path):
+    study = make_study({}, {"steps": 1, "step_s": 0})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def plant(run_dir: Path) -> None:
+        (run_dir / "results").rmdir()
+        (run_dir / "results").symlink_to(outside)
+
+    code, err = _failed_run_then_resume(study, capsys, plant)
+    assert code == 2 and err.count("\n") == 1 and "/results is a symbolic link inside a run directory" in err, err
+    assert os.listdir(outside) == []
+
+
+def _cli_under_mount(mount: str, *args: str) -> tuple[int, str]:
+    """``runlab ARGS`` in a private mount namespace (``unshare -m``) after the shell command ``mount``, so that a
+    read-only or full filesystem can be made even as root (root ignores a 0555 folder's mode) and vanishes after."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare -m (root or CAP_SYS_ADMIN) to mount a filesystem for the test")
+    command = f"{mount} && exec {shlex.quote(sys.executable)} -m runlab {shlex.join(args)}"
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "pkg"), str(REPO)])}
+    environment.pop("RUNLAB_RUNS_ROOT", None)
+    result = subprocess.run(["unshare", "-m", "sh", "-c", command], cwd=REPO, env=environment, capture_output=True,
+                            text=True, timeout=300)
+    return result.returncode, result.stderr
+
+
+def test_read_only_runs_root_is_one_line_for_submit_and_status_still_reads_it(make_study, capsys):
+    study = make_study(CHAIN, {"values": [1]})
+    assert _run(capsys, *study.args("submit"))[0] == 0
+    before = _files(study.runs_root)
+    root = shlex.quote(str(study.runs_root))
+    read_only = f"mount --bind {root} {root} && mount -o remount,bind,ro {root}"
+    _edit_manifest(study, lambda m: m["stages"]["S01"].update(version=2))  # new runs to create
+    code, err = _cli_under_mount(read_only, *study.args("submit"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "cannot take the lock of run RUN_S01_" in err
+    assert f"runs root {study.runs_root} is on a read-only filesystem (EROFS); remount it read-write or pass " in err
+    code, err = _cli_under_mount(read_only, "status", "--runs_root", str(study.runs_root))
+    assert code == 0 and err == ""
+    assert _files(study.runs_root) == before
+
+
+def test_full_runs_root_is_one_line_naming_the_write_that_failed(make_study, capsys):
+    study = make_study({"S01": {"entry": "tests.support.stages:big_writer", "reads": ["test"]}},
+                       {"block_mb": 1, "blocks": 2})
+    study.runs_root.mkdir()
+    code, err = _cli_under_mount(f"mount -t tmpfs -o size=512k tmpfs {shlex.quote(str(study.runs_root))}",
+                                 *study.args("submit"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "cannot write data/block_000.bin of run RUN_S01_" in err
+    assert f"runs root {study.runs_root} is full (ENOSPC); free space on its filesystem" in err
+
+
+@pytest.mark.parametrize(("port", "message"), [
+    ("70000", "--port 70000 is not a TCP port (1-65535); pass --port 8765 or another free port"),
+    ("0", "--port 0 is not a TCP port (1-65535)"),
+])
+def test_monitor_port_out_of_range_is_one_line(tmp_path, capsys, port, message):
+    (tmp_path / "runs").mkdir()
+    code, err = _run(capsys, "monitor", "--runs_root", str(tmp_path / "runs"), "--port", port)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_monitor_port_in_use_is_one_line_naming_it(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = _run(capsys, "monitor", "--runs_root", str(tmp_path / "runs"), "--port", str(port))
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"port {port} on 127.0.0.1 is in use by another program (another monitor?); stop it" in err
+    assert "pass another --port" in err
