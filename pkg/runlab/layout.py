@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
@@ -17,7 +16,6 @@ __all__ = [
     "STUDY_CONFIG_NAME",
     "INTERNAL_DIR",
     "assert_no_symlinks",
-    "read_inside",
     "validate_artifact_path",
 ]
 
@@ -51,17 +49,3 @@ def assert_no_symlinks(run_dir: Path, relative_path: str) -> None:
             return
         if stat.S_ISLNK(mode):
             raise SchemaError(f"{current} is a symbolic link inside a run directory", "remove it; runs hold real files only")
-
-
-def read_inside(path: Path) -> bytes:
-    """The bytes of ``path`` opened without following a link in its last component (``O_NOFOLLOW``), so a link
-    planted after :func:`assert_no_symlinks` looked is refused (SchemaError), not read."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SchemaError(f"{path} is a symbolic link inside a run directory",
-                              "remove it; runs hold real files only") from exc
-        raise
-    with os.fdopen(descriptor, "rb") as handle:
-        return handle.read()

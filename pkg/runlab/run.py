@@ -21,8 +21,7 @@ from .atomic import atomic_write_bytes, commit_temporary, write_temporary
 from .config import resolved_from_bytes
 from .errors import ConfigError, MissingUpstreamError, SchemaError
 from .identity import DeclaredConfig
-from .layout import (CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, read_inside,
-                     validate_artifact_path)
+from .layout import CHECKPOINT_DIR, CONFIG_NAME, STUDY_CONFIG_NAME, assert_no_symlinks, validate_artifact_path
 from .record import utc_now
 from .store import RunStore
 from .verify import artifact_problem
@@ -59,7 +58,7 @@ class RunView:
         assert_no_symlinks(self.dir, name)
         path = self.dir / name
         try:
-            config = resolved_from_bytes(read_inside(path), str(path))
+            config = resolved_from_bytes(path.read_bytes(), str(path))
         except OSError as exc:
             raise SchemaError(f"cannot read {path}: {exc}", f"run `runlab verify {self.run_id}`; the run is damaged") from exc
         if config.sha256 != self.record[hash_key]:
@@ -95,7 +94,7 @@ class RunView:
         return self.dir / relative_path
 
     def read_bytes(self, relative_path: str) -> bytes:
-        return read_inside(self.artifact_path(relative_path))
+        return self.artifact_path(relative_path).read_bytes()
 
 
 class Run:
@@ -226,13 +225,12 @@ class Run:
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
         """Persist JSON resume state for this run (or array task); a requeued or resumed job reads it back."""
-        with self.store.writing(f"save the checkpoint of run {self.run_id}"):
-            atomic_write_bytes(self._checkpoint_path(), formats.json_bytes(state))
+        atomic_write_bytes(self._checkpoint_path(), formats.json_bytes(state))
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last saved resume state, or None on a fresh start."""
         try:
-            return json.loads(read_inside(self._checkpoint_path()))
+            return json.loads(self._checkpoint_path().read_bytes())
         except FileNotFoundError:
             return None
 
