@@ -105,8 +105,9 @@ def test_bad_hunt_settings_are_one_line(tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "device" in result.stderr
     config = _config()
     config["irer"]["grid"]["n"] = 15
-    result, _ = _submit(tmp_path, config, "runs2")
-    assert result.returncode == 2 and "even" in result.stderr and "Traceback" not in result.stderr
+    result, root = _submit(tmp_path, config, "runs2")
+    assert result.returncode == 2 and "irer.grid.n: 15 is not a multiple of 2" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not root.exists()  # the schema refuses it before any run
 
 
 def test_cuda_without_a_gpu_fails_closed(tmp_path):
