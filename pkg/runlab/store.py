@@ -27,7 +27,7 @@ from .code import code_block
 from .config import ResolvedConfig, resolved_from_bytes
 from .identity import DeclaredConfig, StageIdentity
 from .errors import ConfigError, MissingUpstreamError, RunExistsError, SchemaError
-from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR, STUDY_CONFIG_NAME
+from .layout import ARTIFACT_DIRS, CHECKPOINT_DIR, CONFIG_NAME, INTERNAL_DIR, STUDY_CONFIG_NAME, assert_no_symlinks
 from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
     SCHEMA_VERSION,
@@ -316,6 +316,8 @@ class RunStore:
                 allow_resume: bool) -> RunRecord:
         """Join the run as its own submission's task, or restart it (resume, requeue) as a new attempt."""
         run_dir = self.run_dir(spec.run_id)
+        for folder in (*ARTIFACT_DIRS, CHECKPOINT_DIR):  # a link planted in a stopped run is refused before any write
+            assert_no_symlinks(run_dir, folder)
         same_submission = record["submission_id"] == spec.submission_id
         requeued = context.restart_count > record["slurm"]["restart_count"]
         joining = same_submission and not requeued and (record["stage_status"] == "started" or not allow_resume)
