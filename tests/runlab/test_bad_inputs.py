@@ -290,17 +290,19 @@ def test_checkpoint_file_linked_out_of_the_run_is_not_read(make_study, capsys, t
     assert secret.read_text() == '{"next": 0, "total": 0, "starts": []}'
 
 
-def test_artifact_folder_linked_out_of_the_run_is_not_written(make_study, capsys, tmp_path):
+@pytest.mark.parametrize("folder", ["results", "logs"])
+def test_artifact_folder_linked_out_of_the_run_is_not_written(make_study, capsys, tmp_path, folder):
+    """Refused when the run is reopened, before the stage or the runtime (its logs and events) writes anything."""
     study = make_study({}, {"steps": 1, "step_s": 0})
     outside = tmp_path / "outside"
     outside.mkdir()
 
     def plant(run_dir: Path) -> None:
-        (run_dir / "results").rmdir()
-        (run_dir / "results").symlink_to(outside)
+        shutil.rmtree(run_dir / folder)
+        (run_dir / folder).symlink_to(outside)
 
     code, err = _failed_run_then_resume(study, capsys, plant)
-    assert code == 2 and err.count("\n") == 1 and "/results is a symbolic link inside a run directory" in err, err
+    assert code == 2 and err.count("\n") == 1 and f"/{folder} is a symbolic link inside a run directory" in err, err
     assert os.listdir(outside) == []
 
 
