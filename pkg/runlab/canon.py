@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
-from .yamlio import load_yaml_text
+from .yamlio import load_yaml_text, read_input_text
 
 __all__ = ["CANON_PREFIX", "CanonRegistry", "load_registry"]
 
@@ -62,10 +62,7 @@ class CanonRegistry:
 
 def load_registry(path: Path) -> CanonRegistry:
     """Read every ``yaml canon`` block of a Markdown file into one registry."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"CANON registry not readable: {path} ({exc.strerror})", "check the path") from exc
+    text = read_input_text(path, "CANON registry")
     blocks = _BLOCK_RE.findall(text)
     if not blocks:
         raise ConfigError(f"CANON registry {path} has no ```yaml canon block", "add the registry block")

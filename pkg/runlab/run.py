@@ -174,8 +174,9 @@ class Run:
                               "write the stage's logs under another name (logs/<name>.jsonl)")
         assert_no_symlinks(self.dir, relative_path)
         target = self.dir / relative_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = write_temporary(target, data)
+        with self.store.writing(f"write {relative_path} of run {self.run_id}"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = write_temporary(target, data)
         entry = {"relative_path": relative_path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                  "created_utc": utc_now()}
 
@@ -278,7 +279,9 @@ class Run:
             return None
 
     def _checkpoint_path(self) -> Path:
+        """``.checkpoint/<name>``, after checking that neither it nor its folder is a symbolic link (exit 2)."""
         name = "state.json" if self.task_index is None else f"task_{self.task_index:06d}.json"
+        assert_no_symlinks(self.dir, f"{CHECKPOINT_DIR}/{name}")
         return self.dir / CHECKPOINT_DIR / name
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Mapping
@@ -21,9 +22,26 @@ def packaged_validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(text))
 
 
+def _is_finite_number(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, (int, float)) and not isinstance(instance, bool) and math.isfinite(instance)
+
+
+def _is_whole_number(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# In a study config a number is finite (JSON Schema's bounds let NaN through: every comparison with it is
+# false) and an integer is written as one (8, not 8.0 or 1e12, which YAML reads as floats).
+_CONFIG_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"number": _is_finite_number, "integer": _is_whole_number}),
+)
+
+
 def validator_for(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
-    """Validator for a schema given as data (a study's config schema)."""
-    return jsonschema.Draft202012Validator(schema)
+    """Validator for a study's config schema given as data: ``number`` is finite, ``integer`` an int."""
+    return _CONFIG_VALIDATOR(schema)
 
 
 def check_schema(

@@ -9,12 +9,13 @@ submission that created it (array siblings, a requeued job) or when the caller a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import shutil
 import secrets
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ from .layout import (
     REMOVING_SUFFIX,
     STAGING_SUFFIX,
     STUDY_CONFIG_NAME,
+    assert_no_symlinks,
 )
 from .lock import DEFAULT_LEASE_S, DEFAULT_WAIT_S, held_lock
 from .record import (
@@ -54,6 +56,15 @@ from .run_id import is_run_id, timestamp_run_id, validate_run_id, validate_stage
 __all__ = ["RUNS_ROOT_ENV", "ExecutionContext", "RunSpec", "RunStore", "resolve_runs_root", "sha256_file", "tree_bytes"]
 
 RUNS_ROOT_ENV = "RUNLAB_RUNS_ROOT"
+
+_UNWRITABLE = {
+    errno.EROFS: ("is on a read-only filesystem", "remount it read-write or pass --runs_root with a writable folder"),
+    errno.EACCES: ("is not writable by this user", "fix its permissions or pass --runs_root with a folder of yours"),
+    errno.EPERM: ("does not permit the change", "fix its permissions or pass --runs_root with a folder of yours"),
+    errno.ENOSPC: ("is full", "free space on its filesystem or pass --runs_root with another, then rerun"),
+    errno.EDQUOT: ("is over its disk quota", "free space within the quota, then rerun"),
+}
+"""Errors of the runs root's filesystem that are the user's to fix, and what to do about each."""
 
 
 @dataclass(frozen=True)
@@ -168,9 +179,23 @@ class RunStore:
     @contextmanager
     def _held(self, name: str, what: str) -> Iterator[None]:
         locks = self.internal_dir / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with held_lock(locks / name, what=what, lease_s=self.lease_s, wait_s=self.lock_wait_s):
+        with ExitStack() as held:
+            with self.writing(f"take the lock of {what}"):  # the body's own errors pass through untouched
+                locks.mkdir(parents=True, exist_ok=True)
+                held.enter_context(held_lock(locks / name, what=what, lease_s=self.lease_s, wait_s=self.lock_wait_s))
             yield
+
+    @contextmanager
+    def writing(self, action: str) -> Iterator[None]:
+        """Turn an OSError of the body that the user must fix (read-only, no permission, full, over quota) into
+        one ConfigError line (exit 2) naming the runs root, ``action`` (what failed) and what to do."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in _UNWRITABLE:
+                raise
+            state, hint = _UNWRITABLE[exc.errno]
+            raise ConfigError(f"cannot {action}: runs root {self.root} {state} ({errno.errorcode[exc.errno]})", hint) from exc
 
     def read_record(self, run_id: str) -> RunRecord | None:
         """The record of ``run_id``, or None if there is no such run."""
@@ -218,7 +243,8 @@ class RunStore:
             record = self.read_record(spec.run_id)
             if record is None:
                 record = self._new_record(spec, context)
-                self._materialize(spec, record)
+                with self.writing(f"create run {spec.run_id}"):
+                    self._materialize(spec, record)
                 return record
             self._check_same_run(spec, record)
             if record["stage_status"] == "complete":
@@ -232,7 +258,8 @@ class RunStore:
 
     def allocate_timestamp_id(self, stage_tag: str, is_taken: Callable[[str], bool]) -> str:
         """A fresh ``timestamp_counter`` id for ``stage_tag`` that is neither a run nor ``is_taken``."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        with self.writing(f"allocate a run id for {stage_tag}"):
+            self.root.mkdir(parents=True, exist_ok=True)
         now = datetime.now(timezone.utc)
         for counter in range(1000):
             candidate = timestamp_run_id(stage_tag, now, counter)
@@ -301,6 +328,8 @@ class RunStore:
                 allow_resume: bool) -> RunRecord:
         """Join the run as its own submission's task, or restart it (resume, requeue) as a new attempt."""
         run_dir = self.run_dir(spec.run_id)
+        for folder in (*ARTIFACT_DIRS, CHECKPOINT_DIR):  # a link planted in a stopped run is refused before any write
+            assert_no_symlinks(run_dir, folder)
         same_submission = record["submission_id"] == spec.submission_id
         requeued = context.restart_count > record["slurm"]["restart_count"]
         joining = same_submission and not requeued and (record["stage_status"] == "started" or not allow_resume)
@@ -313,7 +342,8 @@ class RunStore:
                           code=code_block(spec.code_packages))
             record["slurm"] = context.slurm_block()
             record["timings"]["started_utc"] = utc_now()
-        write_record(run_dir, record)
+        with self.writing(f"reopen run {spec.run_id}"):
+            write_record(run_dir, record)
         return record
 
     # -- changes made by an executing run ----------------------------------------------------
@@ -327,7 +357,8 @@ class RunStore:
             if record["stage_status"] == "complete":
                 raise RunExistsError(f"run {run_id} is complete and final", "a complete run is never rewritten")
             change(record)
-            write_record(self.run_dir(run_id), record)
+            with self.writing(f"update the record of run {run_id}"):
+                write_record(self.run_dir(run_id), record)
             return record
 
     # -- removing runs -----------------------------------------------------------------------

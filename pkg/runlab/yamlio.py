@@ -3,10 +3,15 @@
 Loading accepts plain data only: Python tags are refused by the safe constructor and a mapping that
 repeats a key is an error rather than a silent overwrite. Dumping is canonical: UTF-8, LF line ends,
 key order as written, floats by their shortest round-trip repr, so the same data gives the same bytes.
+Every input file (config, manifest, profile, sweep file, CANON registry) is read through
+``read_input_text``: only a regular file, at most ``MAX_INPUT_BYTES``, so a FIFO cannot hang a command
+and ``/dev/zero`` cannot exhaust its memory.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +19,9 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["canonical_yaml_bytes", "load_yaml_file", "load_yaml_text"]
+__all__ = ["MAX_INPUT_BYTES", "canonical_yaml_bytes", "load_yaml_file", "load_yaml_text", "read_input_text"]
+
+MAX_INPUT_BYTES = 16 * 2**20  # 16 MiB: the largest config, manifest or registry here is under 100 kB
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -52,15 +59,49 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML: {detail}", "fix the file; only plain YAML data is accepted") from exc
 
 
-def load_yaml_file(path: Path, what: str = "file") -> Any:
-    """Read and parse a YAML file; a missing or unreadable file is a ConfigError."""
+def read_input_text(path: Path, what: str = "file") -> str:
+    """The UTF-8 text of the regular file ``path`` (links to one are followed), at most ``MAX_INPUT_BYTES``.
+
+    Anything else (missing, a folder, a FIFO, a device, too large, not UTF-8) is a ConfigError line
+    raised before more than ``MAX_INPUT_BYTES`` are read; a FIFO is opened without blocking.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError as exc:
         raise ConfigError(f"{what} not found: {path}", "check the path") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc}", "check the file") from exc
-    return load_yaml_text(text, str(path))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}", "check the path and its permissions") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ConfigError(f"{what} {path} is {_kind(mode)}, not a regular file", f"give the path of a {what} file")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}",
+                              "check the file") from exc
+    if len(data) > MAX_INPUT_BYTES:
+        raise ConfigError(f"{what} {path} is larger than {MAX_INPUT_BYTES // 2**20} MiB",
+                          f"give a {what} file; inputs are small text files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read {what} {path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                          "save the file as UTF-8") from exc
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def load_yaml_file(path: Path, what: str = "file") -> Any:
+    """Read (``read_input_text``) and parse a YAML file; any failure is one ConfigError line."""
+    return load_yaml_text(read_input_text(path, what), str(path))
 
 
 def canonical_yaml_bytes(data: Any) -> bytes:

@@ -130,3 +130,21 @@ def test_phase0_checks_the_arc_file_when_phase6_is_configured(tiny_config, tmp_p
     assert _run("phase0", tiny_config(), tmp_path / "runs") == 0
     out = capsys.readouterr().out
     assert "phase0: ARC ARC-Challenge/test: " in out and "test-00000-of-00001.parquet (12 items)" in out
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), [
+    ("model", "batch_size", 10**9, "avalanche_llm.model.batch_size: 1000000000 is greater than the maximum of 4096"),
+    ("events", "target_rate", float("nan"), "avalanche_llm.events.target_rate: nan is not of type 'number'"),
+    ("gain", "values", [1.0, 1e300], "avalanche_llm.gain.values.1: 1e+300 is greater than the maximum of 1000"),
+    ("text", "sequence_tokens", 10**6, "avalanche_llm.text.sequence_tokens: 1000000 is greater than the maximum of 8192"),
+    ("metrics", "n_boot", 10**9, "avalanche_llm.metrics.n_boot: 1000000000 is greater than the maximum of 100000"),
+])
+def test_unbounded_knobs_are_refused_before_any_run(tmp_path, capsys, section, key, value, message) -> None:
+    config = yaml.safe_load(QUICKSTART.read_text())
+    config["avalanche_llm"][section][key] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert _run("phase0", path, tmp_path / "runs") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "runs").exists()

@@ -122,8 +122,9 @@ def test_bad_hunt_settings_are_one_line(tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "device" in result.stderr
     config = _config()
     config["irer"]["grid"]["n"] = 15
-    result, _ = _submit(tmp_path, config, "runs2")
-    assert result.returncode == 2 and "even" in result.stderr and "Traceback" not in result.stderr
+    result, root = _submit(tmp_path, config, "runs2")
+    assert result.returncode == 2 and "irer.grid.n: 15 is not a multiple of 2" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not root.exists()  # the schema refuses it before any run
 
 
 def test_cuda_without_a_gpu_fails_closed(tmp_path):
@@ -258,3 +259,28 @@ def test_parameters_already_evaluated_are_never_integrated_again(tmp_path):
             ledger["fitness"][origin], ledger["run_id"][origin], ledger["artifacts"][origin])
     for gen in gens[-2:]:
         assert run_cli("verify", gen.name, "--runs_root", str(root)).returncode == 0
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("irer.ga.population_size=1000000000000", "irer.ga.population_size: 1000000000000 is greater than the maximum of 65536"),
+    ("irer.grid.n=8192", "irer.grid.n: 8192 is greater than the maximum of 4096"),
+    ("irer.grid.n=66", None),  # even and in range: accepted, so the bounds refuse only what they should
+    ("irer.time.steps=10000000", "irer.time.steps: 10000000 is greater than the maximum of 1000000"),
+    ("irer.time.dt=.nan", "irer.time.dt: nan is not of type 'number'"),
+    ("irer.hunt.initial_fields=1000000", "irer.hunt.initial_fields: 1000000 is greater than the maximum of 1024"),
+    ("irer.ga.mutation_rate=1.5", "irer.ga.mutation_rate: 1.5 is greater than the maximum of 1"),
+    ("irer.ga.population_size=1e12", "irer.ga.population_size: '1e12' is not of type 'integer'"),
+    ("irer.model.diffusion=0", "irer.model.diffusion: 0 is less than or equal to the minimum of 0"),
+    ("irer.validator.n_scrambles=100000", "irer.validator.n_scrambles: 100000 is greater than the maximum of 1024"),
+])
+def test_unbounded_hunt_settings_are_refused_before_any_run(tmp_path, capsys, assignment, message):
+    from runlab.cli import main
+
+    runs = tmp_path / "runs"
+    code = main(["submit", str(MANIFEST), "--runs_root", str(runs), "--set", assignment, "--dry_run"])
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0, err
+        return
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not runs.exists()

@@ -267,3 +267,22 @@ def test_an_eval_only_key_reruns_eval_alone_and_a_version_bump_reruns_downstream
     assert again.returncode == 0, again.stderr
     assert _actions(again.stdout) == {"DATA": "complete", "REPAIR": "ran", "CERT": "ran", "EVAL": "ran"}
     assert len(list(root.glob("RUN_DATA_*"))) == 1 and len(list(root.glob("RUN_REPAIR_*"))) == 2
+
+
+@pytest.mark.parametrize(("data", "knobs", "message"), [
+    (SYNTHETIC, {"margin": 10**20}, "margin_repair.margin: 100000000000000000000 is greater than the maximum of 2147483647"),
+    (SYNTHETIC, {"overshoot_delta": 2**40}, "margin_repair.overshoot_delta: 1099511627776 is greater than the maximum"),
+    (SYNTHETIC, {"max_updates": 10**13}, "margin_repair.max_updates: 10000000000000 is greater than the maximum of 1000000000000"),
+    (SYNTHETIC, {"max_epochs": float("nan")}, "margin_repair.max_epochs: nan is not of type 'integer'"),
+    ({**SYNTHETIC, "synthetic": {"n_train": 10**12, "n_test": 300, "seed": 5}}, {},
+     "margin_repair.data.synthetic.n_train: 1000000000000 is greater than the maximum of 1000000"),
+])
+def test_unbounded_knobs_are_refused_before_any_run(tmp_path, capsys, data, knobs, message):
+    from runlab.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(_config(data, **knobs), sort_keys=False))
+    code = main(["submit", str(MANIFEST), "--config", str(path), "--runs_root", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "runs").exists()

@@ -11,6 +11,7 @@ that is not well-formed HTTP/1.1 is a 400 from h11, which also stops buffering a
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import ipaddress
 import os
@@ -29,7 +30,7 @@ from .app import LOOPBACK_HOSTS, MAX_HEAD_BYTES, create_app
 from .events import MAX_STREAMS, ChangeFeed
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MAX_HEAD_BYTES", "REQUEST_TIMEOUT_S", "MonitorServer", "is_loopback",
-           "make_server", "private_socket", "serve"]
+           "listening_socket", "make_server", "private_socket", "serve"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -137,6 +138,28 @@ def private_socket(path: Path) -> socket.socket:
     return listening
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound at ``host:port`` (bound here, not by uvicorn, so a bad or taken port is one
+    ConfigError line saying what to do rather than uvicorn's exit 3)."""
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port (1-65535)", f"pass --port {DEFAULT_PORT} or another free port")
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart need not wait out TIME_WAIT
+    try:
+        listening.bind((host.strip("[]"), port))
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is in use by another program (another monitor?)",
+                              f"stop it (`ss -ltnp 'sport = :{port}'` names it) or pass another --port") from exc
+        if exc.errno == errno.EACCES:
+            raise ConfigError(f"port {port} on {host} needs privileges this user lacks",
+                              f"pass a port above 1023, e.g. --port {DEFAULT_PORT}") from exc
+        raise ConfigError(f"cannot listen on {host} port {port}: {exc.strerror or exc}",
+                          "pass --host with an address of this machine (default 127.0.0.1)") from exc
+    return listening
+
+
 def serve(runs_root: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, out: TextIO = sys.stdout,
           socket_path: Path | None = None) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM) on ``host:port``, or on the Unix socket ``socket_path``
@@ -152,12 +175,16 @@ def serve(runs_root: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, o
             socket_path.unlink(missing_ok=True)
         print("runlab monitor: stopped", file=out, flush=True)
         return
+    listening = listening_socket(host, port)
     if not is_loopback(host):
         print(f"runlab monitor: warning: listening on {host}, so anyone who can reach this machine's port {port} "
               "can read every run under the runs root; prefer the default 127.0.0.1 and an SSH tunnel", file=out)
     shown = f"[{host}]" if ":" in host else host
     print(f"runlab monitor: {runs_root} on http://{shown}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
-    _run(make_server(runs_root, host, port), None)
+    try:
+        _run(make_server(runs_root, host, port), [listening])
+    finally:
+        listening.close()
     print("runlab monitor: stopped", file=out, flush=True)
 
 
