@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from .layout import ATTEMPTS_DIR, EVENTS_PATH
+from .layout import ATTEMPTS_DIR, EVENTS_PATH, assert_no_symlinks
 from .record import utc_now
 
 __all__ = ["append_event", "attempt_log_paths", "last_event", "part_name", "read_events", "runtime_log_files"]
@@ -46,6 +46,7 @@ def append_event(run_dir: Path, event: str, **fields: Any) -> None:
     """
     line = json.dumps({"utc": utc_now(), "event": event, **fields}, sort_keys=True, default=str) + "\n"
     path = Path(run_dir) / EVENTS_PATH
+    assert_no_symlinks(run_dir, EVENTS_PATH)  # a logs/ linked out of the run is refused, not followed
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:

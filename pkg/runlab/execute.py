@@ -21,6 +21,7 @@ from .errors import MissingUpstreamError, RunlabError, SchemaError
 from .eventlog import append_event, attempt_log_paths, part_name, runtime_log_files
 from .gpu import require_cuda_devices
 from .holders import holding_attempt
+from .layout import assert_no_symlinks
 from .manifest import import_callable
 from .record import RunRecord, RunStatus, parse_utc, set_status, utc_now
 from .store import ExecutionContext, RunSpec, RunStore, sha256_file
@@ -148,7 +149,10 @@ def _attempt(store: RunStore, record: RunRecord, part: str, context: ExecutionCo
     attempt = record["timings"]["attempts"]
     append_event(run_dir, "attempt_started", attempt=attempt, part=part, host=context.host, pid=os.getpid(),
                  executor=context.executor, slurm_job_id=context.slurm_job_id)
-    with holding_attempt(run_dir, f"{attempt:03d}-{part}"), captured_output(*attempt_log_paths(run_dir, attempt, part)):
+    outputs = attempt_log_paths(run_dir, attempt, part)
+    for path in outputs:
+        assert_no_symlinks(run_dir, path.relative_to(run_dir).as_posix())
+    with holding_attempt(run_dir, f"{attempt:03d}-{part}"), captured_output(*outputs):
         yield
 
 

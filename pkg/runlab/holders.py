@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from .atomic import atomic_write_bytes
-from .layout import ALIVE_DIR
+from .layout import ALIVE_DIR, assert_no_symlinks
 from .ledger import Claim, Ledger
 from .liveness import Heartbeat, Holder, dead_reason
 from .lock import DEFAULT_LEASE_S
@@ -24,21 +24,14 @@ from .record import RunRecord
 from .scheduler import LIVE_STATES, JobState, query_job_states
 from .store import RunStore
 
-__all__ = ["Holders", "attempt_holders", "holding_attempt", "recorded_job"]
+__all__ = ["Holders", "attempt_holders", "holding_attempt", "recorded_job", "write_attempt_mark"]
 
 
 @contextmanager
 def holding_attempt(run_dir: Path, name: str) -> Iterator[None]:
     """Mark this process as executing ``name`` (``"003-task-0002"``) of the run at ``run_dir`` for the body; the
     marks that killed attempts left behind go first."""
-    path = Path(run_dir) / ALIVE_DIR / f"{name}.json"
-    path.parent.mkdir(exist_ok=True)
-    for stale, holder in attempt_holders(run_dir).items():
-        if dead_reason(holder, DEFAULT_LEASE_S) is not None:
-            (path.parent / f"{stale}.json").unlink(missing_ok=True)
-    holder = Holder.this_process()
-    atomic_write_bytes(path, json.dumps({"host": holder.host, "pid": holder.pid,
-                                         "start_ticks": holder.start_ticks}).encode("utf-8"))
+    path = write_attempt_mark(run_dir, name)
     heartbeat = Heartbeat(DEFAULT_LEASE_S / 3)
     heartbeat.add(path)
     try:
@@ -50,6 +43,21 @@ def holding_attempt(run_dir: Path, name: str) -> Iterator[None]:
             path.parent.rmdir()
         except OSError:
             pass  # another attempt of the run still holds it, or the run was discarded
+
+
+def write_attempt_mark(run_dir: Path, name: str) -> Path:
+    """Write the mark of this process executing ``name`` of the run (after removing the marks of dead attempts);
+    ``holding_attempt`` keeps it fresh and removes it."""
+    path = Path(run_dir) / ALIVE_DIR / f"{name}.json"
+    assert_no_symlinks(run_dir, f"{ALIVE_DIR}/{name}.json")
+    path.parent.mkdir(exist_ok=True)
+    for stale, holder in attempt_holders(run_dir).items():
+        if dead_reason(holder, DEFAULT_LEASE_S) is not None:
+            (path.parent / f"{stale}.json").unlink(missing_ok=True)
+    holder = Holder.this_process()
+    atomic_write_bytes(path, json.dumps({"host": holder.host, "pid": holder.pid,
+                                         "start_ticks": holder.start_ticks}).encode("utf-8"))
+    return path
 
 
 def attempt_holders(run_dir: Path) -> dict[str, Holder]:

@@ -23,7 +23,7 @@ from .record import RunRecord, parse_utc, verdict_label
 from .scheduler import array_state
 from .store import RunStore
 
-__all__ = ["STATES", "StatusRow", "render_table", "run_state", "status_rows", "summary_line"]
+__all__ = ["STATES", "StatusRow", "progress_text", "render_table", "run_state", "status_rows", "summary_line"]
 
 STATES = ("complete", "running", "queued", "failed", "dead", "absent")  # in the order the summary counts them
 
@@ -89,12 +89,12 @@ def _row(store: RunStore, run_id: str, tag: str, record: RunRecord | None, holde
         note = "no live holder: continue it with runlab submit --allow-resume"
     else:
         note = ""
-    progress = _progress(store, run_id, record) if status == "running" else "-"
+    progress = progress_text(store, run_id, record) if status == "running" else "-"
     return StatusRow(run_id, tag, status, slurm_state, elapsed, note, verdict_label(record.get("verdict")),
                      record["study"], record["study_config_hash"][:8], progress)
 
 
-def _progress(store: RunStore, run_id: str, record: RunRecord) -> str:
+def progress_text(store: RunStore, run_id: str, record: RunRecord) -> str:
     """``"3/8 gain, eta 1m10s"`` from the run's newest progress event; an array run counts its tasks too."""
     array = record["array"]
     tasks = f"tasks {len(array['done'])}/{array['size']}" if array else ""

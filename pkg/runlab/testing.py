@@ -20,7 +20,9 @@ import yaml
 from .canon import CanonRegistry
 from .config import resolve_config
 from .execute import complete_run
+from .holders import write_attempt_mark
 from .identity import StageIdentity
+from .layout import ALIVE_DIR
 from .monitor.serve import make_server
 from .run import Run
 from .store import ExecutionContext, RunSpec, RunStore
@@ -28,13 +30,15 @@ from .store import ExecutionContext, RunSpec, RunStore
 __all__ = ["Event", "EventReader", "finish", "live_monitor", "start_run"]
 
 LOCAL = ExecutionContext(executor="local")
+_ATTEMPT = "001-stage"
 _NO_CANON = CanonRegistry(values={}, source=Path("<no CANON registry>"))
 
 
 def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study: str = "testing",
               context: ExecutionContext = LOCAL) -> Run:
-    """Create the run of stage ``tag`` (status ``started``) for the config ``values``, or for the config file
-    at ``values`` (another run's ``config_study.yaml`` gives a run of the same study config), and return it."""
+    """Create the run of stage ``tag`` (status ``started``, held by this process as its first attempt, so it is
+    running until :func:`finish`) for the config ``values``, or for the config file at ``values`` (another run's
+    ``config_study.yaml`` gives a run of the same study config), and return it."""
     if isinstance(values, Path):
         path = values
     else:
@@ -48,10 +52,13 @@ def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study
                    submission_id="a" * 16, seed=7)
     record = store.open_run(spec, context, allow_resume=False)
     assert record is not None
+    write_attempt_mark(store.run_dir(spec.run_id), _ATTEMPT)
     return Run(store, record, spec.stage_config())
 
 
 def finish(run: Run) -> None:
+    """Complete ``run``, as its stage returning does."""
+    (run.dir / ALIVE_DIR / f"{_ATTEMPT}.json").unlink(missing_ok=True)
     complete_run(run.store, run.run_id, {})
 
 

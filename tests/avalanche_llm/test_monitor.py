@@ -150,7 +150,7 @@ def test_a_sweep_shows_the_gains_that_landed_and_its_resumption_arrives_live(pip
     assert [row[1] for row in rows] == ["landed"] * pipeline["kept"] + ["pending"] * (len(GAINS) - pipeline["kept"])
     assert [row[2] for row in rows[:pipeline["kept"]]] == [shown_number(value) for value in landed]
     assert {row[2] for row in rows[pipeline["kept"]:]} == {"-"}
-    assert [row[2] for row in before["stages"][1:]] == ["complete", "started"]
+    assert [row[2] for row in before["stages"][1:]] == ["complete", "dead"]  # the killed sweep
 
     after = html_tables(after_page)
     assert [row[1] for row in after["gains"][1:]] == ["landed"] * len(GAINS)

@@ -123,7 +123,7 @@ def test_a_generation_still_running_is_a_row_without_fitness(hunt, tmp_path):
         rows = html_tables(response.text)["generations"][1:]
         assert [row[:3] for row in rows] == [["0", hunt["runs"]["GEN000"], "complete"],
                                              ["1", hunt["runs"]["GEN001"], "complete"],
-                                             ["2", running.run_id, "started"]]
+                                             ["2", running.run_id, "running"]]
         assert rows[2][3:] == ["-"] * 6
 
 

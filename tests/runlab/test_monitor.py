@@ -65,11 +65,11 @@ def test_table_lists_every_run_with_its_fields(make_study, store):
     assert len({row["config"] for row in chain.values()}) == 1  # one config made the chain
     running_config = json.loads((store.root / running.run_id / "run_record.json").read_text())["study_config_hash"]
     assert rows[running.run_id] | {"elapsed": ""} == {
-        "study": "other_study", "stage": "S07", "run id": running.run_id, "status": "started",
+        "study": "other_study", "stage": "S07", "run id": running.run_id, "status": "running",
         "verdict": "-", "SLURM": "job 4240_2, requeued 1", "started (UTC)": rows[running.run_id]["started (UTC)"],
         "elapsed": "", "host": "node007", "config": running_config[:12]}
     assert rows[running.run_id]["elapsed"].endswith(" s")  # still running: time since it started
-    assert rows[failed.run_id]["status"] == "failed" and rows[failed.run_id]["elapsed"] == "-"
+    assert rows[failed.run_id]["status"] == "failed" and rows[failed.run_id]["elapsed"] == "0.0 s"  # to its failure
     assert list(rows)[:2] == [failed.run_id, running.run_id]  # the newest start first
     assert f"{len(rows)} of {len(rows)} runs" in page.text
 
@@ -212,7 +212,7 @@ def test_a_new_run_and_its_completion_arrive_as_events(store):
             assert reader.next(5).kind == "retry"
             run = start_run(store, "S02", {"a": 2})
             created = reader.next_run(15.0, run_id=run.run_id)
-            assert created.kind == "run" and created.data["status"] == "started"
+            assert created.kind == "run" and created.data["status"] == "running"
             assert created.data["html"].startswith(f'<tr id="run-{run.run_id}"')
             run.write_table("t", {"x": [1]})
             finish(run)
@@ -232,7 +232,7 @@ def test_a_reconnecting_page_gets_what_changed_while_it_was_away(store):
         second = start_run(store, "S02", {"a": 2})
         with EventReader(base, "/events", headers={"Last-Event-ID": seen.id}) as reader:
             assert reader.next_run(5, run_id=first.run_id, status="complete").kind == "run"
-            assert reader.next_run(5, run_id=second.run_id).data["status"] == "started"
+            assert reader.next_run(5, run_id=second.run_id).data["status"] == "running"
         # an id of another server (the monitor was restarted): the page gets the current state of every run
         with EventReader(base, "/events", headers={"Last-Event-ID": "0123abcd-99"}) as stranger:
             assert {stranger.next_run(5, run_id=run_id).data["run_id"] for run_id in (first.run_id, second.run_id)}

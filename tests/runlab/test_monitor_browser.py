@@ -39,7 +39,7 @@ def three_runs(store: RunStore) -> dict[str, str]:
     running = start_run(store, "S07", {"slow": 1}, study="other_study", context=SLURM)
     failed = start_run(store, "S08", {"bad": 1}, study="other_study")
     fail(failed, "boom")
-    return {"complete": complete.run_id, "started": running.run_id, "failed": failed.run_id}
+    return {"complete": complete.run_id, "running": running.run_id, "failed": failed.run_id}
 
 
 def test_the_table_shows_every_run_with_its_status(browser, store):
@@ -51,7 +51,7 @@ def test_the_table_shows_every_run_with_its_status(browser, store):
         browser.shot("table")
 
     assert {run_id: row["status"] for run_id, row in rows.items()} == {run_id: status for status, run_id in runs.items()}
-    assert rows[runs["started"]]["SLURM"] == "job 4240_2, requeued 1" and rows[runs["started"]]["host"] == "node007"
+    assert rows[runs["running"]]["SLURM"] == "job 4240_2, requeued 1" and rows[runs["running"]]["host"] == "node007"
     assert rows[runs["failed"]]["study"] == "other_study" and rows[runs["complete"]]["stage"] == "S01"
     assert browser.text("#count") == "3 of 3 runs"
     status = browser.driver.find_element(By.CSS_SELECTOR, f"#run-{runs['failed']} .status")
@@ -69,7 +69,7 @@ def test_the_filter_box_and_menus_hide_rows_as_one_types(browser, store):
 
         box = browser.driver.find_element(By.NAME, "q")
         box.send_keys("node007")
-        assert set(browser.rows()) == {runs["started"]} and browser.text("#count") == "1 of 3 runs"
+        assert set(browser.rows()) == {runs["running"]} and browser.text("#count") == "1 of 3 runs"
         assert browser.driver.current_url == f"{base}/?q=node007"  # a link to what one sees
         browser.shot("filtered-by-text")
         box.clear()
@@ -77,7 +77,7 @@ def test_the_filter_box_and_menus_hide_rows_as_one_types(browser, store):
         assert set(browser.rows()) == {runs["failed"]}
         box.clear()
         browser.choose("study", "other_study")
-        assert set(browser.rows()) == {runs["started"], runs["failed"]}
+        assert set(browser.rows()) == {runs["running"], runs["failed"]}
         browser.choose("status", "complete")
         assert browser.rows() == {} and browser.text("#count") == "0 of 3 runs"
         browser.shot("filtered-to-nothing")
@@ -101,7 +101,7 @@ def test_new_runs_arrive_and_change_without_a_reload(browser, store):
         browser.wait(lambda: browser.text("#count") == "1 of 2 runs", "the new run's row did not arrive")
         assert set(browser.rows()) == {old.run_id}  # it arrived under the chosen filter: hidden
         browser.choose("status", "all")
-        assert browser.rows()[run.run_id]["status"] == "started"
+        assert browser.rows()[run.run_id]["status"] == "running"
         browser.shot("new-run-started")
 
         run.write_table("t", {"x": [1]})
@@ -131,7 +131,7 @@ def test_the_page_carries_on_after_the_monitor_restarts(browser, store):
         browser.wait(lambda: browser.text("#live") == "live", "the page did not reconnect")
         browser.wait(lambda: browser.rows().get(first.run_id, {}).get("status") == "complete",
                      "what changed while the monitor was down did not arrive")
-        assert browser.rows()[second.run_id]["status"] == "started"
+        assert browser.rows()[second.run_id]["status"] == "running"
         fail(second, "boom")
         browser.wait(lambda: browser.rows()[second.run_id]["status"] == "failed",
                      "a change after the reconnect did not arrive")
@@ -196,11 +196,11 @@ def _spoil(run_dir: Path, **changes: object) -> None:
 
 def test_a_malformed_record_is_a_row_that_says_why_and_the_page_stays_live(browser, store):
     runs = three_runs(store)
-    _spoil(store.root / runs["started"], slurm="4242")
+    _spoil(store.root / runs["running"], slurm="4242")
     with live_monitor(store.root) as base:  # it starts on a root with a malformed record
         browser.driver.get(f"{base}/")
         browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
-        assert browser.rows()[runs["started"]]["status"] == (
+        assert browser.rows()[runs["running"]]["status"] == (
             "unreadable record: invalid at slurm: '4242' is not of type 'object'")
         assert browser.rows()[runs["complete"]]["status"] == "complete"
 
@@ -212,10 +212,10 @@ def test_a_malformed_record_is_a_row_that_says_why_and_the_page_stays_live(brows
             "2026-01-02T03:04:05.678901Z")
         browser.shot("malformed-rows")
         later = start_run(store, "S09", {"later": 1})  # and the feed goes on
-        browser.wait(lambda: browser.rows().get(later.run_id, {}).get("status") == "started",
+        browser.wait(lambda: browser.rows().get(later.run_id, {}).get("status") == "running",
                      "a run after the malformed record did not arrive")
         browser.choose("status", "unreadable")
-        assert set(browser.rows()) == {runs["started"], runs["failed"]}
+        assert set(browser.rows()) == {runs["running"], runs["failed"]}
         assert browser.text("#count") == "2 of 4 runs"
 
 

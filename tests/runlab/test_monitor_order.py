@@ -70,8 +70,8 @@ def test_the_newest_start_comes_first_by_default(store, client):
 @pytest.mark.parametrize(("query", "expected"), [
     ("?sort=started&order=asc", "acbd"),
     ("?sort=started", "acbd"),  # a column alone is ascending
-    ("?sort=elapsed&order=asc", "bacd"),  # c failed without an elapsed time: c and d last, by run id
-    ("?sort=elapsed&order=desc", "abcd"),
+    ("?sort=elapsed&order=asc", "bcad"),  # c ran 12 s until it failed; d has no elapsed time: last
+    ("?sort=elapsed&order=desc", "acbd"),
     ("?sort=study&order=asc", "acbd"),  # a and c are both alpha: by run id, whichever the direction
     ("?sort=study&order=desc", "bacd"),
     ("?sort=status&order=asc", "abcd"),  # complete, complete, failed, "unreadable record: ..."

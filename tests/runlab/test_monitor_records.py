@@ -126,12 +126,12 @@ def test_a_monitor_starts_on_a_root_of_malformed_records_and_its_feed_goes_on(sp
             assert sent == {f"unreadable record: {reason}" for reason in reasons.values()}
             for number, (_, how, reason) in enumerate(SHAPES):  # spoiled while the feed runs: a row each time
                 later = start_run(store, f"T{number:02d}", {"later": number})
-                reader.next_run(10, run_id=later.run_id, status="started")
+                reader.next_run(10, run_id=later.run_id, status="running")
                 _spoil(store.root / later.run_id, how)
                 event = reader.next_run(10, run_id=later.run_id, status="unreadable")
                 assert event.data["problem"] == f"unreadable record: {reason}"
             after = start_run(store, "U01", {"after": 1})  # and the feed still brings good runs
-            assert reader.next_run(10, run_id=after.run_id).data["status"] == "started"
+            assert reader.next_run(10, run_id=after.run_id).data["status"] == "running"
         with urllib.request.urlopen(f"{base}/runs/{good}") as response:
             assert response.status == 200
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runlab.eventlog import read_events
+from runlab.errors import SchemaError
+from runlab.eventlog import append_event, read_events
 from runlab.layout import is_runtime_log
 from runlab.progress import Progress, eta_s, format_duration
 from tests.support.cli import REPO, cli_environment, run_cli
@@ -135,3 +136,13 @@ def test_eta_is_the_mean_rate_so_far(done, total, elapsed_s, expected):
 
 def test_durations_read_like_a_clock():
     assert [format_duration(s) for s in (0, 59.6, 75, 3599, 4000)] == ["0s", "1m00s", "1m15s", "59m59s", "1h06m"]
+
+
+def test_the_event_log_is_never_written_through_a_link_out_of_the_run(tmp_path):
+    run_dir, outside = tmp_path / "RUN_S01_000000000000", tmp_path / "outside"
+    run_dir.mkdir()
+    outside.mkdir()
+    (run_dir / "logs").symlink_to(outside)
+    with pytest.raises(SchemaError, match="is a symbolic link inside a run directory"):
+        append_event(run_dir, "checkpoint", part="stage")
+    assert list(outside.iterdir()) == []

@@ -34,17 +34,20 @@ def fail(run: Run, message: str) -> None:
         stage_status="failed", error={"type": "ValueError", "message": message, "utc": utc_now()}))
 
 
-def restamp(store: RunStore, run_id: str, started_utc: str, elapsed_s: float | None) -> None:
-    """Give a run's record another start time and elapsed time (written as a record's own text is)."""
+def restamp(store: RunStore, run_id: str, started_utc: str, elapsed_s: float | None, failed_utc: str | None = None) -> None:
+    """Give a run's record another start time and elapsed time, and a failed run's error another time (written
+    as a record's own text is)."""
     path = store.root / run_id / "run_record.json"
     record = json.loads(path.read_text())
     record["timings"].update(started_utc=started_utc, elapsed_s=elapsed_s)
+    if failed_utc is not None:
+        record["error"]["utc"] = failed_utc
     path.write_text(json.dumps(record, indent=2))
 
 
 def four_runs(store: RunStore) -> dict[str, str]:
     """Runs to sort: a (alpha, S01, started 2026-01-01 10:00, 30 s, complete), b (beta, S02, 01-03, 5 s,
-    complete), c (alpha, S03, 01-02, failed: no elapsed time) and d (S09), whose record is unreadable: no
+    complete), c (alpha, S03, 01-02, failed 12 s after its start) and d (S09), whose record is unreadable: no
     study, start or elapsed time. Returns their run ids by letter."""
     a = start_run(store, "S01", {"a": 1}, study="alpha")
     finish(a)
@@ -54,7 +57,7 @@ def four_runs(store: RunStore) -> dict[str, str]:
     fail(c, "boom")
     restamp(store, a.run_id, "2026-01-01T10:00:00.000000Z", 30.0)
     restamp(store, b.run_id, "2026-01-03T10:00:00.000000Z", 5.0)
-    restamp(store, c.run_id, "2026-01-02T10:00:00.000000Z", None)
+    restamp(store, c.run_id, "2026-01-02T10:00:00.000000Z", None, failed_utc="2026-01-02T10:00:12.000000Z")
     unreadable = "RUN_S09_0123456789ab"
     (store.root / unreadable).mkdir()
     (store.root / unreadable / "run_record.json").write_text("{not json")

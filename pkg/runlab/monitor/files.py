@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping
 from starlette.exceptions import HTTPException
 
 from ..errors import RunlabError
-from ..layout import CONFIG_NAME, STUDY_CONFIG_NAME, validate_artifact_path
+from ..layout import ATTEMPTS_DIR, CONFIG_NAME, EVENTS_PATH, STUDY_CONFIG_NAME, validate_artifact_path
+from ..logview import attempts
 from ..record import RECORD_NAME
 from ..run_id import validate_run_id
 from .records import UnreadableRecord, load_record
@@ -106,6 +107,30 @@ class RunFiles:
         if not real.is_relative_to(Path(os.path.realpath(self.dir))):
             raise NotServable(f"{relative_path} of run {self.run_id} is outside its run directory")
         return real
+
+    def output_tail(self, max_lines: int = 40, max_bytes: int = 1 << 16) -> list[tuple[str, str]]:
+        """The last ``max_lines`` lines (of at most the last ``max_bytes``) of the newest attempt's stdout and
+        stderr, as ``(file name, text)``: what a running run prints now. Links are not followed."""
+        try:
+            for folder in ("logs", ATTEMPTS_DIR):
+                _require_real_directory(self.dir / folder)
+            _require_regular_file(self.dir / EVENTS_PATH)
+        except NotServable:
+            return []
+        started = attempts(self.dir)
+        if not started:
+            return []
+        tails = []
+        for path in started[-1].files(self.dir):
+            try:
+                _require_regular_file(path)
+                with open(path, "rb") as handle:
+                    handle.seek(max(0, handle.seek(0, os.SEEK_END) - max_bytes))
+                    text = handle.read().decode("utf-8", errors="replace")
+            except (NotServable, OSError):
+                continue
+            tails.append((path.name, "\n".join(text.splitlines()[-max_lines:])))
+        return tails
 
     def config_text(self) -> str:
         """``config_resolved.yaml`` as text."""

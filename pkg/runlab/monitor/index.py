@@ -13,29 +13,37 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..code import changed_packages
+from ..holders import Holders
+from ..layout import EVENTS_PATH
+from ..ledger import Ledger
 from ..record import RECORD_NAME, parse_utc, verdict_label
 from ..run_id import is_run_id
+from ..status import progress_text, run_state
+from ..store import RunStore
 from .records import UnreadableRecord, load_record
 
 __all__ = ["FILTERED", "Change", "RowFilter", "RunIndex", "RunRow", "row_from_record", "slurm_text"]
 
 _UNREADABLE = "unreadable"  # status of a run whose record is not a readable run record
+_LIVE = ("running", "dead")  # a started run, judged by its holders (status.run_state)
+_REJUDGE_S = 10.0  # how often a started run's holders are judged again when nothing of it changed
 
 
 @dataclass(frozen=True)
 class RunRow:
-    """What the run table shows of one run; ``elapsed_s`` is None while the run has not finished."""
+    """What the run table shows of one run; ``elapsed_s`` is None while the run is running."""
 
     run_id: str
     study: str
     stage: str
-    status: str  # the record's stage_status, or "unreadable"
+    status: str  # complete, failed, running or dead (a started run: status.run_state), or "unreadable"
     slurm: str  # "job 123", "job 120_4", "+ requeued 2" appended; "-" outside SLURM
     started_utc: str
     elapsed_s: float | None
@@ -46,12 +54,13 @@ class RunRow:
     config: str = ""  # the first 12 hex of the study config that made the run: the runs of one config of a sweep
     verdict: str = "-"  # what the stage states of its result: pass, FAIL, or - for none (record.verdict_label)
     verdict_summary: str = ""  # its one line, "" for none
+    progress: str = "-"  # "3/8 gain, eta 1m10s" for a running run that reports progress
 
     def elapsed_at(self, now: datetime) -> float | None:
         """Seconds the run took, or has been running for at ``now`` (None when unknown)."""
         if self.elapsed_s is not None:
             return self.elapsed_s
-        if self.status != "started" or not self.started_utc:
+        if self.status != "running" or not self.started_utc:
             return None
         return max(0.0, (now - parse_utc(self.started_utc)).total_seconds())
 
@@ -59,7 +68,8 @@ class RunRow:
         return {"run_id": self.run_id, "study": self.study, "stage": self.stage, "status": self.status,
                 "slurm": self.slurm, "started_utc": self.started_utc, "elapsed_s": self.elapsed_s, "host": self.host,
                 "study_href": self.study_href, "problem": self.problem, "code_changed": list(self.code_changed),
-                "config": self.config, "verdict": self.verdict, "verdict_summary": self.verdict_summary}
+                "config": self.config, "verdict": self.verdict, "verdict_summary": self.verdict_summary,
+                "progress": self.progress}
 
 
 @dataclass(frozen=True)
@@ -71,17 +81,29 @@ class Change:
     row: RunRow | None
 
 
-def row_from_record(run_id: str, record: Mapping[str, Any], code_now: dict[str, str | None] | None = None) -> RunRow:
-    """The table row of a record that ``records.load_record`` validated; ``code_now`` caches the source
-    fingerprints found now (``code.changed_packages``) across the rows of one refresh."""
+def row_from_record(run_id: str, record: Mapping[str, Any], store: RunStore,
+                    code_now: dict[str, str | None] | None = None) -> RunRow:
+    """The table row of a record that ``records.load_record`` validated, in the runs root of ``store``; ``code_now``
+    caches the source fingerprints found now (``code.changed_packages``) across the rows of one refresh.
+
+    A started run is ``running`` or ``dead`` by its claim and attempt marks (no scheduler query: a claim's SLURM
+    jobs count as live), and a running one shows its progress."""
     timings = record["timings"]
     complete = record["stage_status"] == "complete"
     verdict = record.get("verdict")
-    return RunRow(run_id=run_id, study=record["study"], stage=record["stage_tag"], status=record["stage_status"],
-                  slurm=slurm_text(record["slurm"]), started_utc=timings["started_utc"], elapsed_s=timings["elapsed_s"],
-                  host=record["host"], code_changed=tuple(changed_packages(record, code_now)) if complete else (),
+    status, elapsed_s = record["stage_status"], timings["elapsed_s"]
+    if not complete:
+        claim = Ledger(store).read(run_id)
+        holders = Holders(store, Ledger(store), {run_id: claim} if claim else {}, {})
+        status, elapsed_s = run_state(store, run_id, record, holders)  # type: ignore[arg-type]
+    running = status == "running"
+    return RunRow(run_id=run_id, study=record["study"], stage=record["stage_tag"], status=status,
+                  slurm=slurm_text(record["slurm"]), started_utc=timings["started_utc"],
+                  elapsed_s=None if running else elapsed_s, host=record["host"],
+                  code_changed=tuple(changed_packages(record, code_now)) if complete else (),
                   config=record["study_config_hash"][:12], verdict=verdict_label(verdict),
-                  verdict_summary=verdict["summary"] if verdict else "")
+                  verdict_summary=verdict["summary"] if verdict else "",
+                  progress=progress_text(store, run_id, record) if running else "-")  # type: ignore[arg-type]
 
 
 def slurm_text(slurm: Mapping[str, Any]) -> str:
@@ -107,9 +129,10 @@ class RunIndex:
 
     def __init__(self, root: Path, link: Callable[[Mapping[str, Any]], str | None] | None = None) -> None:
         self.root = Path(root).resolve()
+        self._store = RunStore(self.root)
         self._link = link
         self._lock = threading.Lock()
-        self._keys: dict[str, tuple[int, int]] = {}  # run id -> (mtime_ns, size) of its record when parsed
+        self._keys: dict[str, tuple[int, ...]] = {}  # run id -> (mtime_ns, size) of its record when parsed, ...
         self._rows: dict[str, RunRow] = {}
         self._changes: dict[str, Change] = {}  # run id -> its latest change; insertion order is seq order
         self._seq = 0
@@ -136,11 +159,11 @@ class RunIndex:
         code_now: dict[str, str | None] = {}  # the source fingerprints of this refresh, found once per package
         with self._lock:
             fresh: list[Change] = []
-            for run_id, key in seen.items():
-                if self._keys.get(run_id) == key:
+            for run_id, record_key in seen.items():
+                if self._keys.get(run_id) == self._key(run_id, record_key, self._rows.get(run_id)):
                     continue
                 row = self._read_row(run_id, code_now)
-                self._keys[run_id] = key
+                self._keys[run_id] = self._key(run_id, record_key, row)
                 if self._rows.get(run_id) != row:
                     self._rows[run_id] = row
                     fresh.append(self._record_change(run_id, row))
@@ -156,6 +179,18 @@ class RunIndex:
         self._changes.pop(run_id, None)  # re-inserted last, so the dict stays in seq order
         self._changes[run_id] = change
         return change
+
+    def _key(self, run_id: str, record_key: tuple[int, int], row: RunRow | None) -> tuple[int, ...]:
+        """When a row is read again: its record changed; for a started run also its event log grew (an attempt,
+        progress), or ``_REJUDGE_S`` passed (its holder may have died)."""
+        if row is None or row.status not in _LIVE:
+            return record_key
+        try:
+            stat = os.stat(self.root / run_id / EVENTS_PATH, follow_symlinks=False)
+            events = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            events = (0, 0)
+        return (*record_key, *events, int(time.monotonic() // _REJUDGE_S))
 
     def _stat_records(self) -> dict[str, tuple[int, int]]:
         """(mtime_ns, size) of the record of every well-named run directory under the root."""
@@ -182,7 +217,7 @@ class RunIndex:
             record = load_record(self.root / run_id)
         except UnreadableRecord as exc:
             return _unreadable_row(run_id, exc.reason)
-        row = row_from_record(run_id, record, code_now)
+        row = row_from_record(run_id, record, self._store, code_now)
         return row if self._link is None else replace(row, study_href=self._link(record))
 
 

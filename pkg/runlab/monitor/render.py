@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
+from ..store import RunStore
 from .files import NotServable, RunFiles
 from .index import FILTERED, RowFilter, RunRow, row_from_record
 from .order import COLUMNS, DEFAULT_ORDER, RowOrder, sort_keys
@@ -90,7 +91,7 @@ class Pages:
         figures = [path for path in paths if path.startswith("figs/") and path.endswith(".png")]
         tables = [(path, _preview(run, path)) for path in paths
                   if path.startswith("tables/") and path.endswith((".csv", ".parquet"))]
-        summary = row_from_record(run.run_id, run.record)
+        summary = row_from_record(run.run_id, run.record, RunStore(run.root))
         try:
             config = run.config_text()
         except NotServable as exc:
@@ -98,7 +99,9 @@ class Pages:
         return self._render("run.html", title=run.run_id, run=run, artifacts=artifacts, figures=figures, tables=tables,
                             slurm=summary.slurm, elapsed=summary.elapsed_at(datetime.now(timezone.utc)),
                             config=config, record_text=run.record_text(), study_href=study_href,
-                            code_changed=summary.code_changed, verdict=summary.verdict)
+                            code_changed=summary.code_changed, verdict=summary.verdict, status=summary.status,
+                            progress=summary.progress,
+                            output=run.output_tail() if summary.status in ("running", "dead", "failed") else [])
 
     def error(self, status_code: int, reason: str) -> str:
         return self._render("error.html", title=str(status_code), status_code=status_code, reason=reason)
