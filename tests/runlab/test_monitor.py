@@ -16,6 +16,8 @@ from markupsafe import escape
 from PIL import Image
 from starlette.testclient import TestClient
 
+from runlab.eventlog import append_event, attempt_log_paths
+from runlab.layout import ALIVE_DIR
 from runlab.monitor import create_app
 from runlab.monitor.index import RunIndex
 from runlab.monitor.preview import PREVIEW_ROWS
@@ -301,3 +303,29 @@ def test_a_colour_bar_is_served_for_every_heatmap_colour_map_and_units_come_from
         h5.create_dataset("with_units", data=[[0.0, 1.0], [2.0, 3.0]]).attrs["units"] = "kelvin"
         h5.create_dataset("without", data=[[0.0, 1.0], [2.0, 3.0]])
     assert heatmap_of(path, "with_units").units == "kelvin" and heatmap_of(path, "without").units is None
+
+
+def test_a_running_run_shows_its_progress_and_output_and_a_dead_one_says_so(store):
+    running = start_run(store, "S02", {"gains": 8})
+    with running.progress(8, unit="gain") as progress:
+        progress.advance(3)
+    append_event(running.dir, "attempt_started", attempt=1, part="stage", host="here", pid=1)
+    out, err = attempt_log_paths(running.dir, 1, "stage")
+    out.parent.mkdir(parents=True)
+    out.write_text("".join(f"gain {number} done\n" for number in range(60)))
+    err.write_text("<b>a warning</b>\n")
+    client = client_of(store.root)
+
+    row = run_table(client.get("/").text)[running.run_id]
+    assert row["status"].startswith("running 3/8 gain")
+    page = client.get(f"/runs/{running.run_id}").text
+    assert 'id="progress">3/8 gain' in page
+    assert "gain 59 done" in page and "gain 19 done" not in page  # the last 40 lines
+    assert "&lt;b&gt;a warning&lt;/b&gt;" in page  # escaped
+
+    mark = running.dir / ALIVE_DIR / "001-stage.json"
+    mark.write_text(json.dumps({"host": json.loads(mark.read_text())["host"], "pid": 2**31 - 2, "start_ticks": None}))
+    append_event(running.dir, "checkpoint", part="stage")  # its event log grew: the index reads the row again
+    assert run_table(client.get("/").text)[running.run_id]["status"] == "dead"
+    page = client.get(f"/runs/{running.run_id}").text
+    assert "no live holder" in page and "gain 59 done" in page
