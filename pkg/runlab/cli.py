@@ -101,13 +101,7 @@ def _parser() -> argparse.ArgumentParser:
 
     status = command("status", "state of a study's runs, or of every run and queued job")
     status.add_argument("manifest", type=Path, nargs="?", help="jobs/<study>.yaml (default: the whole runs root)")
-    status.add_argument("--config", type=Path, help="study config (default: the manifest's)")
-    _add_runs_root(status)
-    status.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
-                        help="as for submit")
-    status.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
-                        help="as for submit: the runs of every config of the sweep")
-    status.add_argument("--sweep-file", "--sweep_file", dest="sweep_file", type=Path, help="as for submit")
+    _add_config_selection(status, "")
     status.set_defaults(handler=_status)
 
     listing = command("ls", "list run directories")
@@ -151,13 +145,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cancel = command("cancel", "stop the queued or running work of a run, or of every run of a study config")
     cancel.add_argument("target", help="a run id (or a unique prefix of one), or jobs/<study>.yaml")
-    cancel.add_argument("--config", type=Path, help="with a manifest: the study config (default: the manifest's)")
-    _add_runs_root(cancel)
-    cancel.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
-                        help="with a manifest: as for submit")
-    cancel.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
-                        help="with a manifest: as for submit, the runs of every config of the sweep")
-    cancel.add_argument("--sweep-file", "--sweep_file", dest="sweep_file", type=Path, help="as for submit")
+    _add_config_selection(cancel, "with a manifest: ")
     cancel.set_defaults(handler=_cancel)
 
     remove = command("rm", "remove incomplete or failed runs (a complete one with --force, if nothing depends on it)")
@@ -208,6 +196,17 @@ def _version() -> str:
         return metadata.version("runlab-suite")
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def _add_config_selection(parser: argparse.ArgumentParser, condition: str) -> None:
+    """The options that pick a manifest's configs as ``submit`` does (``condition`` prefixes their help)."""
+    parser.add_argument("--config", type=Path, help=f"{condition}the study config (default: the manifest's)")
+    _add_runs_root(parser)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment, metavar="KEY=VALUE",
+                        help=f"{condition}as for submit")
+    parser.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2,...",
+                        help=f"{condition}as for submit: the runs of every config of the sweep")
+    parser.add_argument("--sweep-file", "--sweep_file", dest="sweep_file", type=Path, help=f"{condition}as for submit")
 
 
 def _add_study_arguments(parser: argparse.ArgumentParser, *, sweeps: bool = False) -> None:

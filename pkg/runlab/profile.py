@@ -13,7 +13,7 @@ from .manifest import Manifest, Resources
 from .schema import check_schema, packaged_validator
 from .yamlio import load_yaml_file
 
-__all__ = ["ContainerSettings", "PartitionClass", "Profile", "SlurmSettings", "load_profile", "profile_path"]
+__all__ = ["ContainerSettings", "PartitionClass", "Placement", "Profile", "SlurmSettings", "load_profile", "profile_path"]
 
 
 # sbatch options runlab sets itself (from resources, placement, arrays and chains): not for sbatch_args
@@ -27,10 +27,10 @@ SbatchArgs = Mapping[str, "str | int | bool"]
 
 
 @dataclass(frozen=True)
-class PartitionClass:
-    """Where the stages of one partition class run (``slurm.classes.<name>``), and the resources this cluster
-    gives them over the manifest's (``resources``). ``gres`` is a GRES name and type without the count
-    (``gpu:a100``: a stage with ``gpus: 2`` asks ``--gres=gpu:a100:2``); None asks ``--gpus-per-node``."""
+class Placement:
+    """Where jobs run: partition, account, qos, constraint, and extra sbatch options. ``gres`` is a GRES name and
+    type without the count (``gpu:a100``: a stage with ``gpus: 2`` asks ``--gres=gpu:a100:2``); None asks
+    ``--gpus-per-node``."""
 
     partition: str | None = None
     account: str | None = None
@@ -38,20 +38,21 @@ class PartitionClass:
     constraint: str | None = None
     gres: str | None = None
     sbatch_args: SbatchArgs = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartitionClass(Placement):
+    """Where the stages of one partition class run (``slurm.classes.<name>``), and the resources this cluster
+    gives them over the manifest's (``resources``)."""
+
     resources: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class SlurmSettings:
+class SlurmSettings(Placement):
     """A profile's ``slurm`` section: the top-level placement (the default of every class), the classes, and
     this cluster's overrides of the manifest's resources by stage tag (``stage_resources``)."""
 
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    constraint: str | None = None
-    gres: str | None = None
-    sbatch_args: SbatchArgs = field(default_factory=dict)
     classes: Mapping[str, PartitionClass] = field(default_factory=dict)
     stage_resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     max_array_size: int | None = None  # None: the cluster's MaxArraySize
