@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from runlab import RunView, artifact_digest
+from runlab import RunView, artifact_digest, is_runtime_log
 
 __all__ = ["report_markdown"]
 
@@ -118,7 +118,7 @@ def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gsta
         "",
         "| stage | run id | config sha256 | artifacts | artifact-index digest | verifier |",
         "|---|---|---|---|---|---|",
-        *(f"| {tag} | `{view.run_id}` | `{view.record['config_hash'][:16]}` | {len(view.record['artifact_index'])} | "
+        *(f"| {tag} | `{view.run_id}` | `{view.record['config_hash'][:16]}` | {len(_computed(view))} | "
           f"`{artifact_digest(view.record)[:16]}` | {view.record['verifier'] or '–'} |" for tag, view in runs.items()),
         "",
         "### Every artifact",
@@ -126,7 +126,11 @@ def report_markdown(config: Mapping[str, Any], runs: Mapping[str, RunView], gsta
     ]
     for tag, view in runs.items():
         lines += [f"**{tag}** `{view.run_id}`", "", "| artifact | bytes | sha256 |", "|---|---|---|"]
-        lines += [f"| `{entry['relative_path']}` | {entry['bytes']} | `{entry['sha256']}` |"
-                  for entry in view.record["artifact_index"]]
+        lines += [f"| `{entry['relative_path']}` | {entry['bytes']} | `{entry['sha256']}` |" for entry in _computed(view)]
         lines.append("")
     return "\n".join(lines)
+
+
+def _computed(view: RunView) -> list[Mapping[str, Any]]:
+    """A run's artifacts less the runtime's logs of how it went, which differ between equal computations."""
+    return [entry for entry in view.record["artifact_index"] if not is_runtime_log(entry["relative_path"])]
