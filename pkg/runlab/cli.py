@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_selection(status, "")
     status.set_defaults(handler=_status)
 
-    listing = command("ls", "list run directories")
+    listing = command("ls", "list run directories, each with its status (complete, running, failed, dead)")
     _add_runs_root(listing)
     listing.set_defaults(handler=_ls)
 
@@ -318,8 +318,9 @@ def _status(args: argparse.Namespace) -> int:
 
 def _ls(args: argparse.Namespace) -> int:
     store = _store_without_manifest(args)
-    for run_id in store.run_ids():
-        print(run_id)
+    rows = status_rows(store, {run_id: run_id.split("_")[1] for run_id in store.run_ids()})
+    for row in rows:
+        print(f"{row.run_id} {row.status}")
     return int(ExitCode.OK)
 
 

@@ -87,6 +87,8 @@ def _row(store: RunStore, run_id: str, tag: str, record: RunRecord | None, holde
         note = "code changed"
     elif status == "dead":
         note = "no live holder: continue it with runlab submit --allow-resume"
+    elif status == "failed":
+        note = f"see runlab logs {run_id}; runlab submit --allow-resume continues it"
     else:
         note = ""
     progress = progress_text(store, run_id, record) if status == "running" else "-"

@@ -15,6 +15,8 @@ import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 
+from runlab.eventlog import append_event
+from runlab.layout import ALIVE_DIR
 from runlab.monitor.preview import PREVIEW_ROWS
 from runlab.store import ExecutionContext, RunStore
 
@@ -243,3 +245,24 @@ def test_a_page_past_the_limit_of_live_streams_says_its_stream_was_refused(brows
         refused_again = [entry["message"] for entry in browser.driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert all("/events?since=" in line and "status of 503" in line for line in refused_again)  # reloads too early
         browser.shot("stream-live-again")
+
+
+def test_a_running_runs_progress_and_its_death_arrive_live(browser, store):
+    run = start_run(store, "S02", {"gains": 8})
+    with live_monitor(store.root) as base:
+        browser.driver.get(f"{base}/")
+        browser.wait(lambda: browser.text("#live") == "live", "the page's live stream did not open")
+        assert browser.rows()[run.run_id]["status"] == "running"
+        with run.progress(8, unit="gain") as progress:
+            progress.advance(3)
+        browser.wait(lambda: browser.rows()[run.run_id]["status"].startswith("running 3/8 gain"),
+                     "the progress did not arrive")
+        browser.shot("progress")
+
+        mark = run.dir / ALIVE_DIR / "001-stage.json"  # its holder is gone: a pid no process has
+        mark.write_text(json.dumps({**json.loads(mark.read_text()), "pid": 2**31 - 2}))
+        append_event(run.dir, "checkpoint", part="stage")
+        browser.wait(lambda: browser.rows()[run.run_id]["status"] == "dead", "the death did not arrive")
+        browser.shot("dead")
+        browser.driver.get(f"{base}/runs/{run.run_id}")
+        assert "no live holder" in browser.text("#status")
