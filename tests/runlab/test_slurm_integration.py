@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from runlab.eventlog import read_events
 from tests.support.slurm import wait_complete
 
 from tests.support.stages import CHAIN
@@ -56,6 +57,23 @@ def test_three_stage_chain_is_queued_with_afterok_dependencies(make_study):
     assert pq.read_table(s03 / "results" / "values.parquet").column("value").to_pylist() == [3, 4]
     again = _submit(study)
     assert again.stdout.count("already complete; skipped") == 3 and not _queued_jobs(again.stdout)
+
+
+def test_a_slurm_jobs_output_is_kept_in_its_run_and_runlab_logs_shows_both(make_study):
+    study = make_study({"S01": {"entry": "tests.support.stages:chatty"}}, {"lines": 2, "steps": 3})
+    jobs = _queued_jobs(_submit(study).stdout)
+    record = wait_complete(study.runs_root, "S01")
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    assert (run_dir / "logs/attempts/001-stage.out").read_text() == (
+        "first line from the stage\nline 0\nline 1\nfrom a child process\n")
+    events = [event for event in read_events(run_dir) if event["event"] == "attempt_started"]
+    assert [(event["slurm_job_id"], event["executor"]) for event in events] == [(jobs["S01"][0], "slurm")]
+    assert record["slurm"]["job_id"] == jobs["S01"][0]
+    shown = run_cli("logs", run_dir.name, "--runs-root", str(study.runs_root)).stdout
+    assert f"SLURM job {jobs['S01'][0]}) ==" in shown.splitlines()[0] and "line 1" in shown
+    scheduler = run_cli("logs", run_dir.name, "--scheduler", "--runs-root", str(study.runs_root))
+    assert scheduler.returncode == 0 and f"{jobs['S01'][0]}_0_log.out ==" in scheduler.stdout
+    assert "line 1" in scheduler.stdout  # the job's own file has the stage's output too
 
 
 def test_fifty_task_array_fans_into_one_run(make_study):
