@@ -182,12 +182,17 @@ def _parser() -> argparse.ArgumentParser:
                       help="complete an array run whose tasks are all done")
     execute.add_argument("--allow-resume", "--allow_resume", dest="allow_resume", action="store_true")
     execute.set_defaults(handler=_exec_stage)
+
+    completion = command("completion", "print the bash or zsh completion script of runlab (README: Shell completion)")
+    completion.add_argument("shell", choices=SHELLS)
+    completion.set_defaults(handler=_completion)
     return parser
 
 
 def _add_runs_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-root", "--runs_root", dest="runs_root",
-                        help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+                        help=f"runs root (default: ${RUNS_ROOT_ENV}, then the nearest runs root at or above the working "
+                             "directory, then CANON.PATH.RUNS_DIR)")
 
 
 def _version() -> str:
