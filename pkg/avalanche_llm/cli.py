@@ -100,10 +100,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if flag not in args.command.defaults:  # not an option of this phase
             continue
         value = getattr(args, flag)
-        if value is None and not _holds(raw, key):
-            value = args.command.defaults[flag]
         if value is not None:
             overrides[key] = value
+        elif not _holds(raw, key):
+            overrides[key] = args.command.defaults[flag]
     return overrides
 
 
