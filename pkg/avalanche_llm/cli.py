@@ -1,8 +1,10 @@
 """``python -m avalanche_llm phaseN``: the phase commands of ``CANON.CLI.CMD``, run through runlab.
 
-Subcommands and their defaults come from the CANON command strings. ``--device``, ``--dtype`` and
-``--gstar_method`` set config keys (``config.CLI_OVERRIDES``), so they are part of the resolved
-config and of the run ids of the stages that read them. Phase 0 checks the environment and creates
+Subcommands and their defaults come from the CANON command strings. ``--device``, ``--dtype``,
+``--gstar_method``, ``--arc_config`` and ``--arc_split`` set config keys (``config.CLI_OVERRIDES``), so they
+are part of the resolved config and of the run ids of the stages that read them; one not given leaves the
+config's value, and only where the config does not say is its ``CANON.CLI.CMD`` default set (a config that
+says ``cpu`` runs on the CPU without ``--device cpu``). Phase 0 checks the environment and creates
 nothing; every other phase runs its stage of ``jobs/avalanche_llm.yaml`` in this process through
 ``runlab.submit`` (the same ids, claims and locks as ``runlab submit --stage``), with its upstream
 required complete. Exit codes are runlab's: 0 success
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from runlab import (
-    RUNS_ROOT_ENV, RUN_ID_MODES, ConfigError, ExitCode, OneLineParser, Study, load_study,
+    RUNS_ROOT_ENV, RUN_ID_MODES, ConfigError, ExitCode, OneLineParser, Study, load_study, load_yaml_file,
     resolve_runs_root, run_reporting_errors, submit,
 )
 
@@ -55,17 +57,18 @@ def _parser(commands: list[PhaseCommand]) -> argparse.ArgumentParser:
         sub = subcommands.add_parser(command.name, help=_help(command.name))
         defaults = command.defaults
         sub.add_argument("--config", type=Path, default=Path(defaults["config"]), help="pipeline YAML config")
-        sub.add_argument("--device", choices=("cuda", "cpu"), default=defaults["device"])
-        sub.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default=defaults["dtype"])
+        sub.add_argument("--device", choices=("cuda", "cpu"), help=_config_default("device", command))
+        sub.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), help=_config_default("dtype", command))
         sub.add_argument("--run_id_mode", choices=RUN_ID_MODES, default=defaults["run_id_mode"])
         sub.add_argument("--allow_resume", action="store_true", help="continue an incomplete run of this phase")
         sub.add_argument("--dry_run", action="store_true", help="resolve and validate; run no model, write nothing")
-        sub.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+        sub.add_argument("--runs_root", help=f"runs root (default: ${RUNS_ROOT_ENV}, then the nearest runs root at or "
+                                             "above the working directory, then CANON.PATH.RUNS_DIR)")
         if "gstar_method" in defaults:
-            sub.add_argument("--gstar_method", choices=GSTAR_METHODS, default=defaults["gstar_method"])
+            sub.add_argument("--gstar_method", choices=GSTAR_METHODS, help=_config_default("gstar_method", command))
         for flag in ("arc_split", "arc_config"):
             if flag in defaults:
-                sub.add_argument(f"--{flag}", default=defaults[flag], help="default from CANON.DATASET.ARC_MCQ")
+                sub.add_argument(f"--{flag}", help=_config_default(flag, command))
         sub.set_defaults(handler=_environment if command.name == "phase0" else _run_phase, command=command)
     return parser
 
@@ -83,8 +86,35 @@ def _help(phase: str) -> str:
             "phase8": "S08: the paper export: every table and figure, and REPORT.md, from verified runs"}[phase]
 
 
+def _config_default(flag: str, command: PhaseCommand) -> str:
+    return (f"default: the config's {CLI_OVERRIDES[flag]}; where it has none, {command.defaults[flag]} "
+            f"(CANON.CLI.CMD.{command.key})")
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {key: getattr(args, flag) for flag, key in CLI_OVERRIDES.items() if getattr(args, flag, None) is not None}
+    """The config keys the phase's flags set: each flag given, and the ``CANON.CLI.CMD`` default of each flag not
+    given whose key the config (``--config``, as written) does not hold."""
+    raw = load_yaml_file(args.config, "config")
+    overrides = {}
+    for flag, key in CLI_OVERRIDES.items():
+        if flag not in args.command.defaults:  # not an option of this phase
+            continue
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+        elif not _holds(raw, key):
+            overrides[key] = args.command.defaults[flag]
+    return overrides
+
+
+def _holds(config: Any, key: str) -> bool:
+    """Whether the loaded config sets the dotted ``key`` (to any value, null and CANON references included)."""
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _study(args: argparse.Namespace) -> Study:

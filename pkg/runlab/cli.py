@@ -1,5 +1,5 @@
 """The ``runlab`` command: submit, status, ls, show, logs, verify, monitor, the run lifecycle (cancel, rm, gc,
-export), and exec-stage (what a job runs).
+export), exec-stage (what a job runs), and completion (a shell's completion script).
 
 Every user error ends as one line on stderr, ``runlab: error: <what is wrong>; <what to do>``, and the
 exit code of its class (see ``errors.py``); ``--debug`` shows the traceback instead.
@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, NoReturn, Sequence
 from .canon import load_registry
 from .capture import tolerate_closed_pipes
 from .code import changed_packages
+from .completion import SHELLS, completion_script
 from .errors import ConfigError, ExitCode, RunlabError, SchemaError, StageFailedError, VerdictFailedError
 from .layout import is_runtime_log
 from .holders import Holders
@@ -181,12 +182,17 @@ def _parser() -> argparse.ArgumentParser:
                       help="complete an array run whose tasks are all done")
     execute.add_argument("--allow-resume", "--allow_resume", dest="allow_resume", action="store_true")
     execute.set_defaults(handler=_exec_stage)
+
+    completion = command("completion", "print the bash or zsh completion script of runlab (README: Shell completion)")
+    completion.add_argument("shell", choices=SHELLS)
+    completion.set_defaults(handler=_completion)
     return parser
 
 
 def _add_runs_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-root", "--runs_root", dest="runs_root",
-                        help=f"runs root (default: ${RUNS_ROOT_ENV}, then CANON.PATH.RUNS_DIR)")
+                        help=f"runs root (default: ${RUNS_ROOT_ENV}, then the nearest runs root at or above the working "
+                             "directory, then CANON.PATH.RUNS_DIR)")
 
 
 def _version() -> str:
@@ -533,3 +539,8 @@ def _hand_submission_id() -> str:
     if job is None:
         return secrets.token_hex(8)
     return hashlib.sha256(f"slurm-job:{job}".encode()).hexdigest()[:16]
+
+
+def _completion(args: argparse.Namespace) -> int:
+    print(completion_script(_parser(), args.shell), end="")
+    return int(ExitCode.OK)

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import secrets
+import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -53,9 +54,10 @@ from .record import (
 )
 from .run_id import is_run_id, timestamp_run_id, validate_run_id, validate_stage_tag
 
-__all__ = ["RUNS_ROOT_ENV", "ExecutionContext", "RunSpec", "RunStore", "resolve_runs_root", "sha256_file", "tree_bytes"]
+__all__ = ["RUNS_ROOT_ENV", "ExecutionContext", "RunSpec", "RunStore", "find_runs_root", "resolve_runs_root", "sha256_file", "tree_bytes"]
 
 RUNS_ROOT_ENV = "RUNLAB_RUNS_ROOT"
+DEFAULT_RUNS_DIR = "runs"  # the runs root's name looked for above the working directory when no CANON names one
 
 _UNWRITABLE = {
     errno.EROFS: ("is on a read-only filesystem", "remount it read-write or pass --runs_root with a writable folder"),
@@ -416,11 +418,45 @@ _RUN_ID_PREFIX = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def resolve_runs_root(flag: str | None, canon_default: Any, environ: Mapping[str, str] = os.environ) -> Path:
-    """Runs root from ``--runs_root``, else ``$RUNLAB_RUNS_ROOT``, else ``CANON.PATH.RUNS_DIR``."""
-    chosen = flag or environ.get(RUNS_ROOT_ENV) or canon_default
+    """Runs root from ``--runs-root``, else ``$RUNLAB_RUNS_ROOT``, else the nearest runs root at or above the
+    working directory (:func:`find_runs_root`; said on stderr when it is not ``./<RUNS_DIR>``), else
+    ``CANON.PATH.RUNS_DIR`` relative to the working directory, where ``runlab submit`` creates it."""
+    chosen = flag or environ.get(RUNS_ROOT_ENV)
+    if not chosen:
+        here = Path.cwd()
+        found = find_runs_root(here, canon_default)
+        if found is not None:
+            if found != (here / _runs_dir_name(canon_default)).resolve():
+                print(f"runlab: runs root {found} (found above the working directory)", file=sys.stderr, flush=True)
+            return found
+        chosen = canon_default
     if not isinstance(chosen, str) or not chosen:
-        raise ConfigError("no runs root is set", f"pass --runs_root, set {RUNS_ROOT_ENV}, or define CANON.PATH.RUNS_DIR")
+        raise ConfigError("no runs root is set", f"pass --runs-root, set {RUNS_ROOT_ENV}, or define CANON.PATH.RUNS_DIR")
     root = Path(chosen).expanduser()
     if root.exists() and not root.is_dir():
-        raise ConfigError(f"runs root {root} is not a directory", "choose another --runs_root")
+        raise ConfigError(f"runs root {root} is not a directory", "choose another --runs-root")
     return root.resolve()
+
+
+def find_runs_root(start: Path, canon_default: Any = None) -> Path | None:
+    """The nearest runs root at or above ``start``, as git finds its repository: walking up to the filesystem
+    root, the first folder that is a runs root (holds ``.runlab/``, which the store makes in every runs root)
+    or holds one under the name ``canon_default`` (``CANON.PATH.RUNS_DIR``; ``runs`` where no CANON names one).
+    None when there is none, or when ``canon_default`` is an absolute path: that runs root is the same from
+    every folder."""
+    name = _runs_dir_name(canon_default)
+    if not name or Path(name).expanduser().is_absolute():
+        return None
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        for candidate in (folder, folder / name):
+            if (candidate / INTERNAL_DIR).is_dir():
+                return candidate.resolve()
+    return None
+
+
+def _runs_dir_name(canon_default: Any) -> str:
+    """The runs root's name relative to a working directory: ``CANON.PATH.RUNS_DIR``, ``runs`` without one."""
+    if canon_default is None:
+        return DEFAULT_RUNS_DIR
+    return canon_default if isinstance(canon_default, str) else ""

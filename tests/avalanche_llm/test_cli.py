@@ -33,17 +33,58 @@ def test_every_canon_command_parses_to_its_own_defaults() -> None:
         words = shlex.split(registry.lookup(f"CANON.CLI.CMD.{command.key}"))
         args = parser.parse_args(words[3:])  # after "python -m avalanche_llm"
         defaults = parser.parse_args([command.name])
-        for flag in ("config", "device", "dtype", "run_id_mode"):
+        for flag in ("config", "run_id_mode"):
             assert str(getattr(args, flag)) == str(getattr(defaults, flag)) == command.defaults[flag]
+        assert (args.device, args.dtype) == ("cuda", "bf16") and (defaults.device, defaults.dtype) == (None, None)
         assert str(defaults.config) == registry.lookup("CANON.PATH.CONFIG_PIPELINE")
-        assert (defaults.device, defaults.dtype, defaults.run_id_mode) == ("cuda", "bf16", "content_hash")
-        assert getattr(defaults, "gstar_method", "btot_near_one") == "btot_near_one"
+        assert defaults.run_id_mode == "content_hash"
+        assert getattr(args, "gstar_method", "btot_near_one") == "btot_near_one"
+        assert getattr(defaults, "gstar_method", None) is None  # the config's value, unless given
         assert defaults.allow_resume is False and defaults.dry_run is False
     assert not hasattr(parser.parse_args(["phase1"]), "gstar_method")
-    arc = parser.parse_args(["phase6arc"])
+    arc = parser.parse_args(shlex.split(registry.lookup("CANON.CLI.CMD.PHASE6ARC"))[3:])
     assert (arc.arc_config, arc.arc_split) == (registry.lookup("CANON.DATASET.ARC_MCQ.CONFIG"),
                                                registry.lookup("CANON.DATASET.ARC_MCQ.SPLIT"))
     assert not hasattr(parser.parse_args(["phase6b"]), "arc_config")
+
+
+def test_the_canon_commands_and_the_bare_ones_plan_the_same_runs_of_the_pipeline_config() -> None:
+    """Seed 002's commands as CANON.CLI.CMD writes them, and the bare ``phaseN`` (flags from the config, which
+    says what the CANON defaults say), give the cluster config the same run ids."""
+    registry = load_canon()
+    parser = cli._parser(phase_commands(registry))
+    for command in phase_commands(registry):
+        written = parser.parse_args(shlex.split(registry.lookup(f"CANON.CLI.CMD.{command.key}"))[3:])
+        bare = parser.parse_args([command.name])
+        bare.config = written.config = REPO / written.config
+        assert cli._overrides(bare) == {}  # pipeline.yaml holds every key the flags set
+        assert cli._study(written).plans[0].run_ids == cli._study(bare).plans[0].run_ids, command.name
+
+
+def test_the_flags_default_to_the_config_and_to_canon_where_it_does_not_say(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "runs"
+    assert cli.main(["phase0", "--config", str(QUICKSTART), "--runs_root", str(root)]) == 0  # cpu: no GPU needed
+    assert "environment ok" in capsys.readouterr().out
+    assert cli.main(["phase2", "--config", str(QUICKSTART), "--runs_root", str(root), "--dry_run"]) == 0
+    quickstart = load_study_config(QUICKSTART)
+    assert (quickstart.data["avalanche_llm"]["runtime"]) == {"device": "cpu", "dtype": "fp32"}
+    assert f"as {phase_run_id(quickstart, 'phase2')};" in capsys.readouterr().out
+    assert cli.main(["phase2", "--config", str(QUICKSTART), "--dtype", "fp16", "--runs_root", str(root),
+                     "--dry_run"]) == 0  # a flag given sets its key
+    fp16 = load_study_config(QUICKSTART, {"dtype": "fp16"})
+    assert f"as {phase_run_id(fp16, 'phase2')};" in capsys.readouterr().out
+    assert phase_run_id(fp16, "phase2") != phase_run_id(quickstart, "phase2")
+
+    silent = tmp_path / "no_runtime.yaml"  # a config that does not say: seed 002's defaults, cuda and bf16
+    data = yaml.safe_load(QUICKSTART.read_text())
+    del data["avalanche_llm"]["runtime"]
+    silent.write_text(yaml.safe_dump(data, sort_keys=False))
+    args = cli._parser(phase_commands(load_canon())).parse_args(["phase2", "--config", str(silent)])
+    assert cli._overrides(args) == {"avalanche_llm.runtime.device": "cuda", "avalanche_llm.runtime.dtype": "bf16"}
+    assert cli.main(["phase2", "--config", str(silent), "--runs_root", str(root), "--dry_run"]) == 0
+    cuda = load_study_config(QUICKSTART, {"device": "cuda", "dtype": "bf16"})
+    assert f"as {phase_run_id(cuda, 'phase2')};" in capsys.readouterr().out
 
 
 def test_phase0_validates_and_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

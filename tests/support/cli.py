@@ -1,4 +1,4 @@
-"""The suite's CLI as a subprocess, run from the repo root."""
+"""The suite's CLI as a subprocess, run from the repo root (or another folder)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def cli_environment(**extra: str) -> dict[str, str]:
     return {**environment, **extra}
 
 
-def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m runlab ARGS`` from the repo root, output captured as text."""
+def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m runlab ARGS`` from the repo root (or ``cwd``), output captured as text."""
     environment = cli_environment(**(env or {}))
-    return subprocess.run([sys.executable, "-m", "runlab", *args], cwd=REPO, env=environment,
+    return subprocess.run([sys.executable, "-m", "runlab", *args], cwd=REPO if cwd is None else cwd, env=environment,
                           capture_output=True, text=True, timeout=timeout)
