@@ -43,17 +43,19 @@ def attempts(run_dir: Path) -> list[Attempt]:
     return found
 
 
-def print_events(run_dir: Path, out: TextIO = sys.stdout) -> None:
-    """The event log, one line per event: time, event, then its fields."""
+def print_events(run_dir: Path, out: TextIO | None = None) -> None:
+    """The event log, one line per event: time, event, then its fields (to ``out``, default stdout)."""
+    out = out or sys.stdout
     for event in read_events(run_dir):
         fields = " ".join(f"{key}={value}" for key, value in sorted(event.items()) if key not in ("utc", "event"))
         print(f"{event.get('utc', '?')}  {event.get('event', '?'):<15} {fields}".rstrip(), file=out)
 
 
 def print_logs(store: RunStore, run_id: str, attempt: int | None = None, follow: bool = False,
-               out: TextIO = sys.stdout) -> None:
-    """Each attempt's stdout and stderr under a header line (only attempt ``attempt`` if given); with ``follow``,
-    keep printing what the run writes until it is no longer running."""
+               out: TextIO | None = None) -> None:
+    """Each attempt's stdout and stderr under a header line (only attempt ``attempt`` if given) to ``out``
+    (default stdout); with ``follow``, keep printing what the run writes until it is no longer running."""
+    out = out or sys.stdout
     run_dir = store.run_dir(run_id)
     offsets: dict[Path, int] = {}
     shown_headers: set[tuple[int, str]] = set()
