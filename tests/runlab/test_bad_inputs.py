@@ -98,6 +98,26 @@ def test_bad_manifest(make_study, capsys, case):
     assert _files(study.runs_root) == []
 
 
+def test_canon_reference_in_a_study_without_a_registry(make_study, capsys):
+    study = make_study(ECHO, {"values": ["CANON.PATH.RUNS_DIR"]})
+    _edit_manifest(study, lambda m: m.pop("canon"))
+    code, err = _run(capsys, *study.args("submit"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert (f"config {study.config} refers to CANON.PATH.RUNS_DIR, but its study's manifest names no CANON registry; "
+            "add canon: PATH") in err
+    assert _files(study.runs_root) == []
+
+
+def test_missing_default_config_names_the_fixes(make_study, capsys):
+    study = make_study(ECHO, {"values": [1]})
+    _edit_manifest(study, lambda m: m.pop("config"))
+    code, err = _run(capsys, "submit", str(study.manifest), "--runs_root", str(study.runs_root))
+    expected = study.folder.parent / "configs" / "testing.yaml"  # <project>/configs/<study>.yaml
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"has no config: {expected} does not exist; write it, name another in the manifest (config: PATH)" in err
+    assert _files(study.runs_root) == []
+
+
 def test_config_schema_rejects_unknown_keys(make_study, capsys):
     study = make_study(ECHO, {"values": [1], "valuez": [2]})
     (study.folder / "schema.yaml").write_text(yaml.safe_dump({
