@@ -181,6 +181,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="complete an array run whose tasks are all done")
     execute.add_argument("--allow-resume", "--allow_resume", dest="allow_resume", action="store_true")
     execute.set_defaults(handler=_exec_stage)
+
+    _add_new(command("new", "write a new study's skeleton: package, manifest, config and schema, test, README"))
     return parser
 
 
@@ -532,3 +534,22 @@ def _hand_submission_id() -> str:
     if job is None:
         return secrets.token_hex(8)
     return hashlib.sha256(f"slurm-job:{job}".encode()).hexdigest()[:16]
+
+
+# -- new: a study skeleton --------------------------------------------------------------------------
+
+
+def _add_new(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="the study's name, also its package's: a lowercase Python identifier")
+    parser.add_argument("--dir", type=Path, help="the new (or empty) project folder to write (default: ./STUDY)")
+    parser.set_defaults(handler=_new)
+
+
+def _new(args: argparse.Namespace) -> int:
+    from .skeleton import write_skeleton
+
+    target = args.dir if args.dir is not None else Path(args.study)
+    written = write_skeleton(args.study, target)
+    print(f"wrote study {args.study} into {target}/: " + ", ".join(path.as_posix() for path in written))
+    print(f"next: cd {shlex.quote(str(target))} && runlab submit jobs/{args.study}.yaml && python -m pytest tests")
+    return int(ExitCode.OK)
