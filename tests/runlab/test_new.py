@@ -3,8 +3,10 @@ passes, and a bad name or an occupied folder is one line and exit 2."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,7 +16,7 @@ import yaml
 from runlab import load_study
 from runlab.cli import main
 
-from tests.support.cli import cli_environment
+from tests.support.cli import REPO, cli_environment
 
 SKELETON = [".gitignore", "README.md", "configs/demo.schema.yaml", "configs/demo.yaml", "configs/profiles/debug.yaml",
             "configs/profiles/local.yaml", "demo/__init__.py", "demo/stages.py", "jobs/demo.yaml", "tests/test_demo.py"]
@@ -99,3 +101,19 @@ def test_an_occupied_target_is_refused(tmp_path, capsys, occupied):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "already exists and is not an empty folder; pass --dir" in err
     assert _files(tmp_path) == [occupied] and (tmp_path / occupied).read_text() == "mine\n"
+
+
+def test_the_templates_ship_in_the_wheel(tmp_path):
+    source = tmp_path / "source"  # a copy, so that the build leaves nothing in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "pkg", source / "pkg", ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "wheel").glob("*.whl")
+    templates = REPO / "pkg" / "runlab" / "skeleton" / "templates"
+    expected = {f"runlab/skeleton/templates/{path.relative_to(templates).as_posix()}" for path in templates.rglob("*.tmpl")}
+    assert len(expected) == 10
+    assert expected <= set(zipfile.ZipFile(wheel).namelist())
