@@ -51,7 +51,7 @@ def resolve_config_data(
                               "add canon: PATH (the registry's Markdown file) to the manifest, or write the value")
     data = copy.deepcopy(raw) if registry is None else registry.resolve(raw)
     if schema is not None:
-        check_schema(data, validator_for(schema), source, ConfigError, "fix the config")
+        check_schema(data, validator_for(schema), source, ConfigError, "fix the config", by_hand=True)
     return _freeze(data)
 
 

@@ -181,7 +181,8 @@ def load_manifest(path: Path) -> Manifest:
     """Read, validate and check the stage graph of a manifest."""
     path = Path(path).resolve()
     data = load_yaml_file(path, "manifest")
-    check_schema(data, packaged_validator("manifest"), f"manifest {path}", ConfigError, "fix the manifest")
+    check_schema(data, packaged_validator("manifest"), f"manifest {path}", ConfigError, "fix the manifest",
+                 by_hand=True)
     folder = path.parent
     stages = {tag: _stage(validate_stage_tag(tag), spec) for tag, spec in data["stages"].items()}
     for stage in stages.values():

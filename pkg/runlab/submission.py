@@ -72,7 +72,8 @@ def submit(manifest: Path | str, *, config: Path | str | None = None, overrides:
     """
     study = load_study(manifest, config=config, overrides=overrides, sweep=sweep, runs_root=runs_root)
     project = study.manifest.project
-    chosen = load_profile(profile_path(profile, (Path.cwd() / "configs" / "profiles", project / "configs" / "profiles")))
+    searched = dict.fromkeys((Path.cwd() / "configs" / "profiles", project / "configs" / "profiles"))
+    chosen = load_profile(profile_path(profile, tuple(searched)))
     options = SubmitOptions(allow_resume=allow_resume, dry_run=dry_run, run_id_mode=run_id_mode,
                             targets=tuple(stages), run_upstream=run_upstream)
     configs = len(study.plans)
