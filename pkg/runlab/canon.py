@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from .errors import ConfigError
 from .yamlio import load_yaml_text, read_input_text
 
-__all__ = ["CANON_PREFIX", "CanonRegistry", "load_registry"]
+__all__ = ["CANON_PREFIX", "CanonRegistry", "first_reference", "load_registry"]
 
 CANON_PREFIX = "CANON."
 _BLOCK_RE = re.compile(r"^```yaml canon[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -58,6 +58,14 @@ class CanonRegistry:
         if isinstance(node, list):
             return [self.resolve(item, chain) for item in node]
         return node
+
+
+def first_reference(node: Any) -> str | None:
+    """The first ``CANON.`` reference in ``node`` (a config's data, depth first), or None."""
+    if isinstance(node, str):
+        return node if node.startswith(CANON_PREFIX) else None
+    children = node.values() if isinstance(node, Mapping) else node if isinstance(node, list) else ()
+    return next((found for child in children if (found := first_reference(child)) is not None), None)
 
 
 def load_registry(path: Path) -> CanonRegistry:

@@ -186,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     completion = command("completion", "print the bash or zsh completion script of runlab (README: Shell completion)")
     completion.add_argument("shell", choices=SHELLS)
     completion.set_defaults(handler=_completion)
+    _add_new(command("new", "write a new study's skeleton: package, manifest, config and schema, test, README"))
     return parser
 
 
@@ -543,4 +544,23 @@ def _hand_submission_id() -> str:
 
 def _completion(args: argparse.Namespace) -> int:
     print(completion_script(_parser(), args.shell), end="")
+    return int(ExitCode.OK)
+
+
+# -- new: a study skeleton --------------------------------------------------------------------------
+
+
+def _add_new(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="the study's name, also its package's: a lowercase Python identifier")
+    parser.add_argument("--dir", type=Path, help="the new (or empty) project folder to write (default: ./STUDY)")
+    parser.set_defaults(handler=_new)
+
+
+def _new(args: argparse.Namespace) -> int:
+    from .skeleton import write_skeleton
+
+    target = args.dir if args.dir is not None else Path(args.study)
+    written = write_skeleton(args.study, target)
+    print(f"wrote study {args.study} into {target}/: " + ", ".join(path.as_posix() for path in written))
+    print(f"next: cd {shlex.quote(str(target))} && runlab submit jobs/{args.study}.yaml && python -m pytest tests")
     return int(ExitCode.OK)

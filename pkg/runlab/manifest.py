@@ -1,7 +1,10 @@
 """Job manifests (``jobs/<study>.yaml``): a study's stages, their upstream stages and resources.
 
 The manifest is where resources are set (a SLURM profile may override them for its cluster:
-``Profile.fit``). Relative paths in it are relative to the manifest's own folder.
+``Profile.fit``). Relative paths in it are relative to the manifest's own folder. Its *project* is the
+folder above that one (a manifest lives in ``<project>/jobs/``); what the manifest leaves out defaults
+to the project's conventions: the config ``configs/<study>.yaml``, the import path the project folder
+itself (where the study package lives), and no CANON registry (the config is plain YAML).
 """
 
 from __future__ import annotations
@@ -86,12 +89,17 @@ class Manifest:
 
     path: Path
     study: str
-    canon: Path
+    canon: Path | None  # the CANON registry its configs may refer to; None: configs are plain YAML
     config: Path
     config_schema: Path | None
     python_path: tuple[Path, ...]
     stages: dict[str, Stage]
     gpu_budget: str | None = None
+
+    @property
+    def project(self) -> Path:
+        """The folder above the manifest's (``<project>/jobs/<study>.yaml``): home of its package, configs and profiles."""
+        return self.path.parent.parent
 
     def order(self) -> list[str]:
         """Stage tags in dependency order (upstream first; ties in manifest order)."""
@@ -173,7 +181,8 @@ def load_manifest(path: Path) -> Manifest:
     """Read, validate and check the stage graph of a manifest."""
     path = Path(path).resolve()
     data = load_yaml_file(path, "manifest")
-    check_schema(data, packaged_validator("manifest"), f"manifest {path}", ConfigError, "fix the manifest")
+    check_schema(data, packaged_validator("manifest"), f"manifest {path}", ConfigError, "fix the manifest",
+                 by_hand=True)
     folder = path.parent
     stages = {tag: _stage(validate_stage_tag(tag), spec) for tag, spec in data["stages"].items()}
     for stage in stages.values():
@@ -190,13 +199,15 @@ def load_manifest(path: Path) -> Manifest:
                                                    for read in stage.reads):
                 raise ConfigError(f"manifest {path}: stage {stage.tag} sets resources from {rule.key}, which it does "
                                   "not read", f"add {rule.key} to its reads, or drop the resources_when rule")
+    project = folder.parent
     manifest = Manifest(
         path=path,
         study=data["study"],
-        canon=(folder / data["canon"]).resolve(),
-        config=(folder / data["config"]).resolve(),
+        canon=(folder / data["canon"]).resolve() if "canon" in data else None,
+        config=(folder / data["config"]).resolve() if "config" in data else project / "configs" / f"{data['study']}.yaml",
         config_schema=(folder / data["config_schema"]).resolve() if "config_schema" in data else None,
-        python_path=tuple((folder / entry).resolve() for entry in data.get("python_path", [])),
+        python_path=(tuple((folder / entry).resolve() for entry in data["python_path"]) if "python_path" in data
+                     else (project,)),
         stages=stages,
         gpu_budget=data.get("gpu_budget"),
     )

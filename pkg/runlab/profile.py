@@ -137,13 +137,15 @@ def profile_path(name_or_path: str, search: Sequence[Path]) -> Path:
         if (folder / f"{name_or_path}.yaml").is_file():
             return folder / f"{name_or_path}.yaml"
     raise ConfigError(f"no profile {name_or_path!r} in {', '.join(str(folder) for folder in search)}",
-                      "pass --profile with a .yaml path or add the profile")
+                      f"write {search[-1] / (name_or_path + '.yaml')} (e.g. schema_version: 1 and executor: local), "
+                      "or pass --profile with a .yaml path")
 
 
 def load_profile(path: Path) -> Profile:
     """Read and validate an execution profile."""
     data = load_yaml_file(path, "profile")
-    check_schema(data, packaged_validator("profile"), f"profile {path}", ConfigError, "fix the profile")
+    check_schema(data, packaged_validator("profile"), f"profile {path}", ConfigError, "fix the profile",
+                 by_hand=True)
     slurm = _slurm_settings(dict(data.get("slurm") or {}), f"profile {path}")
     container = data.get("container")
     return Profile(

@@ -45,10 +45,15 @@ def validator_for(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
 
 
 def check_schema(
-    data: Any, validator: jsonschema.Draft202012Validator, source: str, error: type[RunlabError], hint: str
+    data: Any, validator: jsonschema.Draft202012Validator, source: str, error: type[RunlabError], hint: str,
+    *, by_hand: bool = False,
 ) -> None:
-    """Raise ``error`` naming the location and reason of the most relevant schema violation."""
+    """Raise ``error`` naming the location and reason of the most relevant schema violation; for a file a person
+    writes (``by_hand``: a config, manifest or profile), a missing key's hint names it to add, by its dotted path."""
     violation = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if violation is not None:
         where = ".".join(str(part) for part in violation.absolute_path) or "(top level)"
+        if by_hand and violation.validator == "required" and isinstance(violation.instance, Mapping):
+            missing = next(key for key in violation.validator_value if key not in violation.instance)
+            hint = f"{hint}: add the key {'.'.join([*map(str, violation.absolute_path), missing])}"
         raise error(f"{source} is invalid at {where}: {violation.message}", hint)

@@ -21,7 +21,7 @@ from .profile import load_profile, profile_path
 from .store import RunStore, resolve_runs_root
 from .yamlio import load_yaml_file
 
-__all__ = ["Study", "canon_runs_dir", "load_study", "submit"]
+__all__ = ["Study", "canon_runs_dir", "default_runs_root", "load_study", "submit"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,12 @@ def load_study(manifest: Path | str, *, config: Path | str | None = None,
     """Load ``manifest`` and its config (or ``config``), set ``overrides``, expand ``sweep`` (cartesian), resolve
     and validate every resulting config, and plan each one."""
     loaded = load_manifest(Path(manifest))
-    registry = load_registry(loaded.canon)
+    registry = load_registry(loaded.canon) if loaded.canon is not None else None
     schema = load_yaml_file(loaded.config_schema, "config schema") if loaded.config_schema else None
     path = Path(config) if config is not None else loaded.config
+    if config is None and not path.exists():
+        raise ConfigError(f"manifest {loaded.path} has no config: {path} does not exist",
+                          "write it, name another in the manifest (config: PATH), or pass --config")
     raw = load_yaml_file(path, "config")
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path} is not a mapping at the top level", "write key: value pairs")
@@ -52,7 +55,7 @@ def load_study(manifest: Path | str, *, config: Path | str | None = None,
         data = apply_overrides(raw, settings.items(), source)
         plan = plan_config(loaded, resolve_config_data(data, registry, schema, source))
         plans.append(replace(plan, label=_describe(point)))
-    root = resolve_runs_root(str(runs_root) if runs_root is not None else None, canon_runs_dir(registry))
+    root = resolve_runs_root(str(runs_root) if runs_root is not None else None, default_runs_root(loaded, registry))
     return Study(manifest=loaded, plans=plans, store=RunStore(root))
 
 
@@ -68,8 +71,9 @@ def submit(manifest: Path | str, *, config: Path | str | None = None, overrides:
     (of the working directory or the manifest's project) or a YAML path.
     """
     study = load_study(manifest, config=config, overrides=overrides, sweep=sweep, runs_root=runs_root)
-    project = study.manifest.path.parent.parent
-    chosen = load_profile(profile_path(profile, (Path.cwd() / "configs" / "profiles", project / "configs" / "profiles")))
+    project = study.manifest.project
+    searched = dict.fromkeys((Path.cwd() / "configs" / "profiles", project / "configs" / "profiles"))
+    chosen = load_profile(profile_path(profile, tuple(searched)))
     options = SubmitOptions(allow_resume=allow_resume, dry_run=dry_run, run_id_mode=run_id_mode,
                             targets=tuple(stages), run_upstream=run_upstream)
     configs = len(study.plans)
@@ -83,6 +87,13 @@ def submit(manifest: Path | str, *, config: Path | str | None = None, overrides:
 def canon_runs_dir(registry: CanonRegistry) -> Any:
     """``CANON.PATH.RUNS_DIR`` of a registry, or None."""
     return registry.values.get("PATH", {}).get("RUNS_DIR")
+
+
+def default_runs_root(manifest: Manifest, registry: CanonRegistry | None) -> str:
+    """Where a study's runs go when neither ``--runs-root`` nor the environment says: ``CANON.PATH.RUNS_DIR`` of its
+    registry (relative to the working directory, as seed 002 has it), else ``runs/`` in the manifest's project."""
+    canon = canon_runs_dir(registry) if registry is not None else None
+    return canon if canon is not None else str(manifest.project / "runs")
 
 
 def _describe(settings: Mapping[str, Any]) -> str:

@@ -17,7 +17,6 @@ from typing import Any, Iterator
 
 import yaml
 
-from .canon import CanonRegistry
 from .config import resolve_config
 from .execute import complete_run
 from .holders import write_attempt_mark
@@ -31,7 +30,6 @@ __all__ = ["Event", "EventReader", "finish", "live_monitor", "start_run"]
 
 LOCAL = ExecutionContext(executor="local")
 _ATTEMPT = "001-stage"
-_NO_CANON = CanonRegistry(values={}, source=Path("<no CANON registry>"))
 
 
 def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study: str = "testing",
@@ -46,7 +44,7 @@ def start_run(store: RunStore, tag: str, values: dict[str, Any] | Path, *, study
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{tag}_{hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]}.yaml"
         path.write_text(yaml.safe_dump(values))
-    config = resolve_config(path, _NO_CANON)
+    config = resolve_config(path, None)
     identity = StageIdentity.reading_everything(study, tag, config.data)
     spec = RunSpec(run_id=identity.run_id, run_id_mode="content_hash", identity=identity, study_config=config,
                    submission_id="a" * 16, seed=7)

@@ -82,6 +82,10 @@ MANIFEST_CASES = {
     "verifier not a callable reference": (lambda m: m["stages"]["S01"].update(verify="tests/support/stages.py"),
                                           "stages.S01.verify"),
     "fan-in without array": (lambda m: m["stages"]["S01"].update(fan_in="tests.support.stages:gather"), "no array"),
+    "study missing": (lambda m: m.pop("study"), "'study' is a required property; fix the manifest: add the key study"),
+    "entry missing": (lambda m: m["stages"]["S01"].pop("entry"),
+                      "invalid at stages.S01: 'entry' is a required property; fix the manifest: add the key "
+                      "stages.S01.entry"),
     "canon registry missing": (lambda m: m.update(canon="missing.md"), "CANON registry not found"),
     "canon registry a folder": (lambda m: m.update(canon="."), "is a directory, not a regular file"),
 }
@@ -95,6 +99,46 @@ def test_bad_manifest(make_study, capsys, case):
     code, err = _run(capsys, *study.args("submit"))
     assert code == 2, err
     assert err.count("\n") == 1 and message in err, err
+    assert _files(study.runs_root) == []
+
+
+def test_canon_reference_in_a_study_without_a_registry(make_study, capsys):
+    study = make_study(ECHO, {"values": ["CANON.PATH.RUNS_DIR"]})
+    _edit_manifest(study, lambda m: m.pop("canon"))
+    code, err = _run(capsys, *study.args("submit"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert (f"config {study.config} refers to CANON.PATH.RUNS_DIR, but its study's manifest names no CANON registry; "
+            "add canon: PATH") in err
+    assert _files(study.runs_root) == []
+
+
+def test_missing_default_config_names_the_fixes(make_study, capsys):
+    study = make_study(ECHO, {"values": [1]})
+    _edit_manifest(study, lambda m: m.pop("config"))
+    code, err = _run(capsys, "submit", str(study.manifest), "--runs_root", str(study.runs_root))
+    expected = study.folder.parent / "configs" / "testing.yaml"  # <project>/configs/<study>.yaml
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"has no config: {expected} does not exist; write it, name another in the manifest (config: PATH)" in err
+    assert _files(study.runs_root) == []
+
+
+def test_config_schema_names_a_missing_key(make_study, capsys):
+    study = make_study(ECHO, {"other": 1})
+    (study.folder / "schema.yaml").write_text(yaml.safe_dump({
+        "type": "object", "properties": {"test": {"type": "object", "required": ["values"]}}}))
+    _edit_manifest(study, lambda m: m.update(config_schema="schema.yaml"))
+    code, err = _run(capsys, *study.args("submit"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "invalid at test: 'values' is a required property; fix the config: add the key test.values" in err
+    assert _files(study.runs_root) == []
+
+
+def test_unknown_profile_names_the_file_to_write(make_study, capsys):
+    study = make_study(ECHO, {"values": [1]})
+    code, err = _run(capsys, *study.args("submit", profile="nosuch"))
+    project_profiles = study.folder.parent / "configs" / "profiles"
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{project_profiles}; write {project_profiles / 'nosuch.yaml'} (e.g. schema_version: 1 and executor: local)" in err
     assert _files(study.runs_root) == []
 
 

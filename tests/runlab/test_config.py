@@ -139,3 +139,16 @@ def test_the_project_registry_loads():
     registry = load_registry(Path(__file__).resolve().parents[2] / "spec" / "00_CANONICAL.md")
     assert registry.lookup("CANON.PATH.RUNS_DIR") == "runs"
     assert registry.lookup("CANON.OUTPUT.CONFIG_RESOLVED_YAML") == "config_resolved.yaml"
+
+
+def test_without_a_registry_a_config_is_plain_yaml(tmp_path):
+    resolved = resolve_config(_config(tmp_path, "a: {b: [1, 'not CANON.X']}\nc: CANONICAL\n"), None)
+    assert resolved.data == {"a": {"b": [1, "not CANON.X"]}, "c": "CANONICAL"}
+    assert resolved.yaml_bytes == b"a:\n  b:\n  - 1\n  - not CANON.X\nc: CANONICAL\n"
+
+
+def test_without_a_registry_a_canon_reference_is_refused(tmp_path):
+    path = _config(tmp_path, "a: {b: [1, CANON.MODEL.NAME]}\n")
+    with pytest.raises(ConfigError, match=r"refers to CANON\.MODEL\.NAME, but its study's manifest names no CANON "
+                                          r"registry; add canon: PATH"):
+        resolve_config(path, None)
