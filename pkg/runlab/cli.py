@@ -105,8 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_selection(status, "")
     status.set_defaults(handler=_status)
 
-    listing = command("ls", "list run directories, each with its status (complete, running, failed, dead)")
+    listing = command("ls", "list run directories")
     _add_runs_root(listing)
+    listing.add_argument("-l", "--long", action="store_true",
+                         help="each with its status: complete, running, failed, dead (as runlab status judges it)")
     listing.set_defaults(handler=_ls)
 
     show = command("show", "print a run's record summary and artifacts")
@@ -325,8 +327,11 @@ def _status(args: argparse.Namespace) -> int:
 
 def _ls(args: argparse.Namespace) -> int:
     store = _store_without_manifest(args)
-    rows = status_rows(store, {run_id: run_id.split("_")[1] for run_id in store.run_ids()})
-    for row in rows:
+    if not args.long:
+        for run_id in store.run_ids():
+            print(run_id)
+        return int(ExitCode.OK)
+    for row in status_rows(store, {run_id: run_id.split("_")[1] for run_id in store.run_ids()}):
         print(f"{row.run_id} {row.status}")
     return int(ExitCode.OK)
 

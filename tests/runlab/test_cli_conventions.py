@@ -21,7 +21,10 @@ def test_hyphenated_and_underscore_options_are_the_same(make_study, capsys):
     assert main(["submit", str(study.manifest), "--config", str(study.config), "--runs_root", str(study.runs_root),
                  "--run-id-mode", "content_hash", "--allow-resume"]) == 0
     assert main(["ls", "--runs-root", str(study.runs_root)]) == 0
-    assert capsys.readouterr().out.strip().endswith(f"{next(study.runs_root.glob('RUN_S01_*')).name} complete")
+    run_id = next(study.runs_root.glob("RUN_S01_*")).name
+    assert capsys.readouterr().out.strip().endswith(run_id)
+    assert main(["ls", "-l", "--runs-root", str(study.runs_root)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"{run_id} complete")
 
 
 def test_debug_works_after_the_subcommand_and_version_prints(capsys, tmp_path):
