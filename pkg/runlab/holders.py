@@ -21,7 +21,7 @@ from .ledger import Claim, Ledger
 from .liveness import Heartbeat, Holder, dead_reason
 from .lock import DEFAULT_LEASE_S
 from .record import RunRecord
-from .scheduler import LIVE_STATES, JobState, query_job_states
+from .scheduler import LIVE_STATES, JobState, SchedulerUnavailable, query_job_states
 from .store import RunStore
 
 __all__ = ["Holders", "attempt_holders", "holding_attempt", "recorded_job", "write_attempt_mark"]
@@ -87,15 +87,21 @@ class Holders:
     ledger: Ledger
     claims: Mapping[str, Claim]
     states: Mapping[str, JobState]
+    scheduler_unknown: bool = False  # SLURM is not installed here: every SLURM job counts as live
 
     @classmethod
     def of(cls, store: RunStore, records: Mapping[str, RunRecord | None]) -> "Holders":
-        """The holders of ``records`` (run id -> record, None for a claim without a run directory)."""
+        """The holders of ``records`` (run id -> record, None for a claim without a run directory). Where SLURM's
+        commands are missing (a cluster's runs root read on a laptop), the jobs' states are unknown and the work
+        they name is taken as going on: nothing is removed or called dead on a guess."""
         ledger = Ledger(store)
         claims = {run_id: claim for run_id in records if (claim := ledger.read(run_id)) is not None}
         job_ids = [job for claim in claims.values() if claim.executor == "slurm" for job in claim.job_ids]
         job_ids += [job for record in records.values() if (job := recorded_job(record)) is not None]
-        return cls(store, ledger, claims, query_job_states(job_ids) if job_ids else {})
+        try:
+            return cls(store, ledger, claims, query_job_states(job_ids) if job_ids else {})
+        except SchedulerUnavailable:
+            return cls(store, ledger, claims, {}, scheduler_unknown=True)
 
     def live(self, run_id: str, record: RunRecord | None) -> str | None:
         """What still works on ``run_id`` (``"pid 12 on node-a"``, ``"SLURM job(s) 34"``), or None when nothing does."""
@@ -107,8 +113,8 @@ class Holders:
                 if dead_reason(holder, DEFAULT_LEASE_S) is None:
                     return f"pid {holder.pid} on {holder.host} (attempt {name})"
         job = recorded_job(record)
-        if job is not None and job in self.states and self.states[job].state in LIVE_STATES:
-            return f"SLURM job {job}"
+        if job is not None and (self.scheduler_unknown or job in self.states and self.states[job].state in LIVE_STATES):
+            return f"SLURM job {job}" + (" (state unknown here: no SLURM)" if self.scheduler_unknown else "")
         return None
 
 

@@ -22,6 +22,7 @@ from runlab.errors import RunlabError
 __all__ = [
     "LIVE_STATES",
     "JobState",
+    "SchedulerUnavailable",
     "array_state",
     "cluster_reachable",
     "max_array_size",
@@ -171,11 +172,15 @@ def _sacct(ids: Sequence[str]) -> dict[str, JobState]:
     return parse_sacct(result.stdout)
 
 
+class SchedulerUnavailable(RunlabError):
+    """SLURM's commands are not installed where runlab runs (a runs root from a cluster, read on a laptop)."""
+
+
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
     except FileNotFoundError:
-        raise RunlabError(
+        raise SchedulerUnavailable(
             f"{argv[0]} not found: SLURM is not installed here",
             hint="run on a SLURM login node, or start a one-node cluster with: sudo slurm/one-node/start.sh",
         ) from None

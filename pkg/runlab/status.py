@@ -78,7 +78,7 @@ def _row(store: RunStore, run_id: str, tag: str, record: RunRecord | None, holde
     claim = holders.claims.get(run_id)
     if claim is not None and claim.executor == "slurm" and claim.job_ids:
         known = [holders.states[job] for job in claim.job_ids if job in holders.states]
-        slurm_state = array_state(known) if known else "-"
+        slurm_state = array_state(known) if known else "unknown" if holders.scheduler_unknown else "-"
     status, elapsed = run_state(store, run_id, record, holders)
     if record is None:
         note = "its submitter or job is gone; runlab gc clears the claim" if status == "dead" else ""

@@ -339,6 +339,7 @@ class RunStore:
         if not joining:  # siblings may be writing now; a restart follows dead writers only
             remove_stale_temporaries(run_dir)
             set_status(record, RunStatus.STARTED)
+            record.pop("verdict", None)  # a failed attempt's verdict is not the result's: the new attempt states its own
             record.update(error=None, submission_id=spec.submission_id,
                           host=context.host, executor=context.executor, verifier=spec.verifier,
                           code=code_block(spec.code_packages))

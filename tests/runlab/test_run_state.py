@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 
 from runlab.layout import ALIVE_DIR
+from runlab.ledger import Claim, Ledger
+from runlab.status import status_rows
+from runlab.store import RunStore
 from tests.support.cli import REPO, cli_environment, run_cli
 
 GATED = {"S01": {"entry": "tests.support.stages:progress_then_wait"}}
@@ -100,3 +103,21 @@ def test_a_failed_runs_elapsed_ends_at_its_failure(make_study):
     second = run_cli(*study.args("status")).stdout
     assert first[2] == "failed" and first[5] == _rows(second)["S01"][5]
     assert second.splitlines()[-1] == "1 run: 1 failed"
+
+
+def test_without_slurm_commands_a_clusters_jobs_are_unknown_and_taken_as_live(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    Ledger(store).write(Claim("RUN_S01_0123456789ab", "e" * 16, "slurm", "login-1", 4242, job_ids=("777",)))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no squeue, no sacct: a cluster's runs root read on a laptop
+    (row,) = status_rows(store, None)
+    assert (row.status, row.slurm_state) == ("queued", "unknown")
+    assert not _gc_would_remove_a_claim(store)
+
+
+def _gc_would_remove_a_claim(store: RunStore) -> bool:
+    """Whether ``runlab gc`` (its dry run) would remove a claim under ``store``."""
+    from runlab.lifecycle import collect_garbage
+
+    said: list[str] = []
+    collect_garbage(store, older_than_s=None, dry_run=True, say=said.append)
+    return any("claim" in line for line in said)

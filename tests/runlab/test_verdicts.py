@@ -8,6 +8,7 @@ from runlab.cli import main
 from runlab.errors import ExitCode, SchemaError
 from runlab.record import read_record, validate_record
 
+from tests.support.cli import run_cli
 from tests.support.stages import CHAIN
 
 JUDGE = {"S01": {"entry": "tests.support.stages:judge"},
@@ -103,3 +104,15 @@ def test_the_schema_refuses_a_malformed_verdict_and_reads_a_record_without_one(m
                 {**verdict, "figures": {"Bad-Name": 1}}, without_utc):
         with pytest.raises(SchemaError, match="verdict"):
             validate_record({**record, "verdict": bad})
+
+
+def test_a_failed_attempts_verdict_does_not_outlive_it(make_study, tmp_path):
+    marker = tmp_path / "fail"
+    marker.touch()
+    study = make_study({"S01": {"entry": "tests.support.stages:judge_then_fail"}}, {"fail_marker": str(marker)})
+    assert run_cli(*study.args("submit")).returncode == 1
+    (run_dir,) = study.runs_root.glob("RUN_S01_*")
+    assert read_record(run_dir)["verdict"]["ok"] is False
+    marker.unlink()
+    assert run_cli(*study.args("submit", "--allow-resume")).returncode == 0  # exit 0, not 5: no verdict stands
+    assert "verdict" not in read_record(run_dir)

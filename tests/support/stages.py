@@ -160,6 +160,14 @@ def judge(run: Run) -> None:
     run.set_verdict(over == 0, summary, {"over_limit": over, "largest": max(values)})
 
 
+def judge_then_fail(run: Run) -> None:
+    """While the file ``test.fail_marker`` exists: state a failed verdict, then raise; else finish without one."""
+    run.write_results("values", {"value": [1]})
+    if Path(run.config["test"]["fail_marker"]).exists():
+        run.set_verdict(False, "stated by an attempt that then failed")
+        raise ValueError("told to fail after its verdict")
+
+
 def chain_link(run: Run) -> None:
     """A link of a chain: the previous link's total plus this link's index (the first starts from S01)."""
     previous = run.previous_link()
