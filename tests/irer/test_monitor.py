@@ -127,6 +127,19 @@ def test_a_generation_still_running_is_a_row_without_fitness(hunt, tmp_path):
         assert rows[2][3:] == ["-"] * 6
 
 
+def test_a_failed_report_says_so_on_the_hunt_page(hunt, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(hunt["root"], root, symlinks=True)
+    config = root / hunt["runs"]["GEN001"] / "config_study.yaml"
+    report = start_run(RunStore(root), "REPORT", config, study="irer")
+    report.set_verdict(False, "no candidate of the hunt has a finite fitness")
+    finish(report)
+    page = client_of(root).get(hunt["href"]).text
+    line = page.split('<p id="report">')[1].split("</p>")[0]
+    assert report.run_id in line and '<span class="verdict fail">FAIL</span>' in line
+    assert line.endswith("no candidate of the hunt has a finite fitness")
+
+
 def test_a_generation_landing_after_the_page_opened_arrives_as_an_event_of_its_hunt(hunt, tmp_path):
     root = tmp_path / "runs"
     shutil.copytree(hunt["root"], root, symlinks=True)
