@@ -93,8 +93,9 @@ def row_from_record(run_id: str, record: Mapping[str, Any], store: RunStore,
     verdict = record.get("verdict")
     status, elapsed_s = record["stage_status"], timings["elapsed_s"]
     if not complete:
-        claim = Ledger(store).read(run_id)
-        holders = Holders(store, Ledger(store), {run_id: claim} if claim else {}, {})
+        ledger = Ledger(store)
+        claim = ledger.read(run_id)
+        holders = Holders(store, ledger, {run_id: claim} if claim else {}, {})
         status, elapsed_s = run_state(store, run_id, record, holders)  # type: ignore[arg-type]
     running = status == "running"
     return RunRow(run_id=run_id, study=record["study"], stage=record["stage_tag"], status=status,
